@@ -1,0 +1,473 @@
+#!/usr/bin/env node
+'use strict';
+// Side-by-side comparison of node.websocket ("ours"), ws and uWebSockets.js.
+//
+//   node bench/compare.js [--quick] [--servers ours,ws,uws] [--scenarios a,b]
+//                         [--reps N] [--duration SEC] [--warmup SEC] [--out FILE]
+//                         [--no-pin]
+//
+// Builds bench/build/loadgen, then for each scenario runs it --reps times
+// (default 3) against each server, interleaved (the server order rotates
+// every repetition), each run on a freshly started server pinned to core 0
+// with the generator pinned to core 1. Prints and writes (bench/RESULTS.md,
+// or --out) the median and spread of each figure, the server's CPU seconds
+// per million messages, the generator's CPU use (marked when saturated) and
+// the ratios of ours to ws and to uWS.js. --quick: short runs, one
+// repetition, small counts, written to bench/build/RESULTS.quick.md unless
+// --out is given. Every number in the output comes from a run.
+
+const { spawn, spawnSync, execFileSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const BENCH = __dirname;
+const ROOT = path.dirname(BENCH);
+const LOADGEN = path.join(BENCH, 'build', 'loadgen');
+const GEN_SATURATED = 0.95; // of one core
+
+const SERVERS = {
+  ours: { label: 'node.websocket', script: 'ours.js' },
+  ws: { label: 'ws', script: 'ws.js' },
+  uws: { label: 'uWS.js', script: 'uws.js' },
+};
+
+// Each scenario: loadgen flags (full and --quick), the figure that compares,
+// and the target for ours against uWS.js from issue 3.
+const SCENARIOS = [
+  {
+    id: 'echo16-k1', title: 'echo 100 conns × 16 B, K=1',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '1', '--size', '16', '--binary'],
+    quick: ['--conns', '20'],
+    figure: 'rate', unit: 'msg/s', higher: true, latency: true,
+    target: { key: 'p99_us', higher: false, text: 'p99 ≤ uWS.js' },
+  },
+  {
+    id: 'echo16-k16', title: 'echo 100 conns × 16 B, K=16',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '16', '--size', '16', '--binary'],
+    quick: ['--conns', '20'],
+    figure: 'rate', unit: 'msg/s', higher: true,
+    target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js, CPU/msg ≤ uWS.js' },
+  },
+  {
+    id: 'echo64k', title: 'echo 100 conns × 64 KiB, K=1',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '1', '--size', '65536', '--binary'],
+    quick: ['--conns', '10'],
+    figure: 'rate', unit: 'msg/s', higher: true,
+    target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js' },
+  },
+  {
+    // Hook: permessage-deflate lands in a later issue. Then: teach loadgen
+    // --deflate (offer the extension, inflate and compare), pass serverArgs
+    // to the servers (ws.js and uws.js already take --deflate) and enable.
+    id: 'echo-deflate', title: 'echo 100 conns × 16 B, K=16, permessage-deflate',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '16', '--size', '16', '--deflate'],
+    serverArgs: ['--deflate'],
+    quick: ['--conns', '20'],
+    figure: 'rate', unit: 'msg/s', higher: true,
+    disabled: 'permessage-deflate is not implemented yet',
+  },
+  {
+    id: 'bcast1k', title: 'broadcast to 1,000 subscribers × 16 B',
+    args: ['--mode', 'broadcast', '--conns', '1000', '--inflight', '16', '--size', '16', '--binary'],
+    quick: ['--conns', '100'],
+    figure: 'rate', unit: 'deliveries/s', higher: true,
+    target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js' },
+  },
+  {
+    id: 'bcast10k', title: 'broadcast to 10,000 subscribers × 16 B',
+    args: ['--mode', 'broadcast', '--conns', '10000', '--inflight', '16', '--size', '16', '--binary'],
+    quick: ['--conns', '500'],
+    figure: 'rate', unit: 'deliveries/s', higher: true,
+    target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js' },
+  },
+  {
+    id: 'connect', title: 'connect: open, upgrade, close; 100 concurrent',
+    args: ['--mode', 'connect', '--conns', '100'],
+    quick: ['--conns', '20'],
+    figure: 'rate', unit: 'conn/s', higher: true,
+    target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js' },
+  },
+  {
+    id: 'idle10k', title: 'idle memory, 10,000 connections',
+    args: ['--mode', 'idle', '--conns', '10000'],
+    quick: ['--conns', '500'],
+    idle: true, settle: 2, quickSettle: 0.5,
+    figure: 'bytes_per_conn', unit: 'B/conn', higher: false,
+    target: { absolute: 512, text: '≤ 512 B/conn' },
+  },
+];
+
+function parseArgs(argv) {
+  const o = { quick: false, servers: ['ours', 'ws', 'uws'], scenarios: null, reps: null, duration: null,
+    warmup: null, out: null, pin: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const name = a.split('=')[0];
+    if (name === '--quick') o.quick = true;
+    else if (name === '--servers') o.servers = val().split(',').filter(Boolean);
+    else if (name === '--scenarios') o.scenarios = val().split(',').filter(Boolean);
+    else if (name === '--reps') o.reps = posInt(name, val());
+    else if (name === '--duration') o.duration = posNum(name, val());
+    else if (name === '--warmup') o.warmup = posNum(name, val(), true);
+    else if (name === '--out') o.out = path.resolve(val());
+    else if (name === '--no-pin') o.pin = false;
+    else if (name === '--help' || name === '-h') {
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(`scenarios: ${SCENARIOS.map((s) => s.id + (s.disabled ? ' (disabled)' : '')).join(', ')}`);
+      process.exit(0);
+    } else throw new Error(`unknown option ${a} (see --help)`);
+  }
+  for (const s of o.servers) if (!SERVERS[s]) throw new Error(`--servers: unknown server "${s}" (ours, ws, uws)`);
+  if (o.scenarios) {
+    for (const id of o.scenarios) if (!SCENARIOS.find((s) => s.id === id)) {
+      throw new Error(`--scenarios: unknown scenario "${id}" (${SCENARIOS.map((s) => s.id).join(', ')})`);
+    }
+  }
+  return o;
+}
+function posNum(name, v, zero) {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || (!zero && n === 0)) throw new Error(`${name}: bad value "${v}"`);
+  return n;
+}
+function posInt(name, v) {
+  const n = posNum(name, v);
+  if (!Number.isInteger(n)) throw new Error(`${name}: bad value "${v}"`);
+  return n;
+}
+
+function hasTaskset() {
+  return spawnSync('taskset', ['-c', '0', 'true']).status === 0 && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
+}
+
+function build() {
+  const r = spawnSync('make', ['-s', '-C', BENCH], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building the load generator failed:\n${r.stdout}${r.stderr}`);
+}
+
+// Starts a server; resolves { child, pid, port } once it prints "ready PORT".
+function startServer(name, pin, extraArgs = []) {
+  const script = path.join(BENCH, 'servers', SERVERS[name].script);
+  const cmd = pin ? 'taskset' : process.execPath;
+  const args = pin ? ['-c', '0', process.execPath, script, '0', ...extraArgs] : [script, '0', ...extraArgs];
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name}: no "ready" line within 20 s\n${err}`));
+    }, 20000);
+    child.stderr.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-20000); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /^ready (\d+)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.removeAllListeners('data');
+        child.stdout.resume();
+        resolve({ child, pid: child.pid, port: Number(m[1]), stderr: () => err });
+      }
+    });
+    child.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: server exited (${sig || code}) before it was ready\n${err.trim()}`));
+    });
+  });
+}
+
+function stopServer(srv) {
+  return new Promise((resolve) => {
+    if (srv.child.exitCode !== null || srv.child.signalCode !== null) return resolve();
+    const t = setTimeout(() => srv.child.kill('SIGKILL'), 5000);
+    srv.child.once('exit', () => { clearTimeout(t); resolve(); });
+    srv.child.kill('SIGTERM');
+  });
+}
+
+// Runs the generator; resolves the parsed key=value line (or rejects with its error).
+function runLoadgen(args, pin, timeoutMs) {
+  const cmd = pin ? 'taskset' : LOADGEN;
+  const full = pin ? ['-c', '1', LOADGEN, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      if (code !== 0) {
+        return reject(new Error(err.trim() || `loadgen exited with ${sig || code}`));
+      }
+      const line = out.split('\n').find((l) => l.startsWith('mode='));
+      if (!line) return reject(new Error(`loadgen printed no result line:\n${out}`));
+      const human = out.split('\n').find((l) => l.startsWith('# ')) || '';
+      resolve({ kv: parseKV(line), line, human });
+    });
+  });
+}
+
+// The scenario's loadgen flags, with the --quick values replacing the full ones.
+function scenarioArgs(sc, quick) {
+  const args = [...sc.args];
+  const over = quick ? sc.quick : [];
+  for (let i = 0; i < over.length; i += 2) {
+    const j = args.indexOf(over[i]);
+    if (j >= 0) args[j + 1] = over[i + 1];
+    else args.push(over[i], over[i + 1]);
+  }
+  return args;
+}
+
+function parseKV(line) {
+  const r = {};
+  for (const part of line.trim().split(/\s+/)) {
+    const i = part.indexOf('=');
+    const k = part.slice(0, i);
+    const v = part.slice(i + 1);
+    r[k] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+  }
+  return r;
+}
+
+function median(xs) {
+  const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+function spreadPct(xs) {
+  const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
+  const med = median(s);
+  if (s.length < 2 || !med) return NaN;
+  return ((Math.max(...s) - Math.min(...s)) / 2 / Math.abs(med)) * 100;
+}
+
+function fmtNum(x, unit) {
+  if (!Number.isFinite(x)) return '–';
+  if (unit === 'B/conn') return `${Math.round(x).toLocaleString('en-US')}`;
+  if (Math.abs(x) >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (Math.abs(x) >= 1e4) return `${(x / 1e3).toFixed(1)}k`;
+  if (Math.abs(x) >= 100) return `${Math.round(x)}`;
+  return x.toFixed(2);
+}
+function fmtUs(x) {
+  if (!Number.isFinite(x)) return '–';
+  return x >= 10000 ? `${(x / 1000).toFixed(1)} ms` : `${x.toFixed(0)} µs`;
+}
+function fmtRatio(x) { return Number.isFinite(x) ? `${x.toFixed(2)}×` : '–'; }
+
+function machineInfo() {
+  let cpu = 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1].trim();
+  } catch { /* not Linux */ }
+  let nproc = os.cpus().length;
+  try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || nproc; } catch { /* keep */ }
+  const pkg = (p) => { try { return require(path.join(ROOT, 'node_modules', p, 'package.json')).version; } catch { return '?'; } };
+  return {
+    nproc, cpu, node: process.version, kernel: os.release(), load: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    ws: pkg('ws'), uws: pkg('@trufflesuite/uws-js-unofficial'), bufferutil: pkg('bufferutil'),
+  };
+}
+
+async function main() {
+  const opt = parseArgs(process.argv.slice(2));
+  const reps = opt.reps || (opt.quick ? 1 : 3);
+  const duration = opt.duration || (opt.quick ? 0.4 : 5);
+  const warmup = opt.warmup !== null ? opt.warmup : (opt.quick ? 0.2 : 1);
+  const out = opt.out || path.join(BENCH, opt.quick ? 'build/RESULTS.quick.md' : 'RESULTS.md');
+  const pin = opt.pin && hasTaskset();
+  if (opt.pin && !pin) console.log('taskset is not usable here: running without CPU pinning');
+  const scenarios = SCENARIOS.filter((s) => (opt.scenarios ? opt.scenarios.includes(s.id) : !s.disabled));
+  for (const s of scenarios) if (s.disabled) throw new Error(`scenario ${s.id} is disabled: ${s.disabled}`);
+  const command = ['node', path.relative(process.cwd(), __filename) || __filename, ...process.argv.slice(2)].join(' ');
+  const started = new Date();
+  const machine = machineInfo();
+
+  build();
+  console.log(`machine: ${machine.nproc} cores, ${machine.cpu}, Node ${machine.node}, load ${machine.load}`);
+  console.log(`servers: ${opt.servers.join(', ')}; ${reps} repetition(s); ${duration} s runs after ${warmup} s warm-up${pin ? '; server on core 0, generator on core 1' : ''}`);
+
+  // results[scenario][server] = [{kv} | {error}]
+  const results = {};
+  const unavailable = {};
+  let failures = 0;
+  for (const sc of scenarios) {
+    results[sc.id] = {};
+    for (const name of opt.servers) results[sc.id][name] = [];
+    for (let rep = 0; rep < reps; rep++) {
+      const order = opt.servers.map((_, i) => opt.servers[(i + rep) % opt.servers.length]);
+      for (const name of order) {
+        if (unavailable[name]) continue;
+        let srv;
+        try {
+          srv = await startServer(name, pin, sc.serverArgs || []);
+        } catch (e) {
+          unavailable[name] = e.message.split('\n').slice(0, 6).join(' | ');
+          console.log(`${name}: unavailable: ${unavailable[name]}`);
+          continue;
+        }
+        const args = scenarioArgs(sc, opt.quick);
+        if (sc.idle) args.push('--duration', String(opt.quick ? sc.quickSettle : sc.settle));
+        else args.push('--duration', String(duration), '--warmup', String(warmup));
+        args.push('--port', String(srv.port), '--server-pid', String(srv.pid));
+        try {
+          const r = await runLoadgen(args, pin, (duration + warmup + 120) * 1000);
+          results[sc.id][name].push(r.kv);
+          console.log(`${sc.id.padEnd(11)} ${name.padEnd(5)} #${rep + 1}  ${r.human.slice(2)}`);
+        } catch (e) {
+          failures++;
+          results[sc.id][name].push({ error: e.message });
+          console.log(`${sc.id.padEnd(11)} ${name.padEnd(5)} #${rep + 1}  FAILED: ${e.message}`);
+        }
+        await stopServer(srv);
+      }
+    }
+  }
+
+  const md = report({ scenarios, servers: opt.servers, results, unavailable, machine, command, started, reps, duration, warmup, pin, quick: opt.quick });
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, md);
+  console.log(`\n${md}`);
+  console.log(`written to ${path.relative(process.cwd(), out)}`);
+  if (failures) {
+    console.log(`${failures} run(s) failed`);
+    process.exitCode = 1;
+  }
+}
+
+function summarize(sc, runs) {
+  const ok = runs.filter((r) => !r.error);
+  const pick = (k) => ok.map((r) => r[k]);
+  return {
+    n: ok.length,
+    errors: runs.filter((r) => r.error).map((r) => r.error),
+    fig: median(pick(sc.figure)),
+    spread: spreadPct(pick(sc.figure)),
+    p50: median(pick('p50_us')),
+    p99: median(pick('p99_us')),
+    cpu: median(pick('server_cpu_s_per_mmsg')),
+    gen: median(pick('gen_cpu')),
+    genMax: Math.max(...pick('gen_cpu').filter(Number.isFinite), 0),
+    raw: pick(sc.figure),
+  };
+}
+
+function report({ scenarios, servers, results, unavailable, machine, command, started, reps, duration, warmup, pin, quick }) {
+  const L = [];
+  L.push('# Benchmark results', '');
+  L.push(`Generated by \`${command}\` on ${started.toISOString()}${quick ? ' (**--quick smoke run: not a measurement**)' : ''}.`);
+  L.push('Every number below was produced by that run; none is typed by hand.', '');
+  L.push('| machine | |', '| --- | --- |');
+  L.push(`| cores (nproc) | ${machine.nproc} |`);
+  L.push(`| CPU | ${machine.cpu} |`);
+  L.push(`| Node | ${machine.node} |`);
+  L.push(`| kernel | ${machine.kernel} |`);
+  L.push(`| load average at start | ${machine.load} |`);
+  L.push(`| ws | ${machine.ws} (bufferutil ${machine.bufferutil}) |`);
+  L.push(`| uWebSockets.js | ${machine.uws} |`);
+  L.push('');
+  L.push(`Method: each scenario ran ${reps} time(s) per server, interleaved across servers (order rotated each repetition), ` +
+    `each run on a freshly started server${pin ? ' pinned to core 0 (`taskset -c 0`) with the generator (bench/build/loadgen) pinned to core 1' : ' (no CPU pinning)'}; ` +
+    `${warmup} s warm-up then ${duration} s measured (idle: connections opened, then a settle time, then VmRSS). ` +
+    'Figures are medians; ± is half the range over the repetitions, as a percentage of the median. ' +
+    'Server CPU is utime+stime of the server process over the measured window (/proc/PID/stat), per million messages ' +
+    '(deliveries for broadcast, handshakes for connect). Gen CPU is the generator\'s CPU time over the window as a share of one core; ' +
+    `**gen-bound** marks figures where it exceeded ${GEN_SATURATED * 100}%: there the generator, not the server, set the pace, and server CPU per message is the figure that compares.`, '');
+
+  L.push('## Figures', '');
+  L.push('| scenario | server | figure | ± | p50 | p99 | server CPU s / M msgs | gen CPU |');
+  L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const sums = {};
+  for (const sc of scenarios) {
+    sums[sc.id] = {};
+    for (const name of servers) {
+      const runs = results[sc.id][name];
+      if (!runs.length) {
+        L.push(`| ${sc.title} | ${SERVERS[name].label} | not run${unavailable[name] ? ' (unavailable)' : ''} | | | | | |`);
+        continue;
+      }
+      const s = summarize(sc, runs);
+      sums[sc.id][name] = s;
+      if (!s.n) {
+        L.push(`| ${sc.title} | ${SERVERS[name].label} | FAILED: ${s.errors[0].split('\n')[0].replace(/\|/g, '\\|')} | | | | | |`);
+        continue;
+      }
+      const sat = s.genMax > GEN_SATURATED ? ' **gen-bound**' : '';
+      const lat = sc.idle ? ['', ''] : [fmtUs(s.p50), fmtUs(s.p99)];
+      const failed = s.errors.length ? ` (${s.errors.length} failed)` : '';
+      L.push(`| ${sc.title} | ${SERVERS[name].label} | ${fmtNum(s.fig, sc.unit)} ${sc.unit}${failed} | ${Number.isFinite(s.spread) ? s.spread.toFixed(1) + '%' : '–'} | ${lat[0]} | ${lat[1]} | ${sc.idle ? '' : fmtNum(s.cpu)} | ${sc.idle ? '' : (s.gen * 100).toFixed(0) + '%' + sat} |`);
+    }
+  }
+  L.push('');
+
+  if (servers.includes('ours')) {
+    L.push('## Ratios of node.websocket to ws and to uWS.js', '');
+    L.push('Figure ratio: ours ÷ other (above 1 is better for rates; for idle memory, below 1 is better). CPU ratio: server CPU per message, ours ÷ other (below 1 is better).', '');
+    L.push('| scenario | ÷ ws | ÷ uWS.js | CPU/msg ÷ ws | CPU/msg ÷ uWS.js | target (issue 3) | met |');
+    L.push('| --- | ---: | ---: | ---: | ---: | --- | --- |');
+    for (const sc of scenarios) {
+      const o = sums[sc.id].ours;
+      const w = sums[sc.id].ws;
+      const u = sums[sc.id].uws;
+      const ok = (x) => x && x.n;
+      const r = (a, b, k) => (ok(a) && ok(b) ? a[k] / b[k] : NaN);
+      let met = '–';
+      if (sc.target && ok(o)) {
+        if (sc.target.absolute !== undefined) met = o.fig <= sc.target.absolute ? 'yes' : 'no';
+        else if (ok(u)) {
+          const k = sc.target.key === 'rate' ? 'fig' : sc.target.key === 'p99_us' ? 'p99' : sc.target.key;
+          met = (sc.target.higher ? o[k] >= u[k] : o[k] <= u[k]) ? 'yes' : 'no';
+          if (sc.id === 'echo16-k16' && met === 'yes' && Number.isFinite(o.cpu) && Number.isFinite(u.cpu) && o.cpu > u.cpu) met = 'no (CPU/msg)';
+        }
+      }
+      L.push(`| ${sc.title} | ${fmtRatio(r(o, w, 'fig'))} | ${fmtRatio(r(o, u, 'fig'))} | ${sc.idle ? '' : fmtRatio(r(o, w, 'cpu'))} | ${sc.idle ? '' : fmtRatio(r(o, u, 'cpu'))} | ${sc.target ? sc.target.text : ''} | ${met} |`);
+    }
+    L.push('');
+  }
+  if (servers.includes('ws') && servers.includes('uws')) {
+    L.push('## uWS.js ÷ ws', '');
+    L.push('| scenario | figure ratio | CPU/msg ratio |', '| --- | ---: | ---: |');
+    for (const sc of scenarios) {
+      const w = sums[sc.id].ws;
+      const u = sums[sc.id].uws;
+      const both = w && w.n && u && u.n;
+      L.push(`| ${sc.title} | ${both ? fmtRatio(u.fig / w.fig) : '–'} | ${both && !sc.idle ? fmtRatio(u.cpu / w.cpu) : ''} |`);
+    }
+    L.push('');
+  }
+  const un = Object.entries(unavailable);
+  if (un.length) {
+    L.push('## Servers not measured', '');
+    for (const [n, why] of un) L.push(`- ${SERVERS[n].label}: ${why.replace(/\|/g, '/')}`);
+    L.push('');
+  }
+  L.push('## Scenarios and raw figures', '');
+  L.push('| scenario | loadgen flags | runs (figure per repetition, in order) |', '| --- | --- | --- |');
+  for (const sc of scenarios) {
+    const raw = servers.map((n) => {
+      const runs = results[sc.id][n];
+      if (!runs.length) return null;
+      return `${n}: ${runs.map((r) => (r.error ? 'failed' : fmtNum(r[sc.figure], sc.unit))).join(', ')}`;
+    }).filter(Boolean).join('; ');
+    const flags = scenarioArgs(sc, quick).join(' ');
+    L.push(`| ${sc.id} | \`${flags}\` | ${raw} |`);
+  }
+  L.push('');
+  return L.join('\n');
+}
+
+main().catch((e) => {
+  console.error(`compare: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,1153 @@
+/* loadgen: a WebSocket load generator for benchmarking servers on loopback.
+ *
+ * One thread, epoll (level-triggered), non-blocking sockets. Every outgoing
+ * data frame is pre-built and pre-masked: a frame is two iovecs, a small
+ * per-slot head (header + the first <= 16 payload bytes, which carry a
+ * sequence number) and a payload tail shared by every frame of the run. Each
+ * connection keeps K slots (K = messages in flight); a slot is reused only
+ * after its message came back, so nothing is allocated per message, and all
+ * frames queued on a connection go out in one writev.
+ *
+ * It validates everything it receives, with its own client-side frame parser
+ * (deliberately independent of the server's codec in native/): the
+ * Sec-WebSocket-Accept value, the 101 status and Upgrade/Connection headers,
+ * no unrequested extension, unmasked server frames, RSV bits clear, control
+ * frame rules, message type (text/binary as sent), message length and every
+ * payload byte (compared with what was sent), and message order. On any
+ * mismatch it prints "loadgen: error: ..." and exits 1.
+ *
+ * Modes:
+ *   echo       N connections, K messages in flight each, payload S bytes;
+ *              round-trip messages/s and p50/p99/p999 latency.
+ *   broadcast  N subscribers + 1 publisher on a resource that sends every
+ *              message to all its clients; the publisher keeps K messages
+ *              in flight (a message is done when all N subscribers have it);
+ *              delivered messages/s and fan-out latency.
+ *   connect    C concurrent attempts, each: TCP connect, upgrade, close
+ *              handshake, TCP close; completed cycles/s and handshake latency.
+ *   idle       opens N idle connections and reads the server's VmRSS (from
+ *              /proc/PID/status, --server-pid) before and after: bytes/conn.
+ *
+ * Output: one line of key=value pairs (starting with "mode="), then one
+ * human-readable line starting with "# ".
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                       */
+
+enum mode { M_ECHO, M_BROADCAST, M_CONNECT, M_IDLE };
+static const char *mode_names[] = {"echo", "broadcast", "connect", "idle"};
+
+static struct {
+    enum mode mode;
+    unsigned conns;       /* echo: connections; broadcast: subscribers; connect: concurrency; idle: connections */
+    unsigned inflight;    /* K */
+    size_t size;          /* payload bytes */
+    int binary;
+    double duration;      /* seconds measured (idle: settle time before reading VmRSS) */
+    double warmup;        /* seconds before measuring */
+    int port;
+    const char *path;
+    long server_pid;      /* 0 = unknown */
+    unsigned concurrency; /* handshakes in progress at once while opening connections */
+    int deflate;          /* hook: permessage-deflate (not implemented yet) */
+    int quiet;
+} cfg = {
+    .mode = M_ECHO, .conns = 100, .inflight = 1, .size = 16, .binary = 0, .duration = 5,
+    .warmup = 1, .port = 0, .path = NULL, .server_pid = 0, .concurrency = 256,
+};
+
+#define MAX_INFLIGHT 256
+#define MAX_SIZE (64u << 20)
+#define SLAB_SIZE (256u << 10)
+#define HS_MAX 2048
+#define HEAD_MAX (14 + 16)
+#define IOV_BATCH 512
+#define HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
+#define CLOSE_TIMEOUT_NS (3ull * 1000000000ull)
+#define SETUP_TIMEOUT_NS (60ull * 1000000000ull)
+#define DRAIN_TIMEOUT_NS (10ull * 1000000000ull)
+
+static const char WS_GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    fflush(stdout);
+    fputs("loadgen: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static inline uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_self_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* utime + stime of a process (all its threads), in seconds; -1 if unreadable. */
+static double cpu_of_pid(long pid) {
+    char path[64], buf[2048];
+    if (pid <= 0) return -1;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    p += 2; /* field 3, state */
+    unsigned long long ut = 0, st = 0;
+    for (int field = 3; field <= 15 && *p; field++) {
+        if (field == 14) ut = strtoull(p, NULL, 10);
+        if (field == 15) st = strtoull(p, NULL, 10);
+        p = strchr(p, ' ');
+        if (!p) break;
+        p++;
+    }
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* VmRSS of a process in bytes; -1 if unreadable. */
+static long long rss_of_pid(long pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+static uint64_t rng_state;
+static uint64_t rng_next(void) { /* xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ull;
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+/* The first min(size,16) payload bytes carry v as hex digits (low digits
+ * last), so every message is distinct and ASCII (valid UTF-8 as text). */
+static inline void put_digits(uint8_t *out, unsigned dlen, uint64_t v) {
+    for (unsigned i = 0; i < dlen; i++) out[dlen - 1 - i] = (uint8_t)HEX[(v >> (4 * i)) & 15];
+}
+
+/* ------------------------------------------------------------------ */
+/* latency histogram: log-linear, 32 sub-buckets per power of two (~3%) */
+
+#define HBUCKETS (64 + 58 * 32)
+typedef struct {
+    uint64_t b[HBUCKETS];
+    uint64_t n, max;
+} hist_t;
+static hist_t hist;
+
+static inline unsigned hist_idx(uint64_t v) {
+    if (v < 64) return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    return 64 + (e - 6) * 32 + (unsigned)((v >> (e - 5)) & 31);
+}
+static uint64_t hist_val(unsigned i) {
+    if (i < 64) return i;
+    unsigned e = (i - 64) / 32 + 6, sub = (i - 64) % 32;
+    return ((uint64_t)(32 + sub) << (e - 5)) + ((1ull << (e - 5)) >> 1);
+}
+static inline void hist_add(uint64_t v) {
+    hist.b[hist_idx(v)]++;
+    hist.n++;
+    if (v > hist.max) hist.max = v;
+}
+static double hist_pct_us(double p) {
+    if (!hist.n) return 0;
+    uint64_t target = (uint64_t)(p * (double)hist.n + 0.999999);
+    if (target < 1) target = 1;
+    uint64_t acc = 0;
+    for (unsigned i = 0; i < HBUCKETS; i++) {
+        acc += hist.b[i];
+        if (acc >= target) return (double)hist_val(i) / 1000.0;
+    }
+    return (double)hist.max / 1000.0;
+}
+
+/* ------------------------------------------------------------------ */
+/* connections                                                         */
+
+enum cstate { S_FREE, S_CONNECTING, S_HANDSHAKE, S_OPEN, S_CLOSING };
+enum role { R_ECHO, R_SUB, R_PUB, R_IDLE, R_CONNECT };
+
+typedef struct conn {
+    int fd;
+    uint32_t idx;
+    uint8_t state, role, want_out;
+    uint8_t close_sent, close_recv;
+    uint64_t deadline; /* handshake or close deadline, 0 = none */
+    uint64_t t_start;  /* connect mode: when the attempt began */
+
+    /* handshake */
+    char accept[32];
+    char req[320];
+    uint16_t req_len, req_off;
+    uint16_t hs_len;
+    char hs[HS_MAX];
+
+    /* frame parser */
+    uint8_t hdr[14];
+    uint8_t hdr_have, in_payload, opcode, fin;
+    uint8_t msg_op;      /* opcode of the data message in progress, 0 = none */
+    uint8_t ctrl_len;
+    uint8_t exp_head[16];
+    uint64_t remaining;  /* payload left in the current frame */
+    uint64_t msg_off;    /* bytes of the current data message seen so far */
+    uint64_t msg_seq;    /* sequence number the current message must carry */
+    uint8_t ctrl[125];
+
+    /* output: data frames are seqs [write_seq, send_seq); slot = seq % K */
+    uint64_t send_seq, write_seq, recv_seq;
+    size_t write_off;    /* bytes of frame write_seq already written */
+    uint8_t ctl_out[2 + 4 + 125];
+    uint8_t ctl_len, ctl_off; /* a pending control frame (pong or close), ctl_len 0 = none */
+    uint8_t *heads;      /* K * HEAD_MAX bytes, or NULL */
+    uint8_t *head_len;   /* K */
+    uint64_t *ts;        /* K send timestamps */
+} conn;
+
+static int ep = -1;
+static conn *conns;
+static unsigned nconns;         /* connections in conns[] */
+static uint8_t mask[4];
+static uint8_t *pattern;        /* plain payload (digits region is overwritten per message) */
+static uint8_t *tail;           /* masked payload bytes [dlen, size) shared by all frames */
+static unsigned dlen;           /* min(size, 16) */
+static size_t tail_len;
+static uint8_t slab[SLAB_SIZE];
+static struct sockaddr_in srv_addr;
+
+/* run state */
+enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_CLOSE, P_DONE };
+static enum phase phase = P_SETUP;
+static int measuring;            /* counters and histogram live */
+static unsigned open_count;      /* connections that completed the handshake and are not closed */
+static unsigned pending_count;   /* connections connecting / handshaking */
+static unsigned next_open;       /* setup: next conns[] index to open */
+static unsigned live_count;      /* fds open */
+static uint64_t cnt_msgs;        /* echo: round trips; broadcast: deliveries; connect: cycles */
+static uint64_t cnt_pub;         /* broadcast: messages published (measured) */
+static uint64_t cnt_bytes;       /* payload bytes received (measured) */
+static uint64_t cnt_handshakes;  /* all completed handshakes */
+static uint64_t close_timeouts;
+
+/* broadcast */
+static conn *pub;
+static uint64_t bc_oldest;       /* oldest message not yet delivered to every subscriber */
+static uint32_t *bc_cnt;         /* deliveries per slot */
+
+static void conn_flush(conn *c);
+static void conn_close_fd(conn *c);
+static void start_attempt(conn *c);
+
+static void set_events(conn *c, int out) {
+    if (c->want_out == out) return;
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
+    c->want_out = (uint8_t)out;
+}
+
+static void base64(const uint8_t *in, int n, char *out) { EVP_EncodeBlock((unsigned char *)out, in, n); }
+
+static void make_request(conn *c) {
+    uint8_t key[16], digest[SHA_DIGEST_LENGTH];
+    char key64[32], buf[64];
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t r = rng_next();
+        memcpy(key + i, &r, 8);
+    }
+    base64(key, 16, key64);
+    int kl = snprintf(buf, sizeof buf, "%s%s", key64, WS_GUID);
+    SHA1((const unsigned char *)buf, (size_t)kl, digest);
+    base64(digest, SHA_DIGEST_LENGTH, c->accept);
+    /* permessage-deflate hook: when the generator learns to inflate, offer
+     * "Sec-WebSocket-Extensions: permessage-deflate" here when cfg.deflate. */
+    int n = snprintf(c->req, sizeof c->req,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     cfg.path, cfg.port, key64);
+    if (n <= 0 || (size_t)n >= sizeof c->req) die("--path is too long");
+    c->req_len = (uint16_t)n;
+    c->req_off = 0;
+}
+
+static void conn_reset_parser(conn *c) {
+    c->hdr_have = c->in_payload = 0;
+    c->msg_op = 0;
+    c->ctrl_len = 0;
+    c->remaining = c->msg_off = 0;
+    c->send_seq = c->write_seq = c->recv_seq = 0;
+    c->write_off = 0;
+    c->ctl_len = c->ctl_off = 0;
+    c->close_sent = c->close_recv = 0;
+    c->hs_len = 0;
+}
+
+static void conn_open(conn *c) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) die("socket: %s (open connections: %u)", strerror(errno), live_count);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    live_count++;
+    conn_reset_parser(c);
+    make_request(c);
+    c->t_start = now_ns();
+    c->deadline = c->t_start + HANDSHAKE_TIMEOUT_NS;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    c->want_out = 1;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&srv_addr, sizeof srv_addr) < 0 && errno != EINPROGRESS)
+        die("connect to 127.0.0.1:%d: %s", cfg.port, strerror(errno));
+    c->state = S_CONNECTING;
+    pending_count++;
+}
+
+static void conn_close_fd(conn *c) {
+    if (c->fd >= 0) {
+        close(c->fd);
+        live_count--;
+    }
+    c->fd = -1;
+    if (c->state == S_OPEN || c->state == S_CLOSING) open_count--;
+    if (c->state == S_CONNECTING || c->state == S_HANDSHAKE) pending_count--;
+    c->state = S_FREE;
+    c->deadline = 0;
+}
+
+/* ---- handshake -------------------------------------------------- */
+
+static void feed(conn *c, uint8_t *buf, size_t len);
+static void on_open(conn *c);
+
+static const char *header_value(char *head, const char *name, char *out, size_t outsz) {
+    size_t nl = strlen(name);
+    char *p = strstr(head, "\r\n");
+    while (p && p[2] != '\r') {
+        char *line = p + 2;
+        char *eol = strstr(line, "\r\n");
+        if (!eol) break;
+        if ((size_t)(eol - line) > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            char *v = line + nl + 1;
+            while (v < eol && (*v == ' ' || *v == '\t')) v++;
+            char *e = eol;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+            size_t n = (size_t)(e - v);
+            if (n >= outsz) n = outsz - 1;
+            memcpy(out, v, n);
+            out[n] = 0;
+            return out;
+        }
+        p = eol;
+    }
+    return NULL;
+}
+
+static int contains_token_ci(const char *s, const char *tok) {
+    size_t tl = strlen(tok);
+    for (const char *p = s; *p; p++)
+        if (strncasecmp(p, tok, tl) == 0) return 1;
+    return 0;
+}
+
+static void handshake_input(conn *c, const uint8_t *buf, size_t len) {
+    if (c->hs_len + len > HS_MAX - 1)
+        die("connection %u: handshake response longer than %d bytes without an end", c->idx, HS_MAX);
+    memcpy(c->hs + c->hs_len, buf, len);
+    c->hs_len = (uint16_t)(c->hs_len + len);
+    c->hs[c->hs_len] = 0;
+    char *end = strstr(c->hs, "\r\n\r\n");
+    if (!end) return;
+    size_t head_len = (size_t)(end - c->hs) + 4;
+    if (strncmp(c->hs, "HTTP/1.1 101 ", 13) != 0) {
+        *strstr(c->hs, "\r\n") = 0;
+        die("connection %u: expected \"HTTP/1.1 101\", server answered \"%s\" (path %s)", c->idx, c->hs, cfg.path);
+    }
+    char v[256];
+    if (!header_value(c->hs, "Upgrade", v, sizeof v) || strcasecmp(v, "websocket") != 0)
+        die("connection %u: 101 response without \"Upgrade: websocket\"", c->idx);
+    if (!header_value(c->hs, "Connection", v, sizeof v) || !contains_token_ci(v, "upgrade"))
+        die("connection %u: 101 response without \"Connection: Upgrade\"", c->idx);
+    if (!header_value(c->hs, "Sec-WebSocket-Accept", v, sizeof v))
+        die("connection %u: 101 response without Sec-WebSocket-Accept", c->idx);
+    if (strcmp(v, c->accept) != 0)
+        die("connection %u: wrong Sec-WebSocket-Accept: got \"%s\", expected \"%s\"", c->idx, v, c->accept);
+    if (!cfg.deflate && header_value(c->hs, "Sec-WebSocket-Extensions", v, sizeof v))
+        die("connection %u: server accepted an extension that was not offered: %s", c->idx, v);
+    c->state = S_OPEN;
+    c->deadline = 0;
+    pending_count--;
+    open_count++;
+    cnt_handshakes++;
+    size_t rest = c->hs_len - head_len;
+    uint8_t tmp[HS_MAX];
+    memcpy(tmp, c->hs + head_len, rest);
+    c->hs_len = 0;
+    on_open(c);
+    if (rest && c->fd >= 0) feed(c, tmp, rest);
+}
+
+/* ---- outgoing frames -------------------------------------------- */
+
+static void alloc_slots(conn *c) {
+    unsigned k = cfg.inflight;
+    c->heads = malloc((size_t)k * HEAD_MAX);
+    c->head_len = malloc(k);
+    c->ts = calloc(k, sizeof *c->ts);
+    if (!c->heads || !c->head_len || !c->ts) die("out of memory");
+    for (unsigned s = 0; s < k; s++) {
+        uint8_t *h = c->heads + (size_t)s * HEAD_MAX;
+        size_t n = 0;
+        h[n++] = (uint8_t)(0x80 | (cfg.binary ? 2 : 1));
+        if (cfg.size < 126) {
+            h[n++] = (uint8_t)(0x80 | cfg.size);
+        } else if (cfg.size <= 0xffff) {
+            h[n++] = 0x80 | 126;
+            h[n++] = (uint8_t)(cfg.size >> 8);
+            h[n++] = (uint8_t)cfg.size;
+        } else {
+            h[n++] = 0x80 | 127;
+            for (int i = 7; i >= 0; i--) h[n++] = (uint8_t)((uint64_t)cfg.size >> (8 * i));
+        }
+        memcpy(h + n, mask, 4);
+        n += 4;
+        c->head_len[s] = (uint8_t)(n + dlen);
+    }
+}
+
+static inline uint64_t seq_value(const conn *c, uint64_t seq) {
+    if (c->role == R_ECHO) return ((uint64_t)c->idx << 40) | (seq & ((1ull << 40) - 1));
+    return seq;
+}
+
+/* Queues message send_seq in its slot: patches the masked digits, stamps it. */
+static inline void make_message(conn *c, uint64_t t) {
+    uint64_t seq = c->send_seq++;
+    unsigned s = (unsigned)(seq % cfg.inflight);
+    uint8_t *h = c->heads + (size_t)s * HEAD_MAX;
+    uint8_t *p = h + c->head_len[s] - dlen;
+    put_digits(p, dlen, seq_value(c, seq));
+    for (unsigned i = 0; i < dlen; i++) p[i] ^= mask[i & 3];
+    c->ts[s] = t;
+}
+
+static void queue_control(conn *c, int opcode, const uint8_t *payload, size_t len) {
+    if (c->ctl_len) {
+        if (c->ctl_off) return; /* one already on the wire: a later pong may be dropped (RFC 6455 5.5.3) */
+        if ((c->ctl_out[0] & 0x0f) == 0x8) return; /* never replace a close */
+    }
+    uint8_t *o = c->ctl_out;
+    o[0] = (uint8_t)(0x80 | opcode);
+    o[1] = (uint8_t)(0x80 | len);
+    memcpy(o + 2, mask, 4);
+    for (size_t i = 0; i < len; i++) o[6 + i] = payload[i] ^ mask[i & 3];
+    c->ctl_len = (uint8_t)(6 + len);
+    c->ctl_off = 0;
+}
+
+static void send_close(conn *c) {
+    if (c->close_sent || c->fd < 0) return;
+    if (c->state != S_OPEN) {
+        conn_close_fd(c);
+        return;
+    }
+    uint8_t p[2] = {1000 >> 8, 1000 & 0xff};
+    queue_control(c, 0x8, p, 2);
+    c->close_sent = 1;
+    c->state = S_CLOSING;
+    c->deadline = now_ns() + CLOSE_TIMEOUT_NS;
+    conn_flush(c);
+}
+
+static inline size_t frame_len(const conn *c, uint64_t seq) {
+    return c->head_len[seq % cfg.inflight] + tail_len;
+}
+
+static void conn_flush(conn *c) {
+    if (c->fd < 0 || c->state == S_CONNECTING) return;
+    for (;;) {
+        struct iovec iov[IOV_BATCH];
+        int n = 0;
+        /* a control frame goes first when no data frame is half written */
+        int ctl_first = c->ctl_len && c->write_off == 0;
+        if (ctl_first) iov[n++] = (struct iovec){c->ctl_out + c->ctl_off, (size_t)(c->ctl_len - c->ctl_off)};
+        uint64_t seq = c->write_seq;
+        size_t off = c->write_off;
+        while (seq < c->send_seq && n + 2 <= IOV_BATCH) {
+            unsigned s = (unsigned)(seq % cfg.inflight);
+            size_t hl = c->head_len[s];
+            uint8_t *h = c->heads + (size_t)s * HEAD_MAX;
+            if (off < hl) iov[n++] = (struct iovec){h + off, hl - off};
+            size_t toff = off > hl ? off - hl : 0;
+            if (tail_len > toff) iov[n++] = (struct iovec){tail + toff, tail_len - toff};
+            off = 0;
+            seq++;
+        }
+        if (n == 0) break;
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            if (c->state == S_CLOSING) {
+                conn_close_fd(c);
+                return;
+            }
+            die("connection %u: write: %s", c->idx, strerror(errno));
+        }
+        size_t left = (size_t)w;
+        if (ctl_first) {
+            size_t cl = (size_t)(c->ctl_len - c->ctl_off);
+            if (left < cl) {
+                c->ctl_off = (uint8_t)(c->ctl_off + left);
+                break;
+            }
+            left -= cl;
+            c->ctl_len = c->ctl_off = 0;
+        }
+        while (left && c->write_seq < c->send_seq) {
+            size_t fl = frame_len(c, c->write_seq) - c->write_off;
+            if (left < fl) {
+                c->write_off += left;
+                left = 0;
+                break;
+            }
+            left -= fl;
+            c->write_off = 0;
+            c->write_seq++;
+        }
+        if (c->write_off) break; /* short write: wait for EPOLLOUT */
+    }
+    int pending = c->ctl_len || c->write_seq < c->send_seq;
+    set_events(c, pending);
+}
+
+/* ---- incoming frames -------------------------------------------- */
+
+static void fail_payload(conn *c, const uint8_t *p, size_t n) {
+    uint64_t off = c->msg_off;
+    for (size_t i = 0; i < n; i++, off++) {
+        uint8_t want = off < dlen ? c->exp_head[off] : pattern[off];
+        if (p[i] != want)
+            die("connection %u: payload mismatch in message #%" PRIu64 " at byte %" PRIu64
+                ": got 0x%02x, expected 0x%02x (%s)",
+                c->idx, c->msg_seq, off, p[i], want,
+                off < dlen ? "the sequence digits: a message was lost, repeated or reordered"
+                           : "the payload body");
+    }
+}
+
+static inline void check_payload(conn *c, const uint8_t *p, size_t n) {
+    uint64_t off = c->msg_off;
+    size_t i = 0;
+    for (; i < n && off < dlen; i++, off++)
+        if (p[i] != c->exp_head[off]) fail_payload(c, p, n);
+    if (i < n && memcmp(p + i, pattern + off, n - i) != 0) fail_payload(c, p, n);
+}
+
+static void begin_message(conn *c, int opcode) {
+    int want_op = cfg.binary ? 2 : 1;
+    uint64_t limit;
+    switch (c->role) {
+    case R_ECHO:
+        limit = c->send_seq;
+        break;
+    case R_SUB:
+    case R_PUB:
+        limit = pub ? pub->send_seq : 0;
+        break;
+    default:
+        die("connection %u: unexpected %s message from the server on an %s connection", c->idx,
+            opcode == 1 ? "text" : "binary", mode_names[cfg.mode]);
+    }
+    if (c->recv_seq >= limit)
+        die("connection %u: unexpected message from the server (received %" PRIu64 " of %" PRIu64 " sent)",
+            c->idx, c->recv_seq + 1, limit);
+    if (opcode != want_op)
+        die("connection %u: message #%" PRIu64 " came back as %s, was sent as %s", c->idx, c->recv_seq,
+            opcode == 1 ? "text" : "binary", want_op == 1 ? "text" : "binary");
+    c->msg_op = (uint8_t)opcode;
+    c->msg_off = 0;
+    c->msg_seq = c->recv_seq;
+    put_digits(c->exp_head, dlen, seq_value(c, c->recv_seq));
+}
+
+static void on_message(conn *c, uint64_t t) {
+    unsigned s = (unsigned)(c->recv_seq % cfg.inflight);
+    if (c->role == R_ECHO) {
+        if (measuring) {
+            hist_add(t - c->ts[s]);
+            cnt_msgs++;
+            cnt_bytes += cfg.size;
+        }
+    } else if (c->role == R_SUB) {
+        uint64_t seq = c->recv_seq;
+        if (seq < bc_oldest) die("connection %u: broadcast message #%" PRIu64 " delivered twice", c->idx, seq);
+        if (measuring) {
+            hist_add(t - pub->ts[s]);
+            cnt_msgs++;
+            cnt_bytes += cfg.size;
+        }
+        if (++bc_cnt[s] == cfg.conns) {
+            while (bc_oldest < pub->send_seq && bc_cnt[bc_oldest % cfg.inflight] == cfg.conns) {
+                bc_cnt[bc_oldest % cfg.inflight] = 0;
+                bc_oldest++;
+            }
+        }
+    }
+    c->recv_seq++;
+    c->msg_op = 0;
+}
+
+static void on_control(conn *c) {
+    switch (c->opcode) {
+    case 0x9: /* ping */
+        queue_control(c, 0xA, c->ctrl, c->ctrl_len);
+        conn_flush(c);
+        break;
+    case 0xA:
+        break;
+    case 0x8: {
+        unsigned code = c->ctrl_len >= 2 ? (unsigned)(c->ctrl[0] << 8 | c->ctrl[1]) : 1005;
+        if (c->ctrl_len == 1) die("connection %u: close frame with a 1-byte payload", c->idx);
+        c->close_recv = 1;
+        if (!c->close_sent) {
+            if (phase < P_CLOSE && cfg.mode != M_CONNECT)
+                die("connection %u: server closed the connection: code %u, reason \"%.*s\"", c->idx, code,
+                    c->ctrl_len > 2 ? c->ctrl_len - 2 : 0, (const char *)c->ctrl + 2);
+            if (cfg.mode == M_CONNECT) die("connection %u: server sent close %u first", c->idx, code);
+            send_close(c);
+        }
+        if (code != 1000 && code != 1001 && code != 1005)
+            die("connection %u: server answered our close with code %u", c->idx, code);
+        break;
+    }
+    }
+}
+
+/* Parses and validates buf; stops early if the connection went away. */
+static void feed(conn *c, uint8_t *buf, size_t len) {
+    uint64_t t = 0;
+    while (len && c->fd >= 0) {
+        if (!c->in_payload) {
+            if (c->close_recv) die("connection %u: data after the server's close frame", c->idx);
+            size_t need = 2;
+            if (c->hdr_have >= 2) {
+                uint8_t l7 = c->hdr[1] & 0x7f;
+                need = l7 == 126 ? 4 : l7 == 127 ? 10 : 2;
+            }
+            while (c->hdr_have < need && len) {
+                c->hdr[c->hdr_have++] = *buf++;
+                len--;
+                if (c->hdr_have == 2) {
+                    if (c->hdr[1] & 0x80) die("connection %u: the server sent a masked frame", c->idx);
+                    if (c->hdr[0] & 0x70)
+                        die("connection %u: frame with RSV bits 0x%x set, no extension negotiated", c->idx,
+                            c->hdr[0] & 0x70);
+                    uint8_t l7 = c->hdr[1] & 0x7f;
+                    need = l7 == 126 ? 4 : l7 == 127 ? 10 : 2;
+                }
+            }
+            if (c->hdr_have < need) return;
+            uint64_t plen = c->hdr[1] & 0x7f;
+            if (plen == 126) plen = (uint64_t)c->hdr[2] << 8 | c->hdr[3];
+            else if (plen == 127) {
+                plen = 0;
+                for (int i = 2; i < 10; i++) plen = plen << 8 | c->hdr[i];
+                if (plen >> 63) die("connection %u: frame length with the top bit set", c->idx);
+            }
+            c->hdr_have = 0;
+            c->fin = c->hdr[0] >> 7;
+            c->opcode = c->hdr[0] & 0x0f;
+            c->remaining = plen;
+            c->in_payload = 1;
+            if (c->opcode >= 0x8) {
+                if (c->opcode > 0xA) die("connection %u: unknown control opcode 0x%x", c->idx, c->opcode);
+                if (!c->fin) die("connection %u: fragmented control frame", c->idx);
+                if (plen > 125) die("connection %u: control frame of %" PRIu64 " bytes", c->idx, plen);
+                c->ctrl_len = 0;
+            } else if (c->opcode == 0) {
+                if (!c->msg_op) die("connection %u: continuation frame with no message in progress", c->idx);
+            } else if (c->opcode <= 2) {
+                if (c->msg_op) die("connection %u: new data frame inside a fragmented message", c->idx);
+                begin_message(c, c->opcode);
+            } else {
+                die("connection %u: unknown opcode 0x%x", c->idx, c->opcode);
+            }
+            if (c->opcode < 0x8 && c->msg_off + plen > cfg.size)
+                die("connection %u: message #%" PRIu64 " is longer than the %zu bytes sent", c->idx, c->msg_seq,
+                    cfg.size);
+        }
+        size_t take = c->remaining < len ? (size_t)c->remaining : len;
+        if (c->opcode >= 0x8) {
+            memcpy(c->ctrl + c->ctrl_len, buf, take);
+            c->ctrl_len = (uint8_t)(c->ctrl_len + take);
+        } else if (take) {
+            check_payload(c, buf, take);
+            c->msg_off += take;
+        }
+        buf += take;
+        len -= take;
+        c->remaining -= take;
+        if (c->remaining) return;
+        c->in_payload = 0;
+        if (c->opcode >= 0x8) {
+            on_control(c);
+        } else if (c->fin) {
+            if (c->msg_off != cfg.size)
+                die("connection %u: message #%" PRIu64 " has %" PRIu64 " bytes, %zu were sent", c->idx, c->msg_seq,
+                    c->msg_off, cfg.size);
+            if (!t) t = now_ns();
+            on_message(c, t);
+        }
+    }
+}
+
+/* ---- events ----------------------------------------------------- */
+
+static void on_open(conn *c) {
+    switch (cfg.mode) {
+    case M_CONNECT:
+        if (measuring) {
+            hist_add(now_ns() - c->t_start);
+        }
+        send_close(c);
+        break;
+    default:
+        set_events(c, 0);
+        break;
+    }
+}
+
+static void on_writable(conn *c) {
+    if (c->state == S_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) die("connect to 127.0.0.1:%d: %s", cfg.port, strerror(err));
+        c->state = S_HANDSHAKE;
+    }
+    if (c->state == S_HANDSHAKE) {
+        while (c->req_off < c->req_len) {
+            ssize_t w = write(c->fd, c->req + c->req_off, c->req_len - c->req_off);
+            if (w < 0) {
+                if (errno == EAGAIN) return;
+                if (errno == EINTR) continue;
+                die("connection %u: sending the upgrade request: %s", c->idx, strerror(errno));
+            }
+            c->req_off = (uint16_t)(c->req_off + w);
+        }
+        set_events(c, 0);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void on_cycle_done(conn *c, int ok);
+
+static void on_readable(conn *c) {
+    ssize_t n = read(c->fd, slab, sizeof slab);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        if (errno == ECONNRESET && c->state == S_CLOSING && c->close_recv) {
+            conn_close_fd(c);
+            on_cycle_done(c, 1);
+            return;
+        }
+        die("connection %u: read: %s", c->idx, strerror(errno));
+    }
+    if (n == 0) {
+        if (c->state == S_CLOSING) {
+            if (!c->close_recv) die("connection %u: server closed TCP without answering our close frame", c->idx);
+            conn_close_fd(c);
+            on_cycle_done(c, 1);
+            return;
+        }
+        if (c->state == S_HANDSHAKE || c->state == S_CONNECTING)
+            die("connection %u: server closed the connection during the handshake%s", c->idx,
+                c->hs_len ? "" : " (no response)");
+        die("connection %u: server closed TCP without a close frame", c->idx);
+    }
+    if (c->state == S_HANDSHAKE) {
+        handshake_input(c, slab, (size_t)n);
+        return;
+    }
+    if (c->state == S_CONNECTING) die("connection %u: data before connect completed", c->idx);
+    feed(c, slab, (size_t)n);
+    if (c->role == R_ECHO && c->fd >= 0 && (phase == P_WARMUP || phase == P_MEASURE)) {
+        if (c->send_seq - c->recv_seq < cfg.inflight) {
+            uint64_t t = now_ns();
+            while (c->send_seq - c->recv_seq < cfg.inflight) make_message(c, t);
+            conn_flush(c);
+        }
+    }
+}
+
+static void on_cycle_done(conn *c, int ok) {
+    if (cfg.mode != M_CONNECT) return;
+    if (measuring && ok) cnt_msgs++;
+    if (phase == P_WARMUP || phase == P_MEASURE) start_attempt(c);
+}
+
+static void start_attempt(conn *c) { conn_open(c); }
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen --port P [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
+            "               [--size S] [--binary] [--duration SEC] [--warmup SEC] [--path /res]\n"
+            "               [--server-pid PID] [--concurrency C] [--quiet]\n"
+            "  echo:      N connections, K messages in flight each, S-byte payloads (default path /echo)\n"
+            "  broadcast: N subscribers + 1 publisher, K messages in flight (default path /broadcast)\n"
+            "  connect:   N concurrent open/upgrade/close cycles (default path /echo)\n"
+            "  idle:      N idle connections; --server-pid required; --duration = settle time\n");
+    exit(2);
+}
+
+static double parse_num(const char *opt, const char *v, double lo, double hi) {
+    char *end;
+    if (!v) die("%s needs a value", opt);
+    double d = strtod(v, &end);
+    if (end == v || *end || d < lo || d > hi) die("%s: bad value \"%s\" (expected %g..%g)", opt, v, lo, hi);
+    return d;
+}
+
+static void raise_nofile(unsigned need) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) die("getrlimit: %s", strerror(errno));
+    rlim_t want = (rlim_t)need + 64;
+    if (rl.rlim_cur >= want) return;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        die("need %u file descriptors, the hard limit is %llu (raise it with ulimit -Hn)", need + 64,
+            (unsigned long long)rl.rlim_max);
+    }
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("setrlimit(RLIMIT_NOFILE, %u): %s", need + 64, strerror(errno));
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--mode")) {
+            if (!v) usage();
+            int found = 0;
+            for (int m = 0; m < 4; m++)
+                if (!strcmp(v, mode_names[m])) cfg.mode = (enum mode)m, found = 1;
+            if (!found) die("--mode: unknown mode \"%s\"", v);
+            i++;
+        } else if (!strcmp(a, "--conns")) cfg.conns = (unsigned)parse_num(a, v, 1, 1000000), i++;
+        else if (!strcmp(a, "--inflight")) cfg.inflight = (unsigned)parse_num(a, v, 1, MAX_INFLIGHT), i++;
+        else if (!strcmp(a, "--size")) cfg.size = (size_t)parse_num(a, v, 1, MAX_SIZE), i++;
+        else if (!strcmp(a, "--binary")) cfg.binary = 1;
+        else if (!strcmp(a, "--text")) cfg.binary = 0;
+        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 3600), i++;
+        else if (!strcmp(a, "--warmup")) cfg.warmup = parse_num(a, v, 0, 3600), i++;
+        else if (!strcmp(a, "--port")) cfg.port = (int)parse_num(a, v, 1, 65535), i++;
+        else if (!strcmp(a, "--path")) {
+            if (!v || v[0] != '/') die("--path must start with /");
+            for (const char *p = v; *p; p++)
+                if ((unsigned char)*p <= ' ' || *p == 0x7f) die("--path: no spaces or control characters");
+            cfg.path = v, i++;
+        } else if (!strcmp(a, "--server-pid")) cfg.server_pid = (long)parse_num(a, v, 1, 1e9), i++;
+        else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
+        else if (!strcmp(a, "--deflate"))
+            die("--deflate: permessage-deflate is not implemented in the generator yet");
+        else if (!strcmp(a, "--quiet")) cfg.quiet = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
+        else die("unknown option \"%s\" (see --help)", a);
+    }
+    if (!cfg.port) usage();
+    if (!cfg.path) cfg.path = cfg.mode == M_BROADCAST ? "/broadcast" : "/echo";
+    if (cfg.mode == M_IDLE && !cfg.server_pid) die("idle mode needs --server-pid to read the server's VmRSS");
+    if (cfg.server_pid && cpu_of_pid(cfg.server_pid) < 0) die("--server-pid %ld: no such process", cfg.server_pid);
+    signal(SIGPIPE, SIG_IGN);
+
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = now_ns();
+    rng_state = seed | 1;
+    uint64_t m = rng_next();
+    memcpy(mask, &m, 4);
+
+    /* payload: digits region then 'a'..'z' repeated; tail pre-masked once */
+    dlen = cfg.size < 16 ? (unsigned)cfg.size : 16;
+    pattern = malloc(cfg.size);
+    tail_len = cfg.size - dlen;
+    tail = malloc(tail_len ? tail_len : 1);
+    if (!pattern || !tail) die("out of memory");
+    for (size_t i = 0; i < cfg.size; i++) pattern[i] = (uint8_t)('a' + i % 26);
+    for (size_t i = 0; i < tail_len; i++) tail[i] = pattern[dlen + i] ^ mask[(dlen + i) & 3];
+
+    nconns = cfg.conns + (cfg.mode == M_BROADCAST ? 1 : 0);
+    raise_nofile(nconns + 16);
+    conns = calloc(nconns, sizeof *conns);
+    if (!conns) die("out of memory");
+    for (unsigned i = 0; i < nconns; i++) {
+        conn *c = &conns[i];
+        c->fd = -1;
+        c->idx = i;
+        c->role = cfg.mode == M_ECHO ? R_ECHO
+                : cfg.mode == M_BROADCAST ? (i == cfg.conns ? R_PUB : R_SUB)
+                : cfg.mode == M_CONNECT ? R_CONNECT : R_IDLE;
+        if (c->role == R_ECHO || c->role == R_PUB) alloc_slots(c);
+    }
+    if (cfg.mode == M_BROADCAST) {
+        pub = &conns[cfg.conns];
+        bc_cnt = calloc(cfg.inflight, sizeof *bc_cnt);
+        if (!bc_cnt) die("out of memory");
+    }
+
+    srv_addr.sin_family = AF_INET;
+    srv_addr.sin_port = htons((uint16_t)cfg.port);
+    srv_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1: %s", strerror(errno));
+
+    long long rss_before = -1, rss_after = -1;
+    if (cfg.mode == M_IDLE) rss_before = rss_of_pid(cfg.server_pid);
+
+    uint64_t t0 = now_ns(), t_run = 0, t_meas0 = 0, t_meas1 = 0, t_phase_end = 0, t_sweep = t0;
+    double gen_cpu0 = 0, gen_cpu1 = 0, srv_cpu0 = -1, srv_cpu1 = -1;
+    unsigned setup_target = cfg.mode == M_CONNECT ? 0 : nconns;
+    struct epoll_event evs[1024];
+
+    if (cfg.mode == M_CONNECT) {
+        /* no setup phase: the attempts are the work */
+        phase = P_WARMUP;
+        t_run = t0;
+        t_phase_end = t_run + (uint64_t)(cfg.warmup * 1e9);
+        for (unsigned i = 0; i < nconns; i++) start_attempt(&conns[i]);
+    }
+
+    while (phase != P_DONE) {
+        /* setup: keep up to `concurrency` handshakes in progress */
+        while (phase == P_SETUP && next_open < nconns && pending_count < cfg.concurrency)
+            conn_open(&conns[next_open++]);
+
+        int n = epoll_wait(ep, evs, 1024, 5);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            die("epoll_wait: %s", strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            conn *c = evs[i].data.ptr;
+            if (c->fd < 0) continue;
+            uint32_t e = evs[i].events;
+            if (e & (EPOLLOUT | EPOLLERR)) on_writable(c);
+            if (c->fd >= 0 && (e & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable(c);
+        }
+        /* broadcast: keep the publisher K messages ahead of the slowest subscriber */
+        if (pub && pub->fd >= 0 && (phase == P_WARMUP || phase == P_MEASURE) &&
+            pub->send_seq - bc_oldest < cfg.inflight) {
+            uint64_t t = now_ns();
+            while (pub->send_seq - bc_oldest < cfg.inflight) make_message(pub, t);
+            conn_flush(pub);
+        }
+
+        uint64_t now = now_ns();
+        if (now - t_sweep > 100000000ull) { /* deadlines */
+            t_sweep = now;
+            for (unsigned i = 0; i < nconns; i++) {
+                conn *c = &conns[i];
+                if (c->fd < 0 || !c->deadline || now < c->deadline) continue;
+                if (c->state == S_CLOSING) {
+                    close_timeouts++;
+                    conn_close_fd(c);
+                    on_cycle_done(c, 0);
+                } else {
+                    die("connection %u: handshake not completed within %llu s", c->idx,
+                        HANDSHAKE_TIMEOUT_NS / 1000000000ull);
+                }
+            }
+        }
+
+        switch (phase) {
+        case P_SETUP:
+            if (open_count == setup_target) {
+                t_run = now;
+                if (cfg.mode == M_IDLE) {
+                    phase = P_MEASURE;
+                    t_phase_end = now + (uint64_t)(cfg.duration * 1e9);
+                    break;
+                }
+                phase = P_WARMUP;
+                t_phase_end = now + (uint64_t)(cfg.warmup * 1e9);
+                if (cfg.mode == M_ECHO)
+                    for (unsigned i = 0; i < nconns; i++) {
+                        conn *c = &conns[i];
+                        while (c->send_seq - c->recv_seq < cfg.inflight) make_message(c, now);
+                        conn_flush(c);
+                    }
+            } else if (now - t0 > SETUP_TIMEOUT_NS) {
+                die("only %u of %u connections opened within %llu s", open_count, setup_target,
+                    SETUP_TIMEOUT_NS / 1000000000ull);
+            }
+            break;
+        case P_WARMUP:
+            if (now >= t_phase_end) {
+                phase = P_MEASURE;
+                measuring = 1;
+                memset(&hist, 0, sizeof hist);
+                cnt_msgs = cnt_bytes = 0;
+                cnt_pub = pub ? pub->send_seq : 0;
+                t_meas0 = now;
+                gen_cpu0 = cpu_self_s();
+                srv_cpu0 = cpu_of_pid(cfg.server_pid);
+                t_phase_end = now + (uint64_t)(cfg.duration * 1e9);
+            }
+            break;
+        case P_MEASURE:
+            if (now >= t_phase_end) {
+                measuring = 0;
+                t_meas1 = now;
+                gen_cpu1 = cpu_self_s();
+                srv_cpu1 = cpu_of_pid(cfg.server_pid);
+                if (pub) cnt_pub = pub->send_seq - cnt_pub;
+                if (cfg.mode == M_IDLE) {
+                    rss_after = rss_of_pid(cfg.server_pid);
+                    if (rss_after < 0) die("server process %ld is gone", cfg.server_pid);
+                    if (open_count != nconns) die("%u of %u idle connections were lost", nconns - open_count, nconns);
+                }
+                phase = P_DRAIN;
+                t_phase_end = now + DRAIN_TIMEOUT_NS;
+            }
+            break;
+        case P_DRAIN: {
+            /* wait for every message sent to come back */
+            uint64_t outstanding = 0;
+            if (cfg.mode == M_ECHO)
+                for (unsigned i = 0; i < nconns; i++) outstanding += conns[i].send_seq - conns[i].recv_seq;
+            else if (cfg.mode == M_BROADCAST)
+                outstanding = pub->send_seq - bc_oldest;
+            else if (cfg.mode == M_CONNECT)
+                outstanding = pending_count + open_count;
+            if (outstanding == 0 || cfg.mode == M_IDLE) {
+                phase = P_CLOSE;
+                t_phase_end = now + CLOSE_TIMEOUT_NS + 1000000000ull;
+                for (unsigned i = 0; i < nconns; i++)
+                    if (conns[i].fd >= 0) send_close(&conns[i]);
+            } else if (now >= t_phase_end) {
+                die("%" PRIu64 " %s still outstanding %llu s after the run", outstanding,
+                    cfg.mode == M_CONNECT ? "connection attempts" : "messages",
+                    DRAIN_TIMEOUT_NS / 1000000000ull);
+            }
+            break;
+        }
+        case P_CLOSE:
+            if (live_count == 0 || now >= t_phase_end) {
+                for (unsigned i = 0; i < nconns; i++)
+                    if (conns[i].fd >= 0) {
+                        close_timeouts++;
+                        conn_close_fd(&conns[i]);
+                    }
+                phase = P_DONE;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+
+    /* ---- report --------------------------------------------------- */
+    double secs = (double)(t_meas1 - t_meas0) / 1e9;
+    double gen_cpu = secs > 0 ? (gen_cpu1 - gen_cpu0) / secs : 0;
+    double srv_cpu = (srv_cpu0 >= 0 && srv_cpu1 >= 0) ? srv_cpu1 - srv_cpu0 : -1;
+    char line[1024];
+    int L = 0;
+#define KV(...) L += snprintf(line + L, sizeof line - (size_t)L, __VA_ARGS__)
+    KV("mode=%s", mode_names[cfg.mode]);
+    if (cfg.mode == M_IDLE) {
+        double per = (double)(rss_after - rss_before) / (double)nconns;
+        KV(" conns=%u settle_s=%.2f rss_before=%lld rss_after=%lld bytes_per_conn=%.0f", nconns, cfg.duration,
+           rss_before, rss_after, per);
+        KV(" close_timeouts=%" PRIu64, close_timeouts);
+        printf("%s\n", line);
+        printf("# idle       %6u conns  server RSS %7.1f MiB -> %7.1f MiB  = %8.0f bytes/conn\n", nconns,
+               (double)rss_before / 1048576.0, (double)rss_after / 1048576.0, per);
+        return 0;
+    }
+    double rate = secs > 0 ? (double)cnt_msgs / secs : 0;
+    double p50 = hist_pct_us(0.50), p99 = hist_pct_us(0.99), p999 = hist_pct_us(0.999);
+    double mx = (double)hist.max / 1000.0;
+    double cpu_per_m = srv_cpu >= 0 && cnt_msgs ? srv_cpu / ((double)cnt_msgs / 1e6) : -1;
+    if (cfg.mode == M_ECHO || cfg.mode == M_BROADCAST)
+        KV(" conns=%u inflight=%u size=%zu binary=%d", cfg.conns, cfg.inflight, cfg.size, cfg.binary);
+    else
+        KV(" conns=%u", cfg.conns);
+    KV(" duration_s=%.3f msgs=%" PRIu64 " rate=%.0f", secs, cnt_msgs, rate);
+    if (cfg.mode == M_BROADCAST) KV(" published=%" PRIu64 " publish_rate=%.0f", cnt_pub, secs > 0 ? (double)cnt_pub / secs : 0);
+    if (cfg.mode != M_CONNECT) KV(" mbytes_per_s=%.2f", secs > 0 ? (double)cnt_bytes / secs / 1e6 : 0);
+    KV(" p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f", p50, p99, p999, mx);
+    KV(" gen_cpu=%.3f", gen_cpu);
+    if (srv_cpu >= 0) KV(" server_cpu_s=%.3f server_cpu_s_per_mmsg=%.3f", srv_cpu, cpu_per_m);
+    if (cfg.mode == M_CONNECT) KV(" handshakes=%" PRIu64 " close_timeouts=%" PRIu64, cnt_handshakes, close_timeouts);
+#undef KV
+    printf("%s\n", line);
+    const char *unit = cfg.mode == M_ECHO ? "msg/s" : cfg.mode == M_BROADCAST ? "deliveries/s" : "conn/s";
+    char what[64];
+    if (cfg.mode == M_CONNECT)
+        snprintf(what, sizeof what, "C=%u", cfg.conns);
+    else
+        snprintf(what, sizeof what, "N=%u K=%u %zuB %s", cfg.conns, cfg.inflight, cfg.size, cfg.binary ? "bin" : "text");
+    printf("# %-9s %-24s %12.0f %-12s p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  gen cpu %3.0f%%%s", mode_names[cfg.mode],
+           what, rate, unit, p50, p99, p999, gen_cpu * 100, gen_cpu > 0.95 ? " (saturated)" : "");
+    if (srv_cpu >= 0) printf("  server %.2f cpu-s/M", cpu_per_m);
+    printf("\n");
+    return 0;
+}

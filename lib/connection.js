@@ -1,0 +1,176 @@
+'use strict';
+
+// A client connection as modules and listeners see it. The bytes live in C;
+// this object is the handle JS holds: small, with its derived views
+// (headers, query, cookies) built only when read.
+
+const EventEmitter = require('events');
+const native = require('./native');
+const { WebSocketError } = require('./errors');
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+const MAX_CLOSE_REASON = 123; // a close frame's payload is at most 125 bytes, 2 of them the code
+
+/**
+ * Close codes an application may send (RFC 6455 7.4): 1000-1003, 1007-1014, 3000-4999.
+ * @param {number} code
+ */
+function isValidCloseCode(code) {
+  return Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+
+/**
+ * Built by the server when it accepts an upgrade; not constructed by users.
+ * EventEmitter's constructor is skipped on purpose: its listener table is
+ * created by the first on(), so a connection nobody listens to costs nothing.
+ */
+function Connection(server, slot, id, path, query, rawHeaders, remoteAddress, remotePort, resource, protocol) {
+  this.server = server;
+  this.id = id;
+  this.resource = resource;
+  this.path = path;
+  this.protocol = protocol;
+  this.remoteAddress = remoteAddress;
+  this.remotePort = remotePort;
+  this.readyState = OPEN;
+  this._slot = slot;
+  this._rawQuery = query;
+  this._rawHeaders = rawHeaders;
+  this._headers = undefined;
+  this._module = null;
+}
+
+Object.setPrototypeOf(Connection.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(Connection, EventEmitter);
+
+for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED })) {
+  Object.defineProperty(Connection, name, { value, enumerable: true });
+  Object.defineProperty(Connection.prototype, name, { value, enumerable: true });
+}
+
+Object.defineProperties(Connection.prototype, {
+  /** Request headers, names lower-cased; repeated ones joined (Cookie with '; '). */
+  headers: {
+    get() {
+      if (this._headers === undefined) {
+        const out = {};
+        const raw = this._rawHeaders;
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i];
+          const prev = out[name];
+          if (prev === undefined) out[name] = raw[i + 1];
+          else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + raw[i + 1];
+        }
+        this._headers = out;
+      }
+      return this._headers;
+    },
+  },
+  query: {
+    get() {
+      return Object.fromEntries(new URLSearchParams(this._rawQuery || ''));
+    },
+  },
+  cookies: {
+    get() {
+      return parseCookies(this.headers.cookie);
+    },
+  },
+  origin: {
+    get() {
+      const h = this.headers;
+      return h.origin !== undefined ? h.origin : h['sec-websocket-origin'];
+    },
+  },
+  bufferedAmount: {
+    get() {
+      return this.readyState === CLOSED ? 0 : native.bufferedAmount(this.server._handle, this._slot);
+    },
+  },
+});
+
+/**
+ * Sends a message: a string as text, binary data as binary.
+ * @param {string|Buffer|ArrayBufferView|ArrayBuffer|number|boolean} data
+ * @returns {boolean} false when the connection is not open, or when the
+ *   queue is past highWaterMark: wait for 'drain' before sending more.
+ */
+Connection.prototype.send = function send(data) {
+  if (this.readyState !== OPEN) return false;
+  if (typeof data === 'number' || typeof data === 'boolean') data = String(data);
+  return native.send(this.server._handle, this._slot, data) === 1;
+};
+
+/**
+ * Starts the closing handshake.
+ * @param {number} [code=1000]
+ * @param {string} [reason='']
+ */
+Connection.prototype.close = function close(code = 1000, reason = '') {
+  if (!isValidCloseCode(code)) {
+    throw new WebSocketError('WS_ERR_INVALID_CLOSE_CODE',
+      `close code must be 1000-1003, 1007-1014 or 3000-4999 (got ${code})`);
+  }
+  const bytes = Buffer.from(String(reason), 'utf8');
+  if (bytes.length > MAX_CLOSE_REASON) {
+    throw new WebSocketError('WS_ERR_CLOSE_REASON_TOO_LONG',
+      `close reason must be at most ${MAX_CLOSE_REASON} bytes of UTF-8 (got ${bytes.length})`);
+  }
+  if (this.readyState !== OPEN) return;
+  this.readyState = CLOSING;
+  native.close(this.server._handle, this._slot, code, bytes);
+};
+
+/** Drops the TCP connection at once, without a closing handshake. */
+Connection.prototype.terminate = function terminate() {
+  if (this.readyState === CLOSED) return;
+  this.readyState = CLOSING;
+  native.terminate(this.server._handle, this._slot);
+};
+
+/**
+ * Sends a ping; the peer's pong needs no handling (any traffic keeps the connection alive).
+ * @param {string|Buffer} [data] at most 125 bytes
+ */
+Connection.prototype.ping = function ping(data) {
+  const bytes = data === undefined ? undefined : Buffer.isBuffer(data) ? data : Buffer.from(String(data));
+  if (bytes && bytes.length > 125) {
+    throw new WebSocketError('WS_ERR_CONTROL_TOO_LONG', `ping data must be at most 125 bytes (got ${bytes.length})`);
+  }
+  if (this.readyState !== OPEN) return;
+  native.ping(this.server._handle, this._slot, bytes);
+};
+
+Connection.prototype.toJSON = function toJSON() {
+  return { id: this.id, resource: this.resource, path: this.path, remoteAddress: this.remoteAddress };
+};
+
+/**
+ * Parses a Cookie header; the first of repeated names wins (RFC 6265 5.4).
+ * @param {string|undefined} header
+ * @returns {Record<string, string>}
+ */
+function parseCookies(header) {
+  const out = {};
+  if (!header) return out;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    const name = pair.slice(0, eq).trim();
+    if (!name || Object.prototype.hasOwnProperty.call(out, name)) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.length >= 2 && value[0] === '"' && value[value.length - 1] === '"') value = value.slice(1, -1);
+    try {
+      value = decodeURIComponent(value);
+    } catch (_) { /* not percent-encoded: keep as sent */ }
+    out[name] = value;
+  }
+  return out;
+}
+
+module.exports = { Connection, isValidCloseCode, parseCookies, CONNECTING, OPEN, CLOSING, CLOSED };

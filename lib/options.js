@@ -1,0 +1,601 @@
+'use strict';
+
+// The one place Server options are defined, defaulted, validated and read
+// from the command line. Everything else (runserver.js --help, the README's
+// table, Server's constructor) derives from OPTIONS below.
+
+const fs = require('fs');
+const path = require('path');
+const util = require('util');
+const { WebSocketError } = require('./errors');
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
+const MAX_INT32 = 2147483647;             // also the longest delay Node's timers accept
+const MIB = 1024 * 1024;
+
+/**
+ * One entry per Server option.
+ *  name     camelCase, as in `new Server({ name })`
+ *  cli      kebab-case command-line form (the camelCase form is accepted too)
+ *  type     how values are checked: see CHECKS
+ *  default  the value used when the option is absent
+ *  shown    how the default is written in help and README when it is not a literal
+ *  arg      the value placeholder in --help
+ *  doc      one line
+ *  min/max  range for integer types
+ */
+const OPTIONS = [
+  { name: 'port', type: 'integer', default: 8080, min: 0, max: 65535, arg: 'N',
+    doc: 'TCP port to listen on; 0 picks a free port.' },
+  { name: 'host', type: 'host', default: 'localhost', arg: 'HOST',
+    doc: "Host name or address to listen on ('::' for all, IPv4 and IPv6)." },
+  { name: 'backlog', type: 'integer', default: 511, min: 1, max: MAX_INT32, arg: 'N',
+    doc: 'Length of the queue of pending TCP connections (listen() backlog).' },
+  { name: 'origins', type: 'origins', default: '*', shown: "'*'", arg: 'LIST',
+    doc: "Allowed Origin values: 'scheme://host[:port]', 'scheme://*.example.com' patterns, or '*' for all." },
+  { name: 'modules', type: 'directory', default: path.join(__dirname, '..', 'modules'),
+    shown: 'the modules/ folder beside runserver.js', arg: 'DIR',
+    doc: 'Folder of resource modules: ws://host:port/test loads DIR/test.js.' },
+  { name: 'docroot', type: 'docroot', default: path.join(__dirname, '..', 'test'),
+    shown: 'the demo pages in test/', arg: 'DIR',
+    doc: 'Folder served to plain HTTP GETs; false turns it off (such requests then get 426).' },
+  { name: 'policyPort', type: 'policyPort', default: false, arg: 'N',
+    doc: 'Also answer Flash socket-policy requests on this port; true means 843.' },
+  { name: 'maxConnections', type: 'integer', default: 100000, min: 1, max: MAX_INT32, arg: 'N',
+    doc: 'Connections past this many are answered 503.' },
+  { name: 'maxPayload', type: 'integer', default: 100 * MIB, shown: '104857600 (100 MiB)', min: 1, max: MAX_SAFE, arg: 'BYTES',
+    doc: 'Largest message accepted, summed over its fragments; larger ones close with 1009.' },
+  { name: 'maxHeaderSize', type: 'integer', default: 8192, min: 1024, max: MIB, arg: 'BYTES',
+    doc: 'Largest HTTP request head accepted; larger ones get 431.' },
+  { name: 'handshakeTimeout', type: 'integer', default: 10000, min: 1, max: MAX_INT32, arg: 'MS',
+    doc: 'Milliseconds a client has to complete the opening handshake.' },
+  { name: 'pingInterval', type: 'integer', default: 30000, min: 0, max: MAX_INT32, arg: 'MS',
+    doc: 'Milliseconds between server pings to a quiet peer; 0 turns pings off.' },
+  { name: 'idleTimeout', type: 'integer', default: 120000, min: 0, max: MAX_INT32, arg: 'MS',
+    doc: 'A peer that sends nothing (not even a pong) for this long is closed with 1001; 0 = never.' },
+  { name: 'closeTimeout', type: 'integer', default: 5000, min: 1, max: MAX_INT32, arg: 'MS',
+    doc: "Milliseconds to wait for the peer's close frame after sending ours before dropping TCP." },
+  { name: 'maxBufferedAmount', type: 'integer', default: 16 * MIB, shown: '16777216 (16 MiB)', min: 1, max: MAX_SAFE, arg: 'BYTES',
+    doc: 'Bytes queued for one connection past which it is closed with 1008.' },
+  { name: 'highWaterMark', type: 'integer', default: 64 * 1024, shown: '65536 (64 KiB)', min: 1, max: MAX_SAFE, arg: 'BYTES',
+    doc: "send() returns false, and 'drain' follows, once this many bytes are queued." },
+  { name: 'log', type: 'boolean', default: true,
+    doc: 'Log connections and errors to stdout.' },
+];
+
+for (const option of OPTIONS) {
+  option.cli = '--' + option.name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+const BY_NAME = new Map(OPTIONS.map((o) => [o.name, o]));
+const BY_CLI = new Map();
+for (const o of OPTIONS) {
+  BY_CLI.set(o.cli.slice(2), o);
+  BY_CLI.set(o.name, o);
+}
+
+// ---------------------------------------------------------------------------
+// Checks. Each takes a value and returns the normalized value, or throws a
+// Problem whose text completes "<option> must ..." style sentences.
+
+class Problem extends Error {
+  constructor(message, { showsValue = false } = {}) {
+    super(message);
+    this.showsValue = showsValue; // the message already quotes the bad value
+  }
+}
+
+function isIntegerString(v) {
+  return typeof v === 'string' && /^\s*[+-]?\d+\s*$/.test(v);
+}
+
+function checkInteger(option, value) {
+  // Numeric strings are accepted so that `port: process.env.PORT` works.
+  const n = isIntegerString(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < option.min || n > option.max) {
+    throw new Problem(`must be an integer from ${option.min} to ${option.max}`);
+  }
+  return n;
+}
+
+function checkHost(option, value) {
+  if (typeof value !== 'string' || value.trim() === '' || /[\s/]/.test(value)) {
+    throw new Problem('must be a host name or IP address (a non-empty string without spaces or slashes)');
+  }
+  // '[::1]' is how people write IPv6 in URLs; listen() wants it bare.
+  return /^\[.*\]$/.test(value) ? value.slice(1, -1) : value;
+}
+
+// scheme://host[:port], where host may be '*.' + a domain, a name, an IPv4
+// address or a bracketed IPv6 address. 'null' is the Origin of file:// pages.
+const ORIGIN_RE = /^[a-z][a-z0-9+.-]*:\/\/(\*\.)?([a-z0-9_~%!$&'()+;=-][a-z0-9_~%!$&'()+;=.-]*|\[[0-9a-f:.]+\])(:\d{1,5})?$/i;
+
+function checkOrigins(option, value) {
+  let list = value;
+  // A single string may be '*', one origin, or a comma list (the CLI form).
+  if (typeof value === 'string') list = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (!Array.isArray(list)) {
+    throw new Problem("must be '*' or an array of origin strings like 'http://example.com:8080'");
+  }
+  if (list.length === 0) {
+    throw new Problem("must list at least one origin (use '*' to allow every origin)");
+  }
+  const out = [];
+  for (const item of list) {
+    if (typeof item !== 'string') {
+      throw new Problem(`must contain only strings, but one element is ${describe(item)}`, { showsValue: list !== value });
+    }
+    let origin = item.trim();
+    if (origin === '*') return ['*'];
+    if (origin === 'null') { out.push(origin); continue; }
+    // Browsers never send a trailing slash, but people often write one.
+    if (origin.endsWith('/')) origin = origin.slice(0, -1);
+    if (!ORIGIN_RE.test(origin)) {
+      throw new Problem(`must contain origins of the form 'scheme://host[:port]' (or '*'), but ${describe(item)} is not one`,
+        { showsValue: typeof value === 'string' && list.length === 1 });
+    }
+    const port = /:(\d+)$/.exec(origin.replace(/^[^:]*:\/\//, ''));
+    if (port && Number(port[1]) > 65535) {
+      throw new Problem(`must contain valid ports, but ${describe(item)} has port ${port[1]}`,
+        { showsValue: typeof value === 'string' && list.length === 1 });
+    }
+    // Scheme and host are case-insensitive; browsers send them lower-case.
+    out.push(origin.toLowerCase());
+  }
+  return [...new Set(out)];
+}
+
+function checkDirectory(option, value) {
+  if (typeof value !== 'string' || value === '') {
+    throw new Problem('must be the path of a directory');
+  }
+  const dir = path.resolve(value);
+  let stat;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    throw new Problem(`must be an existing directory, but ${dir} does not exist`);
+  }
+  if (!stat.isDirectory()) throw new Problem(`must be a directory, but ${dir} is not one`);
+  return dir;
+}
+
+function checkDocroot(option, value) {
+  if (value === false) return false;
+  if (typeof value !== 'string') throw new Problem('must be the path of a directory, or false to turn it off');
+  return checkDirectory(option, value);
+}
+
+function checkPolicyPort(option, value) {
+  if (value === false) return 0;
+  if (value === true) return 843;
+  const n = isIntegerString(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new Problem('must be true (port 843), false (off), or a port number from 1 to 65535');
+  }
+  return n; // 0 also means off, so normalized options normalize again unchanged
+}
+
+function checkBoolean(option, value) {
+  if (typeof value !== 'boolean') throw new Problem('must be true or false');
+  return value;
+}
+
+const CHECKS = {
+  integer: checkInteger,
+  host: checkHost,
+  origins: checkOrigins,
+  directory: checkDirectory,
+  docroot: checkDocroot,
+  policyPort: checkPolicyPort,
+  boolean: checkBoolean,
+};
+
+/** A short, single-line rendering of a received value for error messages. */
+function describe(value) {
+  let s = util.inspect(value, { breakLength: Infinity, depth: 2, maxArrayLength: 10, maxStringLength: 80 });
+  if (s.length > 100) s = s.slice(0, 97) + '...';
+  return s;
+}
+
+function invalid(message, option, extra) {
+  return new WebSocketError('WS_ERR_INVALID_OPTION', message, Object.assign({ option }, extra));
+}
+
+/** The known option name closest to `name`, or undefined when none is close. */
+function closest(name, candidates) {
+  const lower = name.toLowerCase();
+  let best;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(lower, c.toLowerCase());
+    if (d < bestDistance) { best = c; bestDistance = d; }
+  }
+  return bestDistance <= Math.max(2, Math.floor(lower.length / 3)) ? best : undefined;
+}
+
+function editDistance(a, b) {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * Checks one option's value and returns it normalized.
+ * @param {object} option an entry of OPTIONS
+ * @param {*} value
+ * @param {string} label how to name the option in a message ('port' or '--port')
+ */
+function checkOne(option, value, label) {
+  try {
+    return CHECKS[option.type](option, value);
+  } catch (err) {
+    if (!(err instanceof Problem)) throw err;
+    throw invalid(`${label} ${err.message}${err.showsValue ? '' : ` (received ${describe(value)})`}`, option.name);
+  }
+}
+
+// Rules that involve more than one option.
+function checkTogether(opts, label) {
+  if (opts.highWaterMark > opts.maxBufferedAmount) {
+    throw invalid(`${label('highWaterMark')} must not exceed ${label('maxBufferedAmount')} (${opts.maxBufferedAmount}), ` +
+      `or send() would never report backpressure before the connection is closed (received ${opts.highWaterMark})`,
+    'highWaterMark');
+  }
+  if (opts.policyPort !== 0 && opts.policyPort === opts.port) {
+    throw invalid(`${label('policyPort')} must differ from ${label('port')}: the main port answers policy requests by itself ` +
+      `(received ${opts.policyPort})`, 'policyPort');
+  }
+}
+
+/**
+ * Returns a new plain object holding every option, defaulted and normalized:
+ * origins is an array of strings (['*'] for all), modules and docroot are
+ * absolute paths (docroot may be false), policyPort is a port number (0 = off).
+ * Normalizing normalized options gives the same options back.
+ * @param {object} [userOptions] as passed to `new Server(options)`; undefined values count as absent
+ * @returns {object}
+ * @throws {WebSocketError} code 'WS_ERR_INVALID_OPTION', `option` set to the option at fault
+ */
+function normalizeOptions(userOptions) {
+  if (userOptions === undefined || userOptions === null) userOptions = {};
+  if (typeof userOptions !== 'object' || Array.isArray(userOptions)) {
+    throw invalid(`options must be an object (received ${describe(userOptions)})`, undefined);
+  }
+  for (const name of Object.keys(userOptions)) {
+    if (!BY_NAME.has(name)) {
+      const hint = closest(name, [...BY_NAME.keys()]);
+      throw invalid(`unknown option ${JSON.stringify(name)}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ''}`, name);
+    }
+  }
+  const out = {};
+  for (const option of OPTIONS) {
+    const given = userOptions[option.name];
+    out[option.name] = checkOne(option, given === undefined ? option.default : given, `option ${option.name}`);
+  }
+  checkTogether(out, (name) => `option ${name}`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// A small parser of JavaScript literals, for command-line values. It only
+// ever builds numbers, strings, booleans, null and arrays: nothing is evaluated.
+
+const NUMBER_RE = /[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y;
+const SIMPLE_ESCAPES = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', v: '\v', 0: '\0' };
+
+function syntaxError(text, pos, what) {
+  return new WebSocketError('WS_ERR_INVALID_OPTION', `${what} at position ${pos} in ${JSON.stringify(text)}`, { position: pos });
+}
+
+/**
+ * Parses one JavaScript literal: a number, a 'single' or "double" quoted
+ * string (with escapes), an array (nested, trailing comma allowed), true,
+ * false or null. Anything else is a bare word and stands for itself as a
+ * string: at top level it runs to the end of the text, inside an array to the
+ * next ',' or ']'. Never evaluates anything.
+ * @param {string} text
+ * @returns {number|string|boolean|null|Array}
+ * @throws {WebSocketError} code 'WS_ERR_INVALID_OPTION' on bad input, with `position`
+ */
+function parseLiteral(text) {
+  if (typeof text !== 'string') throw new TypeError('parseLiteral expects a string');
+  let pos = 0;
+
+  const skipSpace = () => { while (pos < text.length && /\s/.test(text[pos])) pos++; };
+
+  // The end of a bare word or number: the end of the text at top level,
+  // ',' or ']' inside an array.
+  const atEnd = (depth, i) => (depth === 0 ? i >= text.length : i >= text.length || text[i] === ',' || text[i] === ']');
+
+  function bareWord(depth) {
+    const start = pos;
+    if (depth === 0) pos = text.length;
+    else while (pos < text.length && text[pos] !== ',' && text[pos] !== ']') pos++;
+    return text.slice(start, pos).trim();
+  }
+
+  function quoted() {
+    const quote = text[pos];
+    const start = pos++;
+    let out = '';
+    while (pos < text.length) {
+      const c = text[pos++];
+      if (c === quote) return out;
+      if (c !== '\\') { out += c; continue; }
+      if (pos >= text.length) break;
+      const e = text[pos++];
+      if (e in SIMPLE_ESCAPES && !(e === '0' && /\d/.test(text[pos] || ''))) {
+        out += SIMPLE_ESCAPES[e];
+      } else if (e === 'x') {
+        const hex = text.slice(pos, pos + 2);
+        if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw syntaxError(text, pos - 2, 'bad \\x escape');
+        out += String.fromCharCode(parseInt(hex, 16));
+        pos += 2;
+      } else if (e === 'u') {
+        let m;
+        if ((m = /^\{([0-9a-fA-F]{1,6})\}/.exec(text.slice(pos))) && parseInt(m[1], 16) <= 0x10ffff) {
+          out += String.fromCodePoint(parseInt(m[1], 16));
+          pos += m[0].length;
+        } else if ((m = /^[0-9a-fA-F]{4}/.exec(text.slice(pos)))) {
+          out += String.fromCharCode(parseInt(m[0], 16));
+          pos += 4;
+        } else {
+          throw syntaxError(text, pos - 2, 'bad \\u escape');
+        }
+      } else if (e === '\r' || e === '\n' || e === '\u2028' || e === '\u2029') {
+        if (e === '\r' && text[pos] === '\n') pos++; // line continuation
+      } else {
+        out += e; // \' \" \\ and any other character stand for themselves
+      }
+    }
+    throw syntaxError(text, start, 'unterminated string');
+  }
+
+  function value(depth) {
+    skipSpace();
+    if (pos >= text.length) throw syntaxError(text, pos, 'expected a value');
+    const c = text[pos];
+    if (c === '"' || c === "'") return quoted();
+    if (c === '[') return array(depth + 1);
+    if (c === ']' || c === ',') throw syntaxError(text, pos, `unexpected '${c}'`);
+    NUMBER_RE.lastIndex = pos;
+    const m = NUMBER_RE.exec(text);
+    if (m) {
+      let end = pos + m[0].length;
+      while (end < text.length && /\s/.test(text[end])) end++;
+      if (atEnd(depth, end)) { pos = end; return Number(m[0]); }
+      return bareWord(depth); // e.g. 127.0.0.1 or 8080abc: a word, not a number
+    }
+    for (const [word, result] of [['true', true], ['false', false], ['null', null]]) {
+      if (text.startsWith(word, pos)) {
+        let end = pos + word.length;
+        while (end < text.length && /\s/.test(text[end])) end++;
+        if (atEnd(depth, end)) { pos = end; return result; }
+      }
+    }
+    return bareWord(depth);
+  }
+
+  function array(depth) {
+    const start = pos++;
+    const out = [];
+    for (;;) {
+      skipSpace();
+      if (pos >= text.length) throw syntaxError(text, start, "unterminated array (missing ']')");
+      if (text[pos] === ']') { pos++; return out; }
+      out.push(value(depth));
+      skipSpace();
+      if (text[pos] === ',') pos++;
+      else if (text[pos] !== ']' && pos < text.length) throw syntaxError(text, pos, "expected ',' or ']'");
+    }
+  }
+
+  const result = value(0);
+  skipSpace();
+  if (pos < text.length) throw syntaxError(text, pos, `unexpected ${JSON.stringify(text.slice(pos, pos + 20))} after the value`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// Command line.
+
+// Options that may stand alone as flags (--log, --policy-port) or be negated
+// (--no-log): the ones that take true or false.
+const FLAG_TYPES = new Set(['boolean', 'policyPort']);
+const NEGATABLE_TYPES = new Set(['boolean', 'policyPort', 'docroot']);
+
+// Command-line values arrive as text, and quotes may come through literally
+// (--port='8080' run without a shell), so a quoted '8080' is still a port.
+function coerceCliValue(option, value) {
+  // --host=[::1] is the URL spelling of an IPv6 address, not a list.
+  if (option.type === 'host' && Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') {
+    return value[0];
+  }
+  if (typeof value !== 'string') return value;
+  const s = value.trim();
+  if ((option.type === 'integer' || option.type === 'policyPort') && isIntegerString(s)) return Number(s);
+  if ((option.type === 'boolean' || option.type === 'policyPort') && (s === 'true' || s === 'false')) return s === 'true';
+  if (option.type === 'docroot' && s === 'false') return false;
+  return value;
+}
+
+function cliError(message, option) {
+  return invalid(message, option);
+}
+
+function lookupCli(name) {
+  const option = BY_CLI.get(name);
+  if (option) return option;
+  const hint = closest(name, [...OPTIONS.map((o) => o.cli.slice(2)), 'help']);
+  throw cliError(`unknown option --${name}${hint ? ` (did you mean --${hint}?)` : ''}`, name);
+}
+
+/**
+ * Reads Server options from command-line arguments. Accepts --name=value,
+ * --name value, bare --flag (true) for log and policy-port, --no-flag (false)
+ * for log, policy-port and docroot, kebab-case or camelCase names, and
+ * -h / --help. Values are JavaScript literals (see parseLiteral).
+ * @param {string[]} argv process.argv.slice(2)
+ * @returns {{ options: object, help: boolean }} options holds only the options
+ *   given, each normalized; pass it to `new Server(options)`
+ * @throws {WebSocketError} code 'WS_ERR_INVALID_OPTION', message naming the option
+ */
+function parseArgv(argv) {
+  if (argv.some((a) => a === '--help' || a === '-h')) return { options: {}, help: true };
+  const given = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') {
+      if (i + 1 < argv.length) throw cliError(`unexpected argument ${JSON.stringify(argv[i + 1])}: runserver takes only --options`);
+      break;
+    }
+    if (!arg.startsWith('--') || arg.length === 2) {
+      throw cliError(`unexpected argument ${JSON.stringify(arg)}: options are written --name=value`);
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    let text = eq === -1 ? undefined : arg.slice(eq + 1);
+    let option;
+    let raw;
+
+    if (name.startsWith('no-') && !BY_CLI.has(name)) {
+      option = lookupCli(name.slice(3));
+      if (!NEGATABLE_TYPES.has(option.type)) throw cliError(`${option.cli} cannot be negated with --no-${name.slice(3)}`, option.name);
+      if (text !== undefined) throw cliError(`--${name} takes no value`, option.name);
+      raw = false;
+    } else {
+      option = lookupCli(name);
+      if (text === undefined) {
+        const next = argv[i + 1];
+        const nextIsValue = next !== undefined && (!next.startsWith('--') || /^-\d/.test(next)) && next !== '-h';
+        if (FLAG_TYPES.has(option.type)) {
+          // A flag takes the next argument only when it is a value for it.
+          const literal = nextIsValue ? coerceCliValue(option, next) : undefined;
+          if (typeof literal === 'boolean' || typeof literal === 'number') { text = next; i++; }
+        } else if (nextIsValue) {
+          text = next;
+          i++;
+        } else {
+          throw cliError(`${option.cli} needs a value, e.g. ${option.cli}=${exampleValue(option)}`, option.name);
+        }
+      }
+      if (text === undefined) {
+        raw = true;
+      } else if (text.trim() === '') {
+        throw cliError(`${option.cli} needs a value, e.g. ${option.cli}=${exampleValue(option)}`, option.name);
+      } else {
+        try {
+          raw = parseLiteral(text);
+        } catch (err) {
+          throw cliError(`invalid value for ${option.cli}: ${err.message}`, option.name);
+        }
+      }
+    }
+    given[option.name] = checkOne(option, coerceCliValue(option, raw), option.cli);
+  }
+  // Rules across options, with names as they are written on the command line.
+  checkTogether(Object.assign(normalizeDefaultsOnly(), given), (n) => BY_NAME.get(n).cli);
+  return { options: given, help: false };
+}
+
+// Defaults, normalized without touching the file system twice per call.
+let cachedDefaults;
+function normalizeDefaultsOnly() {
+  if (!cachedDefaults) {
+    cachedDefaults = {};
+    for (const o of OPTIONS) {
+      cachedDefaults[o.name] = o.type === 'directory' || o.type === 'docroot' ? o.default : CHECKS[o.type](o, o.default);
+    }
+  }
+  return Object.assign({}, cachedDefaults);
+}
+
+function exampleValue(option) {
+  switch (option.type) {
+    case 'integer': return String(option.default);
+    case 'origins': return "['http://example.com']";
+    case 'host': return 'example.com';
+    default: return option.arg || 'VALUE';
+  }
+}
+
+function shownDefault(option) {
+  if (option.shown) return option.shown;
+  return typeof option.default === 'string' ? `'${option.default}'` : String(option.default);
+}
+
+// Splits text into lines of at most `width` characters, at spaces.
+function wrap(text, width) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) { lines.push(line); line = word; }
+    else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/**
+ * The text of `runserver.js --help`: usage, then every option with its
+ * default and its one-line description.
+ * @returns {string}
+ */
+function helpText() {
+  const rows = OPTIONS.map((o) => {
+    let left = o.cli;
+    if (o.type === 'boolean') left = `${o.cli}, --no-${o.cli.slice(2)}`;
+    else if (o.type === 'policyPort') left = `${o.cli}[=${o.arg}]`;
+    else left = `${o.cli}=${o.arg}`;
+    return [left, `${o.doc} Default: ${shownDefault(o)}.`];
+  });
+  rows.push(['-h, --help', 'Show this help and exit.']);
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  const lines = [
+    'Usage: node runserver.js [--option=value ...]',
+    '',
+    'Runs a node.websocket server: ws://HOST:PORT/NAME is served by MODULES/NAME.js',
+    '(/ by _default.js) and plain HTTP GETs by the files in DOCROOT.',
+    '',
+    'Values are JavaScript literals, never evaluated: numbers, \'quoted\' or bare',
+    'strings, [arrays], true, false. "--name value" works too, and every option',
+    'also has a camelCase form (--maxPayload).',
+    '',
+    'Options:',
+    ...rows.map(([left, right]) => wrap(right, 100 - 2 - width)
+      .map((line, i) => `  ${(i === 0 ? left : '').padEnd(width)}${line}`).join('\n')),
+    '',
+    'Example:',
+    "  node runserver.js --port='8080' --host='some_other_host' --origins=['http://some_allowed_host']",
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * The options as a Markdown table (the README pastes it).
+ * @returns {string}
+ */
+function markdownTable() {
+  const lines = ['| option | command line | default | meaning |', '| --- | --- | --- | --- |'];
+  for (const o of OPTIONS) {
+    lines.push(`| \`${o.name}\` | \`${o.cli}\` | ${shownDefault(o)} | ${o.doc.replace(/\|/g, '\\|')} |`);
+  }
+  return lines.join('\n');
+}
+
+module.exports = {
+  OPTIONS,
+  normalizeOptions,
+  parseLiteral,
+  parseArgv,
+  helpText,
+  markdownTable,
+};

@@ -1,0 +1,289 @@
+'use strict';
+
+// The Server: options, listening, the upgrade decision (which module, which
+// subprotocol) and the dispatch of each batch of events from C to modules
+// and listeners.
+
+const dns = require('dns');
+const EventEmitter = require('events');
+const native = require('./native');
+const { Connection, OPEN, CLOSED } = require('./connection');
+const { Loader, chooseProtocol } = require('./loader');
+const { normalizeOptions } = require('./options');
+const { createLogger } = require('./log');
+const { WebSocketError } = require('./errors');
+
+// Record kinds and flags written by native/events.c.
+const EVENT_TEXT = 1;
+const EVENT_BINARY = 2;
+const EVENT_CLOSE = 3;
+const EVENT_DRAIN = 4;
+const EVENT_SERVER_CLOSED = 5;
+const CLOSE_FLAG_ERROR = 2;
+
+const CLOSE_ERROR_CODES = {
+  1002: 'WS_ERR_PROTOCOL',
+  1007: 'WS_ERR_INVALID_UTF8',
+  1008: 'WS_ERR_POLICY',
+  1009: 'WS_ERR_MESSAGE_TOO_BIG',
+  1011: 'WS_ERR_INTERNAL',
+  1001: 'WS_ERR_TIMEOUT',
+};
+
+class Server extends EventEmitter {
+  /**
+   * @param {import('..').ServerOptions} [options]
+   */
+  constructor(options) {
+    super();
+    this.options = normalizeOptions(options);
+    this.log = createLogger({ enabled: this.options.log });
+    this._loader = new Loader(this.options.modules, this.log);
+    this._handle = null;
+    this._conns = [];      // slot -> Connection
+    this._count = 0;
+    this._batch = null;    // Buffer over the events ArrayBuffer C shares with us
+    this._address = null;
+    this._state = 'new';   // new, starting, listening, closing, closed
+    this._onUpgrade = this._onUpgrade.bind(this);
+    this._onEvents = this._onEvents.bind(this);
+  }
+
+  /** Open connections. */
+  get clients() {
+    const out = [];
+    for (const c of this._conns) if (c !== undefined && c.readyState === OPEN) out.push(c);
+    return out;
+  }
+
+  /** @returns {{ address: string, family: string, port: number } | null} */
+  address() {
+    return this._address;
+  }
+
+  /**
+   * Starts listening on options.host and options.port.
+   * @param {() => void} [callback] called on 'listening'
+   */
+  listen(callback) {
+    if (this._state !== 'new') {
+      throw new WebSocketError('WS_ERR_SERVER_STARTED', 'listen() may be called once per Server');
+    }
+    this._state = 'starting';
+    if (callback) this.once('listening', callback);
+    const { host } = this.options;
+    dns.lookup(host, { all: true }, (err, addresses) => {
+      if (err) {
+        this._failListen(new WebSocketError('WS_ERR_LISTEN',
+          `cannot resolve host ${JSON.stringify(host)}: ${err.code || err.message}`, { option: 'host' }));
+        return;
+      }
+      this._bind(unique(addresses));
+    });
+    return this;
+  }
+
+  _bind(addresses) {
+    const o = this.options;
+    this._handle = native.createServer({
+      maxPayload: o.maxPayload,
+      maxHeaderSize: o.maxHeaderSize,
+      maxConnections: o.maxConnections,
+      handshakeTimeout: o.handshakeTimeout,
+      pingInterval: o.pingInterval,
+      idleTimeout: o.idleTimeout,
+      closeTimeout: o.closeTimeout,
+      maxBufferedAmount: o.maxBufferedAmount,
+      highWaterMark: o.highWaterMark,
+      backlog: o.backlog,
+      origins: o.origins.includes('*') ? [] : o.origins,
+      docroot: o.docroot === false ? undefined : o.docroot,
+    }, this._onUpgrade, this._onEvents);
+    let port = o.port;
+    try {
+      addresses.forEach((a, i) => {
+        try {
+          port = native.listen(this._handle, a.address, port, false);
+        } catch (err) {
+          // "localhost" may name ::1 too; a free port picked on one address may be taken on the other.
+          if (i === 0 || o.port !== 0) throw err;
+          this.log.error(`not listening on ${a.address}: ${err.message}`);
+        }
+      });
+      if (o.policyPort) {
+        for (const a of addresses) native.listen(this._handle, a.address, o.policyPort, true);
+      }
+    } catch (err) {
+      native.release(this._handle);
+      this._handle = null;
+      this._failListen(new WebSocketError('WS_ERR_LISTEN', err.message, { syscallCode: err.code }));
+      return;
+    }
+    const first = addresses[0];
+    this._address = { address: first.address, family: first.family === 6 ? 'IPv6' : 'IPv4', port };
+    this._state = 'listening';
+    this.emit('listening');
+  }
+
+  _failListen(err) {
+    this._state = 'closed';
+    this.removeAllListeners('listening');
+    this.emit('error', err);
+  }
+
+  /**
+   * Sends 1001 to every client, waits for the closing handshakes (each
+   * bounded by closeTimeout), then releases the port and emits 'close'.
+   * @param {(err?: Error) => void} [callback]
+   */
+  close(callback) {
+    if (callback) {
+      if (this._state === 'closed') process.nextTick(callback);
+      else this.once('close', callback);
+    }
+    if (this._state === 'listening') {
+      this._state = 'closing';
+      native.shutdown(this._handle);
+    } else if (this._state === 'new') {
+      this._state = 'closed';
+      process.nextTick(() => this.emit('close'));
+    } else if (this._state === 'starting') {
+      this.once('listening', () => this.close());
+    }
+    return this;
+  }
+
+  // A valid upgrade request: choose the module and the subprotocol, accept, open.
+  _onUpgrade(slot, path, query, rawHeaders, remoteAddress, remotePort, id) {
+    const handle = this._handle;
+    const resolved = this._loader.resolve(path);
+    if (resolved.status !== undefined) {
+      native.reject(handle, slot, resolved.status, resolved.reason);
+      return;
+    }
+    let offered;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      if (rawHeaders[i] === 'sec-websocket-protocol') {
+        offered = offered === undefined ? rawHeaders[i + 1] : `${offered}, ${rawHeaders[i + 1]}`;
+      }
+    }
+    const protocol = chooseProtocol(offered, resolved.protocols);
+    if (!native.accept(handle, slot, protocol || undefined)) return;
+    const conn = new Connection(this, slot, id, path, query, rawHeaders, remoteAddress, remotePort,
+      resolved.resource, protocol);
+    this._conns[slot] = conn;
+    this._count++;
+    try {
+      conn._module = new resolved.Module(conn);
+      this.emit('connection', conn);
+      const m = conn._module;
+      if (m !== null && typeof m.onConnect === 'function') m.onConnect(conn);
+    } catch (err) {
+      this._handlerFailed(conn, 'onConnect', err);
+    }
+  }
+
+  // One call per loop iteration: every message, close and drain since the last.
+  _onEvents(arrayBuffer, length) {
+    if (arrayBuffer !== undefined) this._batch = Buffer.from(arrayBuffer);
+    const b = this._batch;
+    let off = 0;
+    while (off < length) {
+      const kind = b[off];
+      const flags = b[off + 1];
+      const code = b[off + 2] | (b[off + 3] << 8);
+      const slot = b.readUInt32LE(off + 4);
+      const len = b.readUInt32LE(off + 8);
+      const start = off + 12;
+      off = start + ((len + 3) & ~3);
+      switch (kind) {
+        case EVENT_TEXT: {
+          const conn = this._conns[slot];
+          if (conn !== undefined) this._deliver(conn, b.utf8Slice(start, start + len), false);
+          break;
+        }
+        case EVENT_BINARY: {
+          const conn = this._conns[slot];
+          if (conn !== undefined) this._deliver(conn, b.subarray(start, start + len), true);
+          break;
+        }
+        case EVENT_CLOSE:
+          this._closed(slot, code, b.utf8Slice(start, start + len), flags);
+          break;
+        case EVENT_DRAIN: {
+          const conn = this._conns[slot];
+          if (conn !== undefined) this._emitSafely(conn, 'drain');
+          break;
+        }
+        case EVENT_SERVER_CLOSED:
+          this._finishClose();
+          break;
+        default:
+          throw new Error(`node.websocket: unknown event kind ${kind} from the addon`);
+      }
+    }
+  }
+
+  _deliver(conn, data, isBinary) {
+    if (conn.readyState === CLOSED) return;
+    try {
+      const m = conn._module;
+      if (m !== null && m.onData !== undefined) m.onData(data, conn);
+      if (conn._events !== undefined && conn._events.message !== undefined) conn.emit('message', data, isBinary);
+    } catch (err) {
+      this._handlerFailed(conn, 'onData', err);
+    }
+  }
+
+  _closed(slot, code, reason, flags) {
+    const conn = this._conns[slot];
+    if (conn === undefined) return;
+    this._conns[slot] = undefined;
+    this._count--;
+    conn.readyState = CLOSED;
+    if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
+      const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',
+        reason || `connection closed with ${code}`, { closeCode: code });
+      this._emitSafely(conn, 'error', err);
+    }
+    const m = conn._module;
+    try {
+      if (m !== null && typeof m.onDisconnect === 'function') m.onDisconnect(conn);
+    } catch (err) {
+      this.log.error(`module '${conn.resource}' onDisconnect threw: ${err.stack || err}`);
+    }
+    this._emitSafely(conn, 'close', code, reason);
+  }
+
+  _emitSafely(conn, event, ...args) {
+    try {
+      conn.emit(event, ...args);
+    } catch (err) {
+      this._handlerFailed(conn, `'${event}' listener`, err);
+    }
+  }
+
+  // A handler threw: log it with its resource and close that connection
+  // with 1011; every other connection carries on.
+  _handlerFailed(conn, where, err) {
+    this.log.error(`module '${conn.resource}' ${where} threw: ${err && err.stack ? err.stack : err}`, conn);
+    if (conn.readyState === OPEN) conn.close(1011, 'Internal server error');
+  }
+
+  _finishClose() {
+    if (this._handle !== null) {
+      native.release(this._handle);
+      this._handle = null;
+    }
+    this._batch = null;
+    this._state = 'closed';
+    this.emit('close');
+  }
+}
+
+function unique(addresses) {
+  const seen = new Set();
+  return addresses.filter((a) => !seen.has(a.address) && seen.add(a.address));
+}
+
+module.exports = { Server };

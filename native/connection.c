@@ -1,0 +1,753 @@
+#include "connection.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "docroot.h"
+#include "handshake.h"
+#include "http.h"
+#include "policy.h"
+
+#define WS_MAX_SERVER_HEADER 10 /* server frames are unmasked */
+#define WS_WRITE_IOV 64
+
+static void process_frames(ws_conn *c, uint8_t *p, size_t n);
+static void finish(ws_conn *c);
+static void linger(ws_conn *c);
+static void resume_reading(ws_conn *c);
+
+#define WS_PENDING_MAX_BYTES (1u << 20) /* bytes kept from a client while its upgrade is decided */
+
+/* ---- write queue ---------------------------------------------------- */
+
+static int push_chunk(ws_conn *c, ws_buf *b, size_t off, size_t len) {
+    if (c->n_chunks == c->cap_chunks) {
+        if (c->cap_chunks >= UINT16_MAX / 2) return -1;
+        uint16_t cap = c->cap_chunks ? (uint16_t)(c->cap_chunks * 2) : 4;
+        ws_chunk *p = realloc(c->chunks, cap * sizeof *p);
+        if (!p) return -1;
+        c->chunks = p;
+        c->cap_chunks = cap;
+    }
+    c->chunks[c->n_chunks++] = (ws_chunk){b, (uint32_t)off, (uint32_t)len};
+    return 0;
+}
+
+/* Room for n more bytes at the tail of the queue: appended to the last
+ * buffer when it is ours alone and not being written, else a new one. */
+static uint8_t *queue_space(ws_conn *c, size_t n) {
+    if (n > UINT32_MAX) return NULL;
+    if (c->n_chunks > c->inflight) {
+        ws_chunk *last = &c->chunks[c->n_chunks - 1];
+        ws_buf *b = last->buf;
+        if (b->refs == 1 && last->off + last->len == b->len && b->cap - b->len >= n &&
+            (uint64_t)last->len + n <= UINT32_MAX)
+            return b->data + b->len;
+    }
+    ws_buf *b = ws_buf_new(n);
+    if (!b) return NULL;
+    if (push_chunk(c, b, 0, 0) != 0) {
+        ws_buf_unref(b);
+        return NULL;
+    }
+    return b->data;
+}
+
+/* The n bytes written at queue_space() are now part of the queue. */
+static void queue_commit(ws_conn *c, size_t n) {
+    ws_chunk *last = &c->chunks[c->n_chunks - 1];
+    last->buf->len += n;
+    last->len += (uint32_t)n;
+    c->queued += n;
+    ws_server_mark_dirty(c->srv, c);
+}
+
+static int queue_bytes(ws_conn *c, const void *p, size_t n) {
+    uint8_t *dst = queue_space(c, n);
+    if (!dst) return -1;
+    memcpy(dst, p, n);
+    queue_commit(c, n);
+    return 0;
+}
+
+/* Drops `bytes` written bytes from the front of the queue. */
+static void consume(ws_conn *c, size_t bytes) {
+    uint16_t i = 0;
+    c->queued -= bytes;
+    while (bytes && i < c->n_chunks) {
+        ws_chunk *ch = &c->chunks[i];
+        if (bytes >= ch->len) {
+            bytes -= ch->len;
+            ws_buf_unref(ch->buf);
+            i++;
+        } else {
+            ch->off += (uint32_t)bytes;
+            ch->len -= (uint32_t)bytes;
+            bytes = 0;
+        }
+    }
+    if (i) {
+        memmove(c->chunks, c->chunks + i, (c->n_chunks - i) * sizeof *c->chunks);
+        c->n_chunks = (uint16_t)(c->n_chunks - i);
+    }
+    if (!c->n_chunks) { /* an idle connection holds no write memory */
+        free(c->chunks);
+        c->chunks = NULL;
+        c->cap_chunks = 0;
+    }
+}
+
+/* Drops queued bytes that are not being written (for a reader too slow to
+ * keep: what is queued for it will never be read in time). */
+static void drop_unsent(ws_conn *c) {
+    while (c->n_chunks > c->inflight) {
+        ws_chunk *ch = &c->chunks[--c->n_chunks];
+        c->queued -= ch->len;
+        ws_buf_unref(ch->buf);
+    }
+}
+
+static void release_chunks(ws_conn *c) {
+    for (uint16_t i = 0; i < c->n_chunks; i++) ws_buf_unref(c->chunks[i].buf);
+    free(c->chunks);
+    c->chunks = NULL;
+    c->n_chunks = c->cap_chunks = c->inflight = 0;
+    c->queued = 0;
+}
+
+static int queue_frame(ws_conn *c, int opcode, const void *payload, size_t len) {
+    uint8_t *dst = queue_space(c, WS_MAX_SERVER_HEADER + len);
+    if (!dst) return -1;
+    size_t h = ws_frame_header(dst, 1, 0, opcode, len, NULL);
+    if (len) memcpy(dst + h, payload, len);
+    queue_commit(c, h + len);
+    return 0;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+    ws_conn *c = req->handle->data;
+    ws_server_req_free(c->srv, (ws_req *)req);
+    (void)status; /* EOF from the peer, or the deadline, ends the linger */
+}
+
+/* The queue emptied: tell JS if it was waiting, and end a lingering
+ * connection with a half-close so the peer sees every byte before EOF. */
+static void drained(ws_conn *c) {
+    if ((c->flags & WS_CONN_F_NEED_DRAIN) && c->state == WS_CONN_OPEN) {
+        c->flags &= (uint16_t)~WS_CONN_F_NEED_DRAIN;
+        if (ws_events_add(&c->srv->events, WS_EVENT_DRAIN, 0, 0, c->slot, 0)) ws_server_wake(c->srv);
+    }
+    if (c->state == WS_CONN_LINGER && !(c->flags & WS_CONN_F_SHUTDOWN)) {
+        c->flags |= WS_CONN_F_SHUTDOWN;
+        ws_req *r = ws_server_req(c->srv);
+        if (!r || uv_shutdown(&r->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+            if (r) ws_server_req_free(c->srv, r);
+            finish(c);
+        }
+    }
+}
+
+static void on_write(uv_write_t *req, int status) {
+    ws_conn *c = req->handle->data;
+    ws_server_req_free(c->srv, (ws_req *)req);
+    if (c->state == WS_CONN_CLOSED) return; /* cancelled by uv_close; on_closed frees the queue */
+    size_t bytes = 0;
+    for (uint16_t i = 0; i < c->inflight; i++) bytes += c->chunks[i].len;
+    c->inflight = 0;
+    if (status < 0) {
+        finish(c);
+        return;
+    }
+    consume(c, bytes);
+    if (c->n_chunks) ws_conn_flush(c);
+    else drained(c);
+}
+
+void ws_conn_flush(ws_conn *c) {
+    uv_buf_t bufs[WS_WRITE_IOV];
+    if (c->state == WS_CONN_CLOSED || c->inflight) return;
+    if (!c->n_chunks) {
+        drained(c);
+        return;
+    }
+    unsigned n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
+    for (unsigned i = 0; i < n; i++)
+        bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
+    if (r < 0) {
+        finish(c);
+        return;
+    }
+    consume(c, (size_t)r);
+    if (!c->n_chunks) {
+        drained(c);
+        return;
+    }
+    n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
+    for (unsigned i = 0; i < n; i++)
+        bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+    ws_req *req = ws_server_req(c->srv);
+    if (!req || uv_write(&req->write, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+        if (req) ws_server_req_free(c->srv, req);
+        finish(c);
+        return;
+    }
+    c->inflight = (uint16_t)n;
+}
+
+size_t ws_conn_buffered(const ws_conn *c) {
+    return c->queued;
+}
+
+/* ---- sending -------------------------------------------------------- */
+
+static int after_send(ws_conn *c) {
+    const ws_server_config *cfg = &c->srv->cfg;
+    if (c->queued > cfg->max_buffered) {
+        drop_unsent(c);
+        static const char reason[] = "send queue exceeded maxBufferedAmount";
+        ws_conn_close(c, WS_CLOSE_POLICY, reason, sizeof reason - 1, 1);
+        return 0;
+    }
+    if (c->queued >= cfg->high_water_mark) {
+        c->flags |= WS_CONN_F_NEED_DRAIN;
+        return 0;
+    }
+    return 1;
+}
+
+static int can_send(const ws_conn *c) {
+    return c->state == WS_CONN_OPEN && !(c->flags & WS_CONN_F_CLOSE_SENT);
+}
+
+int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
+    if (!can_send(c)) return -1;
+    if (queue_frame(c, opcode, data, len) != 0) return -1;
+    return after_send(c);
+}
+
+uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
+    if (!can_send(c)) return NULL;
+    r->base = queue_space(c, WS_MAX_SERVER_HEADER + max_len);
+    if (!r->base) return NULL;
+    r->header = ws_frame_header_size(max_len, 0);
+    return r->base + r->header;
+}
+
+int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t len) {
+    size_t h = ws_frame_header_size(len, 0);
+    if (h < r->header) memmove(r->base + h, r->base + r->header, len); /* keep the length minimal */
+    ws_frame_header(r->base, 1, 0, opcode, len, NULL);
+    queue_commit(c, h + len);
+    return after_send(c);
+}
+
+int ws_conn_ping(ws_conn *c, const void *data, size_t len) {
+    if (!can_send(c) || len > WS_MAX_CONTROL) return -1;
+    return queue_frame(c, WS_OP_PING, data, len);
+}
+
+/* ---- closing -------------------------------------------------------- */
+
+static void set_close(ws_conn *c, uint16_t code, const char *reason, size_t len) {
+    free(c->close_reason);
+    c->close_reason = NULL;
+    c->close_code = code;
+    if (len) {
+        c->close_reason = malloc(len + 1);
+        if (c->close_reason) {
+            memcpy(c->close_reason, reason, len);
+            c->close_reason[len] = 0;
+        }
+    }
+}
+
+static void queue_close_frame(ws_conn *c, uint16_t code, const char *reason, size_t len) {
+    uint8_t payload[WS_MAX_CONTROL];
+    size_t n = 0;
+    if (code != WS_CLOSE_NO_STATUS) {
+        if (len > WS_MAX_CONTROL - 2) len = WS_MAX_CONTROL - 2;
+        payload[0] = (uint8_t)(code >> 8);
+        payload[1] = (uint8_t)code;
+        memcpy(payload + 2, reason, len);
+        n = 2 + len;
+    }
+    c->flags |= WS_CONN_F_CLOSE_SENT;
+    if (queue_frame(c, WS_OP_CLOSE, payload, n) != 0) finish(c);
+}
+
+void ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t len, int error) {
+    if (c->state != WS_CONN_OPEN || (c->flags & WS_CONN_F_CLOSE_SENT)) return;
+    if (len > WS_MAX_CONTROL - 2) len = WS_MAX_CONTROL - 2;
+    set_close(c, code, reason, len);
+    if (error) c->flags |= WS_CONN_F_ERROR;
+    c->state = WS_CONN_CLOSING;
+    c->t_state = ws_server_now(c->srv);
+    queue_close_frame(c, code, reason, len);
+}
+
+/* A violation: answer with the close code and stop reading frames (the
+ * parser cannot resync); the socket lingers until the peer closes. */
+static void fail(ws_conn *c, uint16_t code, const char *reason) {
+    size_t len = reason ? strlen(reason) : 0;
+    if (c->state == WS_CONN_OPEN && !(c->flags & WS_CONN_F_CLOSE_SENT)) {
+        set_close(c, code, reason, len);
+        queue_close_frame(c, code, reason, len);
+    }
+    c->flags |= WS_CONN_F_ERROR;
+    linger(c);
+}
+
+static void on_close_frame(ws_conn *c, uint16_t code, const uint8_t *reason, size_t len) {
+    c->flags |= WS_CONN_F_CLOSE_RECEIVED;
+    if (!(c->flags & WS_CONN_F_CLOSE_SENT)) {
+        /* The peer started it: the event reports its code; echo the code. */
+        set_close(c, code, (const char *)reason, len);
+        queue_close_frame(c, code, NULL, 0);
+    }
+    linger(c);
+}
+
+/* Stop reading frames; once the queue is written, half-close and wait for
+ * the peer's EOF (bounded by closeTimeout), so the last bytes are not lost
+ * to a reset. */
+static void linger(ws_conn *c) {
+    if (c->state >= WS_CONN_LINGER) return;
+    c->state = WS_CONN_LINGER;
+    c->t_state = ws_server_now(c->srv);
+    ws_bytes_free(&c->in);
+    if (c->flags & WS_CONN_F_IN_UPGRADE) return;
+    resume_reading(c); /* to see the peer's EOF */
+    ws_server_mark_dirty(c->srv, c);
+}
+
+void ws_conn_free_handle(uv_handle_t *h) {
+    ws_conn *c = h->data;
+    ws_server *srv = c->srv;
+    release_chunks(c);
+    ws_bytes_free(&c->in);
+    free(c->close_reason);
+    free(c);
+    ws_server_conn_freed(srv);
+}
+
+/* The end: report the close to JS (when JS knows the connection) and
+ * close the socket. */
+static void finish(ws_conn *c) {
+    if (c->state == WS_CONN_CLOSED) return;
+    ws_server *srv = c->srv;
+    if (c->flags & WS_CONN_F_JS) {
+        uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
+        uint8_t flags = 0;
+        if ((c->flags & WS_CONN_F_CLOSE_SENT) && (c->flags & WS_CONN_F_CLOSE_RECEIVED))
+            flags |= WS_CLOSE_FLAG_CLEAN;
+        if (c->flags & WS_CONN_F_ERROR) flags |= WS_CLOSE_FLAG_ERROR;
+        size_t len = c->close_reason ? strlen(c->close_reason) : 0;
+        uint8_t *dst = ws_events_add(&srv->events, WS_EVENT_CLOSE, flags, code, c->slot, len);
+        if (dst && len) memcpy(dst, c->close_reason, len);
+        ws_server_wake(srv);
+    }
+    ws_server_conn_finished(srv, c);
+    c->state = WS_CONN_CLOSED;
+    uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
+}
+
+void ws_conn_abort(ws_conn *c) {
+    finish(c);
+}
+
+/* ---- HTTP answers --------------------------------------------------- */
+
+static void http_answer(ws_conn *c, const char *head, size_t head_len, const void *body, size_t body_len) {
+    if (queue_bytes(c, head, head_len) != 0 || (body_len && queue_bytes(c, body, body_len) != 0)) {
+        finish(c);
+        return;
+    }
+    linger(c);
+}
+
+static void http_error(ws_conn *c, int status, const char *reason) {
+    char out[1024];
+    size_t n = ws_http_error_response(out, sizeof out, status, reason);
+    if (!n) {
+        finish(c);
+        return;
+    }
+    http_answer(c, out, n, NULL, 0);
+}
+
+void ws_conn_refuse(ws_conn *c, int status, const char *reason) {
+    if (c->state == WS_CONN_HANDSHAKE || c->state == WS_CONN_PENDING) http_error(c, status, reason);
+}
+
+int ws_conn_reject(ws_conn *c, int status, const char *reason) {
+    if (c->state != WS_CONN_PENDING) return -1;
+    c->flags &= (uint16_t)~WS_CONN_F_JS; /* JS decided: it expects no close event */
+    http_error(c, status, reason);
+    return 0;
+}
+
+static void serve_document(ws_conn *c, const ws_http_request *req, const ws_handshake *hs) {
+    const char *docroot = c->srv->cfg.docroot;
+    if (!docroot) {
+        http_error(c, 426, "Upgrade Required: this server speaks WebSocket");
+        return;
+    }
+    char file[PATH_MAX];
+    int r = ws_docroot_resolve(docroot, hs->path, hs->path_len, file, sizeof file);
+    if (r == WS_DOCROOT_BAD_PATH) {
+        http_error(c, 400, "Bad request path");
+        return;
+    }
+    if (r != WS_DOCROOT_OK) {
+        http_error(c, 404, "Not found");
+        return;
+    }
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > WS_DOCROOT_MAX_FILE) {
+        if (fd >= 0) close(fd);
+        http_error(c, 404, "Not found");
+        return;
+    }
+    size_t size = (size_t)st.st_size;
+    int head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                      "Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n"
+                      "Connection: close\r\n\r\n",
+                      ws_docroot_content_type(file), size);
+    uint8_t *body = NULL;
+    if (!head_only && size) {
+        /* Demo documents are small: read them whole, bounded by WS_DOCROOT_MAX_FILE. */
+        body = malloc(size);
+        size_t got = 0;
+        while (body && got < size) {
+            ssize_t k = read(fd, body + got, size - got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            got += (size_t)k;
+        }
+        if (!body || got != size) {
+            free(body);
+            close(fd);
+            http_error(c, 500, "Could not read the file");
+            return;
+        }
+    }
+    close(fd);
+    http_answer(c, head, (size_t)hn, body, head_only ? 0 : size);
+    free(body);
+}
+
+/* ---- the opening handshake ------------------------------------------ */
+
+static const ws_http_header *find_origin(const ws_http_request *req) {
+    const ws_http_header *h = ws_http_find(req, "origin");
+    return h ? h : ws_http_find(req, "sec-websocket-origin");
+}
+
+/* Bytes after the request head are frames the client sent early: parse
+ * them now that the connection is open. */
+static void open_with_leftovers(ws_conn *c, uint32_t head_len) {
+    ws_bytes head = c->in;
+    c->in = (ws_bytes){0};
+    if (head.len > head_len) process_frames(c, head.data + head_len, head.len - head_len);
+    ws_bytes_free(&head);
+}
+
+static ws_handshake *upgrading_hs; /* the handshake inside the upgrade hook */
+static ws_conn *upgrading_conn;
+
+int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len) {
+    if (c->state != WS_CONN_PENDING) return -1;
+    ws_http_request req;
+    ws_handshake hs_copy;
+    ws_handshake *hs = upgrading_conn == c ? upgrading_hs : NULL;
+    if (!hs) { /* decided later: parse the kept head again */
+        if (ws_http_parse_request((const char *)c->in.data, c->in.len, &req) <= 0) return -1;
+        ws_handshake_check(&req, &hs_copy);
+        hs = &hs_copy;
+    }
+    char accept[WS_ACCEPT_LEN];
+    ws_accept_key(hs->key, hs->key_len, accept);
+    char out[1024];
+    if (protocol_len > 512) return -1;
+    size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, NULL, 0);
+    if (!n || queue_bytes(c, out, n) != 0) {
+        finish(c);
+        return 0;
+    }
+    uint32_t now = ws_server_now(c->srv);
+    c->state = WS_CONN_OPEN;
+    c->t_state = c->t_read = now;
+    ws_parser_init(&c->parser, c->srv->cfg.max_payload, 1);
+    if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
+        uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &req);
+        resume_reading(c);
+        open_with_leftovers(c, head_len);
+    }
+    return 0;
+}
+
+static void on_head(ws_conn *c) {
+    ws_server *srv = c->srv;
+    ws_http_request req;
+    int r = ws_http_parse_request((const char *)c->in.data, c->in.len, &req);
+    if (r == WS_HTTP_INCOMPLETE) {
+        if (c->in.len > srv->cfg.max_header_size) http_error(c, 431, "Request header fields too large");
+        return;
+    }
+    if (r == WS_HTTP_MALFORMED) {
+        http_error(c, 400, "Malformed HTTP request");
+        return;
+    }
+    if (r == WS_HTTP_TOO_MANY_HEADERS || (uint32_t)r > srv->cfg.max_header_size) {
+        http_error(c, 431, "Request header fields too large");
+        return;
+    }
+    if (c->flags & WS_CONN_F_POLICY) {
+        finish(c);
+        return;
+    }
+    ws_handshake hs;
+    ws_handshake_check(&req, &hs);
+    if (hs.kind == WS_HS_REJECT) {
+        http_error(c, hs.status, hs.reason);
+        return;
+    }
+    if (hs.kind == WS_HS_PLAIN_GET) {
+        serve_document(c, &req, &hs);
+        return;
+    }
+    const ws_http_header *origin = find_origin(&req);
+    if (origin && !ws_origin_allowed(origin->value, origin->value_len,
+                                     (const char *const *)srv->cfg.origins, srv->cfg.n_origins)) {
+        http_error(c, 403, "Origin not allowed");
+        return;
+    }
+    if (srv->shutting_down) {
+        http_error(c, 503, "Server shutting down");
+        return;
+    }
+    c->state = WS_CONN_PENDING;
+    c->flags |= WS_CONN_F_IN_UPGRADE | WS_CONN_F_JS;
+    upgrading_conn = c;
+    upgrading_hs = &hs;
+    srv->hooks.upgrade(srv->hooks.ctx, c, &req, &hs);
+    upgrading_conn = NULL;
+    upgrading_hs = NULL;
+    c->flags &= (uint16_t)~WS_CONN_F_IN_UPGRADE;
+    if (c->state == WS_CONN_OPEN) {
+        open_with_leftovers(c, (uint32_t)r);
+    } else if (c->state == WS_CONN_LINGER) {
+        ws_server_mark_dirty(srv, c);
+    }
+}
+
+static void on_first_bytes(ws_conn *c, const uint8_t *p, size_t n) {
+    if (ws_bytes_append(&c->in, p, n) != 0) {
+        finish(c);
+        return;
+    }
+    if (c->in.data[0] == '<' || (c->flags & WS_CONN_F_POLICY)) {
+        ws_policy_match m = ws_policy_detect((const char *)c->in.data, c->in.len);
+        if (m == WS_POLICY_MAYBE) return;
+        if (m == WS_POLICY_YES) {
+            char doc[8192];
+            size_t len = ws_policy_document(doc, sizeof doc, (const char *const *)c->srv->cfg.origins,
+                                            c->srv->cfg.n_origins, c->srv->port);
+            if (!len) {
+                finish(c);
+                return;
+            }
+            http_answer(c, doc, len, NULL, 0);
+            return;
+        }
+        if (c->flags & WS_CONN_F_POLICY) {
+            finish(c);
+            return;
+        }
+    }
+    on_head(c);
+}
+
+/* ---- frames in ------------------------------------------------------ */
+
+static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
+    uint8_t kind = opcode == WS_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
+    uint8_t *dst = ws_events_add(&c->srv->events, kind, 0, 0, c->slot, len);
+    if (!dst) return -1;
+    if (len) memcpy(dst, data, len);
+    ws_server_wake(c->srv);
+    return 0;
+}
+
+static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+    ws_event ev;
+    while (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) {
+        ssize_t r = ws_parser_next(&c->parser, p, n, &ev);
+        if (r < 0) {
+            fail(c, c->parser.close_code, c->parser.errstr);
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+        int deliver = !(c->flags & WS_CONN_F_CLOSE_SENT);
+        switch (ev.type) {
+        case WS_EV_NEED_MORE:
+            return;
+        case WS_EV_DATA:
+            if (!deliver) break;
+            if (ev.first && ev.last) {
+                if (emit_message(c, ev.opcode, ev.data, ev.len) != 0) goto oom;
+                c->message_direct = 1;
+            } else if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) {
+                goto oom;
+            }
+            break;
+        case WS_EV_MESSAGE:
+            if (c->message_direct) {
+                c->message_direct = 0;
+            } else if (deliver) {
+                if (emit_message(c, ev.opcode, c->in.data, c->in.len) != 0) goto oom;
+            }
+            ws_bytes_free(&c->in);
+            break;
+        case WS_EV_PING:
+            if (deliver && queue_frame(c, WS_OP_PONG, ev.data, ev.len) != 0) goto oom;
+            break;
+        case WS_EV_PONG:
+            break;
+        case WS_EV_CLOSE:
+            on_close_frame(c, ev.close_code, ev.data, ev.len);
+            return;
+        }
+    }
+    return;
+oom:
+    fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    ws_conn *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init((char *)c->srv->slab, WS_SLAB_SIZE);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+    ws_conn *c = stream->data;
+    if (nread == 0) return;
+    if (nread < 0) { /* EOF or error: the peer is gone */
+        finish(c);
+        return;
+    }
+    c->t_read = ws_server_now(c->srv);
+    c->flags &= (uint16_t)~WS_CONN_F_PINGED;
+    uint8_t *p = (uint8_t *)buf->base;
+    switch (c->state) {
+    case WS_CONN_HANDSHAKE:
+        on_first_bytes(c, p, (size_t)nread);
+        break;
+    case WS_CONN_PENDING: /* early frames wait for the decision, within a bound */
+        if (c->in.len + (size_t)nread > WS_PENDING_MAX_BYTES || ws_bytes_append(&c->in, p, (size_t)nread) != 0)
+            uv_read_stop(stream);
+        break;
+    case WS_CONN_OPEN:
+    case WS_CONN_CLOSING:
+        process_frames(c, p, (size_t)nread);
+        break;
+    default: /* lingering: the bytes no longer matter */
+        break;
+    }
+}
+
+/* ---- life ----------------------------------------------------------- */
+
+ws_conn *ws_conn_new(ws_server *srv, int policy_only) {
+    ws_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->srv = srv;
+    c->tcp.data = c;
+    if (policy_only) c->flags |= WS_CONN_F_POLICY;
+    c->t_state = c->t_read = ws_server_now(srv);
+    if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void ws_conn_start(ws_conn *c) {
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) finish(c);
+}
+
+static void resume_reading(ws_conn *c) {
+    if (!uv_is_active((uv_handle_t *)&c->tcp)) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void ws_conn_sweep(ws_conn *c, uint32_t now) {
+    const ws_server_config *cfg = &c->srv->cfg;
+    uint32_t since_state = now - c->t_state;
+    switch (c->state) {
+    case WS_CONN_HANDSHAKE:
+        if (since_state >= cfg->handshake_timeout_ms) {
+            if (c->in.len) http_error(c, 408, "Handshake timed out");
+            else finish(c); /* said nothing: nothing to answer */
+        }
+        break;
+    case WS_CONN_PENDING:
+        if (since_state >= cfg->handshake_timeout_ms) ws_conn_refuse(c, 503, "Upgrade decision timed out");
+        break;
+    case WS_CONN_OPEN: {
+        uint32_t quiet = now - c->t_read;
+        if (cfg->idle_timeout_ms && quiet >= cfg->idle_timeout_ms) {
+            static const char reason[] = "idle timeout";
+            ws_conn_close(c, WS_CLOSE_GOING_AWAY, reason, sizeof reason - 1, 1);
+        } else if (cfg->ping_interval_ms && quiet >= cfg->ping_interval_ms &&
+                   (!(c->flags & WS_CONN_F_PINGED) || since_state >= cfg->ping_interval_ms)) {
+            c->flags |= WS_CONN_F_PINGED;
+            c->t_state = now;
+            ws_conn_ping(c, NULL, 0);
+        }
+        break;
+    }
+    case WS_CONN_CLOSING:
+    case WS_CONN_LINGER:
+        if (since_state >= cfg->close_timeout_ms) finish(c);
+        break;
+    default:
+        break;
+    }
+}
+
+int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    int r = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    if (r != 0) return r;
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        *port = ntohs(a->sin6_port);
+        r = uv_ip6_name(a, addr, cap);
+        /* An IPv4 client on a dual-stack socket: report it as IPv4. */
+        if (r == 0 && strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
+            memmove(addr, addr + 7, strlen(addr + 7) + 1);
+        return r;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    *port = ntohs(a->sin_port);
+    return uv_ip4_name(a, addr, cap);
+}

@@ -1,0 +1,118 @@
+/* One client connection through its life: the HTTP request head, the
+ * upgrade decision, frames in (parsed as they arrive, no receive buffer
+ * between reads), frames out (a queue of shared buffers written with
+ * uv_try_write, then uv_write), the close handshake and its deadline. */
+#ifndef WS_CONNECTION_H
+#define WS_CONNECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buffer.h"
+#include "frame.h"
+#include "server.h"
+
+typedef enum {
+    WS_CONN_HANDSHAKE = 0, /* reading the request head */
+    WS_CONN_PENDING,       /* a valid upgrade request waits for accept / reject */
+    WS_CONN_OPEN,
+    WS_CONN_CLOSING,       /* our close frame is queued or sent; waiting for the peer's */
+    WS_CONN_LINGER,        /* done: flushing the last bytes, then half-close and wait for EOF */
+    WS_CONN_CLOSED,        /* uv_close called */
+} ws_conn_state;
+
+enum {
+    WS_CONN_F_CLOSE_SENT = 1 << 0,
+    WS_CONN_F_CLOSE_RECEIVED = 1 << 1,
+    WS_CONN_F_NEED_DRAIN = 1 << 2,
+    WS_CONN_F_DIRTY = 1 << 3,
+    WS_CONN_F_IN_UPGRADE = 1 << 4, /* inside the upgrade hook */
+    WS_CONN_F_ERROR = 1 << 5,      /* the server closed it for a violation, limit or timeout */
+    WS_CONN_F_SHUTDOWN = 1 << 6,   /* uv_shutdown issued */
+    WS_CONN_F_POLICY = 1 << 7,     /* accepted on the policy port */
+    WS_CONN_F_PINGED = 1 << 8,     /* a keepalive ping is out since the last read */
+    WS_CONN_F_JS = 1 << 9,         /* JS knows the slot: it gets a close event at the end */
+};
+
+typedef struct {
+    ws_buf *buf;
+    uint32_t off, len;
+} ws_chunk;
+
+struct ws_conn {
+    uv_tcp_t tcp;
+    ws_server *srv;
+    ws_conn *next_dirty;
+    uint64_t id;
+    uint32_t slot;
+    uint32_t t_read;   /* ms of the last bytes read */
+    uint32_t t_state;  /* ms the current deadline counts from */
+    uint16_t flags;
+    uint8_t state;
+    uint8_t message_direct; /* the current message went straight to the event batch */
+    uint16_t close_code;    /* the code the close event reports */
+    char *close_reason;     /* owned; NULL = empty */
+    ws_parser parser;
+    ws_bytes in;            /* the request head, or a message spanning reads */
+    ws_chunk *chunks;       /* the write queue */
+    uint16_t n_chunks, cap_chunks, inflight;
+    size_t queued;          /* bytes in the write queue, in flight included */
+};
+
+/* Starts reading from an accepted socket. */
+ws_conn *ws_conn_new(ws_server *srv, int policy_only);
+void ws_conn_start(ws_conn *c);
+
+/* The upgrade decision, made by JS. accept: protocol may be NULL (no
+ * header). reject: answers status with a one-line reason and closes, with
+ * no close event. Both return 0, or -1 when the connection is no longer
+ * waiting for a decision (it ended: its close event is on the way). */
+int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len);
+int ws_conn_reject(ws_conn *c, int status, const char *reason);
+
+/* Answers an HTTP error on the server's own account (limits, timeouts,
+ * shutdown); a connection JS was told about still gets its close event. */
+void ws_conn_refuse(ws_conn *c, int status, const char *reason);
+
+/* Close callback that frees a connection. */
+void ws_conn_free_handle(uv_handle_t *h);
+
+/* Queues a message (opcode TEXT or BINARY) of len bytes. Returns 1 when the queue stays under the high water
+ * mark, 0 past it (a DRAIN event follows when it empties), -1 when the
+ * connection is not open (nothing is sent). */
+int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len);
+
+/* Reserves room for a message whose payload is at most max_len bytes and
+ * returns where the payload goes (NULL when the connection is not open);
+ * ws_conn_send_commit finishes it with the real length, before anything
+ * else is queued. For writing strings straight into the queue. */
+typedef struct {
+    uint8_t *base;
+    size_t header;
+} ws_reservation;
+uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r);
+int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t len);
+
+int ws_conn_ping(ws_conn *c, const void *data, size_t len);
+
+/* Starts the closing handshake with code and reason (reason <= 123 bytes,
+ * UTF-8). error marks a close for a violation or limit. */
+void ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len, int error);
+
+/* Drops the TCP connection now; the close event reports code (1006 unless
+ * a close frame told otherwise). */
+void ws_conn_abort(ws_conn *c);
+
+/* Writes corked data. Called by the server once per loop iteration. */
+void ws_conn_flush(ws_conn *c);
+
+/* Applies deadlines; now is ws_server_now(). */
+void ws_conn_sweep(ws_conn *c, uint32_t now);
+
+size_t ws_conn_buffered(const ws_conn *c);
+
+/* Peer address as text (numeric), and port; 0 on success. */
+int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port);
+
+#endif

@@ -1,0 +1,306 @@
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "connection.h"
+
+static void maybe_closed(ws_server *srv);
+
+uint32_t ws_server_now(ws_server *srv) {
+    return (uint32_t)(uv_now(srv->loop) - srv->epoch_ms);
+}
+
+/* The sweep runs often enough that every deadline is met within a tenth
+ * of the shortest one, and never more than 100 times a second. */
+static uint32_t sweep_tick(const ws_server_config *cfg) {
+    uint32_t shortest = cfg->handshake_timeout_ms;
+    uint32_t others[] = {cfg->ping_interval_ms, cfg->idle_timeout_ms, cfg->close_timeout_ms};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        if (others[i] && others[i] < shortest) shortest = others[i];
+    uint32_t tick = shortest / 10;
+    return tick < 10 ? 10 : tick > 1000 ? 1000 : tick;
+}
+
+static void handle_closed(uv_handle_t *h) {
+    ws_server *srv = h->data;
+    srv->handles_open--;
+    maybe_closed(srv);
+}
+
+static void free_server(ws_server *srv) {
+    for (size_t i = 0; i < srv->cfg.n_origins; i++) free(srv->cfg.origins[i]);
+    free(srv->cfg.origins);
+    free(srv->cfg.docroot);
+    ws_events_free(&srv->events);
+    free(srv->slab);
+    free(srv->slots);
+    free(srv->free_slots);
+    while (srv->free_reqs) {
+        ws_req *r = srv->free_reqs;
+        srv->free_reqs = r->next_free;
+        free(r);
+    }
+    free(srv);
+}
+
+/* ---- slots ---------------------------------------------------------- */
+
+static int slot_alloc(ws_server *srv, ws_conn *c) {
+    if (srv->n_free) {
+        c->slot = srv->free_slots[--srv->n_free];
+    } else {
+        if (srv->n_slots == srv->cap_slots) {
+            uint32_t cap = srv->cap_slots ? srv->cap_slots * 2 : 1024;
+            ws_conn **slots = realloc(srv->slots, cap * sizeof *slots);
+            if (!slots) return -1;
+            srv->slots = slots;
+            uint32_t *free_slots = realloc(srv->free_slots, cap * sizeof *free_slots);
+            if (!free_slots) return -1;
+            srv->free_slots = free_slots;
+            srv->cap_slots = cap;
+        }
+        c->slot = srv->n_slots++;
+    }
+    srv->slots[c->slot] = c;
+    return 0;
+}
+
+static void slot_free(void *ctx, uint32_t slot) {
+    ws_server *srv = ctx;
+    srv->free_slots[srv->n_free++] = slot;
+}
+
+ws_conn *ws_server_conn(ws_server *srv, uint32_t slot) {
+    return slot < srv->n_slots ? srv->slots[slot] : NULL;
+}
+
+/* A connection ended. Its slot is reused only after JS has seen its close
+ * event, so a late call from JS can never reach a different connection. */
+void ws_server_conn_finished(ws_server *srv, ws_conn *c) {
+    srv->slots[c->slot] = NULL;
+    if (!(c->flags & WS_CONN_F_JS)) slot_free(srv, c->slot);
+}
+
+void ws_server_conn_freed(ws_server *srv) {
+    srv->n_conns--;
+    maybe_closed(srv);
+}
+
+/* ---- write requests ------------------------------------------------- */
+
+ws_req *ws_server_req(ws_server *srv) {
+    ws_req *r = srv->free_reqs;
+    if (r) {
+        srv->free_reqs = r->next_free;
+        srv->n_free_reqs--;
+        return r;
+    }
+    return malloc(sizeof *r);
+}
+
+void ws_server_req_free(ws_server *srv, ws_req *r) {
+    if (srv->n_free_reqs >= 1024) {
+        free(r);
+        return;
+    }
+    r->next_free = srv->free_reqs;
+    srv->free_reqs = r;
+    srv->n_free_reqs++;
+}
+
+/* ---- the flush, once per loop iteration ----------------------------- */
+
+static void on_idle(uv_idle_t *h) {
+    (void)h; /* being active is the point: the loop polls without blocking */
+}
+
+void ws_server_wake(ws_server *srv) {
+    if (!srv->released && !uv_is_active((uv_handle_t *)&srv->idle)) uv_idle_start(&srv->idle, on_idle);
+}
+
+void ws_server_mark_dirty(ws_server *srv, ws_conn *c) {
+    if (c->flags & WS_CONN_F_DIRTY) return;
+    c->flags |= WS_CONN_F_DIRTY;
+    c->next_dirty = srv->dirty;
+    srv->dirty = c;
+    ws_server_wake(srv);
+}
+
+static void flush_writes(ws_server *srv) {
+    while (srv->dirty) {
+        ws_conn *c = srv->dirty;
+        srv->dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->flags &= (uint16_t)~WS_CONN_F_DIRTY;
+        ws_conn_flush(c);
+    }
+}
+
+static void flush_events(ws_server *srv) {
+    size_t n = srv->events.len;
+    if (!n || srv->released || srv->in_flush) return;
+    srv->in_flush = 1;
+    srv->hooks.flush(srv->hooks.ctx, &srv->events, n);
+    srv->in_flush = 0;
+    if (srv->events.closes) ws_events_each_close(&srv->events, n, slot_free, srv);
+    uint8_t *abandoned = NULL;
+    ws_events_consume(&srv->events, n, &abandoned);
+    if (abandoned && srv->hooks.abandon) srv->hooks.abandon(srv->hooks.ctx, abandoned);
+}
+
+static void on_check(uv_check_t *h) {
+    ws_server *srv = h->data;
+    flush_writes(srv); /* sends made outside a batch, e.g. from JS timers */
+    flush_events(srv);
+    flush_writes(srv); /* what JS sent while handling the batch: one write per connection */
+    if (!srv->events.len && !srv->dirty) uv_idle_stop(&srv->idle);
+}
+
+/* ---- deadlines ------------------------------------------------------ */
+
+static void on_sweep(uv_timer_t *h) {
+    ws_server *srv = h->data;
+    uint32_t now = ws_server_now(srv);
+    for (uint32_t i = 0; i < srv->n_slots; i++) {
+        ws_conn *c = srv->slots[i];
+        if (c) ws_conn_sweep(c, now);
+    }
+}
+
+/* ---- listening ------------------------------------------------------ */
+
+static void on_connection(uv_stream_t *server, int status) {
+    ws_listener *l = server->data;
+    ws_server *srv = l->srv;
+    if (status < 0) return; /* e.g. EMFILE: libuv already shed the connection */
+    ws_conn *c = ws_conn_new(srv, l->kind == WS_LISTENER_POLICY);
+    if (!c) return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || slot_alloc(srv, c) != 0) {
+        c->state = WS_CONN_CLOSED;
+        srv->n_conns++; /* balanced by the close callback */
+        uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
+        return;
+    }
+    c->id = ++srv->next_id;
+    srv->n_conns++;
+    ws_conn_start(c);
+    if (srv->cfg.max_connections && srv->n_conns > srv->cfg.max_connections)
+        ws_conn_refuse(c, 503, "Too many connections");
+}
+
+int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind) {
+    struct sockaddr_storage ss;
+    int r;
+    if (srv->n_listeners == WS_MAX_LISTENERS) return UV_ENOBUFS;
+    if (strchr(address, ':')) r = uv_ip6_addr(address, port, (struct sockaddr_in6 *)&ss);
+    else r = uv_ip4_addr(address, port, (struct sockaddr_in *)&ss);
+    if (r != 0) return r;
+    ws_listener *l = calloc(1, sizeof *l);
+    if (!l) return UV_ENOMEM;
+    l->srv = srv;
+    l->kind = kind;
+    if ((r = uv_tcp_init(srv->loop, &l->tcp)) != 0) {
+        free(l);
+        return r;
+    }
+    l->tcp.data = l;
+    r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
+    if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, srv->cfg.backlog, on_connection);
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    if (r == 0) r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len);
+    if (r != 0) {
+        uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
+        return r;
+    }
+    l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    srv->listeners[srv->n_listeners++] = l;
+    if (kind == WS_LISTENER_WEBSOCKET) srv->port = l->port;
+    return l->port;
+}
+
+static void listener_closed(uv_handle_t *h) {
+    ws_listener *l = h->data;
+    ws_server *srv = l->srv;
+    free(l);
+    srv->n_listeners--;
+    maybe_closed(srv);
+}
+
+static void close_listeners(ws_server *srv) {
+    for (int i = 0; i < WS_MAX_LISTENERS; i++) {
+        ws_listener *l = srv->listeners[i];
+        if (!l) continue;
+        srv->listeners[i] = NULL;
+        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+    }
+}
+
+/* ---- life ----------------------------------------------------------- */
+
+ws_server *ws_server_new(uv_loop_t *loop, const ws_server_config *cfg, const ws_server_hooks *hooks) {
+    ws_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return NULL;
+    srv->slab = malloc(WS_SLAB_SIZE);
+    if (!srv->slab) {
+        free(srv);
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->hooks = *hooks;
+    srv->epoch_ms = uv_now(loop);
+    srv->tick_ms = sweep_tick(cfg);
+    uv_timer_init(loop, &srv->sweep);
+    uv_check_init(loop, &srv->check);
+    uv_idle_init(loop, &srv->idle);
+    srv->sweep.data = srv->check.data = srv->idle.data = srv;
+    srv->handles_open = 3;
+    /* Listeners and connections keep the process alive, as in net.Server,
+     * and so does the idle handle while events wait to reach JS. */
+    uv_unref((uv_handle_t *)&srv->sweep);
+    uv_unref((uv_handle_t *)&srv->check);
+    uv_timer_start(&srv->sweep, on_sweep, srv->tick_ms, srv->tick_ms);
+    uv_check_start(&srv->check, on_check);
+    return srv;
+}
+
+/* SERVER_CLOSED goes out once no listener and no connection is left. */
+static void maybe_closed(ws_server *srv) {
+    if (srv->released) {
+        if (!srv->handles_open && !srv->n_conns && !srv->n_listeners) free_server(srv);
+        return;
+    }
+    if (srv->shutting_down == 1 && !srv->n_conns && !srv->n_listeners) {
+        srv->shutting_down = 2;
+        if (ws_events_add(&srv->events, WS_EVENT_SERVER_CLOSED, 0, 0, UINT32_MAX, 0)) ws_server_wake(srv);
+    }
+}
+
+void ws_server_shutdown(ws_server *srv) {
+    if (srv->shutting_down) return;
+    srv->shutting_down = 1;
+    close_listeners(srv);
+    static const char reason[] = "server shutting down";
+    for (uint32_t i = 0; i < srv->n_slots; i++) {
+        ws_conn *c = srv->slots[i];
+        if (!c) continue;
+        if (c->state == WS_CONN_OPEN) ws_conn_close(c, WS_CLOSE_GOING_AWAY, reason, sizeof reason - 1, 0);
+        else if (c->state == WS_CONN_PENDING) ws_conn_refuse(c, 503, "Server shutting down");
+        else if (c->state == WS_CONN_HANDSHAKE) ws_conn_abort(c);
+    }
+    maybe_closed(srv);
+}
+
+void ws_server_release(ws_server *srv) {
+    if (srv->released) return;
+    srv->released = 1;
+    close_listeners(srv);
+    for (uint32_t i = 0; i < srv->n_slots; i++)
+        if (srv->slots[i]) ws_conn_abort(srv->slots[i]);
+    uv_close((uv_handle_t *)&srv->sweep, handle_closed);
+    uv_close((uv_handle_t *)&srv->check, handle_closed);
+    uv_close((uv_handle_t *)&srv->idle, handle_closed);
+}

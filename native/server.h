@@ -1,0 +1,129 @@
+/* The server: listeners on Node's loop, the table of connections, the one
+ * loop-wide read slab, the sweep timer that enforces every deadline, and the
+ * flush that hands events to JS and writes corked data once per loop
+ * iteration. Plain C over libuv; addon.c connects it to JS through hooks. */
+#ifndef WS_SERVER_H
+#define WS_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "events.h"
+#include "handshake.h"
+#include "http.h"
+
+#define WS_MAX_LISTENERS 8
+#define WS_SLAB_SIZE (256u * 1024u)
+
+typedef struct ws_conn ws_conn;
+typedef struct ws_server ws_server;
+
+typedef struct {
+    uint64_t max_payload;
+    uint32_t max_header_size;
+    uint32_t max_connections;
+    uint32_t handshake_timeout_ms;
+    uint32_t ping_interval_ms; /* 0: off */
+    uint32_t idle_timeout_ms;  /* 0: off */
+    uint32_t close_timeout_ms;
+    uint64_t max_buffered;     /* queued bytes past which a connection is closed with 1008 */
+    uint64_t high_water_mark;  /* send() reports backpressure past this */
+    int backlog;
+    char **origins;            /* owned; n_origins == 0 allows all */
+    size_t n_origins;
+    char *docroot;             /* owned, resolved absolute path; NULL: off */
+} ws_server_config;
+
+typedef struct {
+    void *ctx;
+    /* A valid upgrade request arrived: decide now or later with
+     * ws_conn_accept / ws_conn_reject. The request is valid during the call. */
+    void (*upgrade)(void *ctx, ws_conn *c, const ws_http_request *req, const ws_handshake *hs);
+    /* Deliver the first n bytes of records in *events to JS. */
+    void (*flush)(void *ctx, ws_events *events, size_t n);
+    /* An events buffer JS was given is no longer the server's: JS frees it
+     * when its views are gone. */
+    void (*abandon)(void *ctx, uint8_t *data);
+} ws_server_hooks;
+
+typedef enum { WS_LISTENER_WEBSOCKET, WS_LISTENER_POLICY } ws_listener_kind;
+
+typedef struct {
+    uv_tcp_t tcp;
+    ws_server *srv;
+    ws_listener_kind kind;
+    int port;
+} ws_listener;
+
+typedef union ws_req {
+    uv_write_t write;
+    uv_shutdown_t shutdown;
+    union ws_req *next_free;
+} ws_req;
+
+struct ws_server {
+    uv_loop_t *loop;
+    ws_server_config cfg;
+    ws_server_hooks hooks;
+
+    ws_listener *listeners[WS_MAX_LISTENERS];
+    int n_listeners;
+    int port; /* the WebSocket port, for the policy document */
+
+    uv_timer_t sweep;
+    uv_check_t check;
+    uv_idle_t idle; /* active while work waits for the check phase: poll must not block */
+    uint32_t tick_ms;
+    uint64_t epoch_ms;
+
+    ws_conn **slots;    /* slot -> connection; NULL while free or until JS saw its close */
+    uint32_t n_slots, cap_slots;
+    uint32_t *free_slots;
+    uint32_t n_free;
+    uint32_t n_conns;   /* connections in any state */
+    uint64_t next_id;
+
+    ws_conn *dirty;     /* connections with corked writes, linked through next_dirty */
+    ws_events events;
+    uint8_t *slab;      /* one read buffer for the whole loop */
+    ws_req *free_reqs;
+    uint32_t n_free_reqs;
+
+    int shutting_down;
+    int handles_open;   /* server-owned uv handles not yet closed */
+    int released;       /* the owner let go: free when handles_open reaches 0 */
+    int in_flush;
+};
+
+/* Creates a server on loop; takes ownership of cfg's allocations. */
+ws_server *ws_server_new(uv_loop_t *loop, const ws_server_config *cfg, const ws_server_hooks *hooks);
+
+/* Binds and listens on a numeric address. Returns the bound port (> 0) or a
+ * negative libuv error. */
+int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind);
+
+/* Stops accepting, sends 1001 to every open connection and drops those still
+ * in their handshake; a SERVER_CLOSED event follows once all are gone. */
+void ws_server_shutdown(ws_server *srv);
+
+/* The owner lets go: the server frees itself once its handles are closed.
+ * Connections still open are dropped. */
+void ws_server_release(ws_server *srv);
+
+/* Connection by slot, or NULL. */
+ws_conn *ws_server_conn(ws_server *srv, uint32_t slot);
+
+/* Milliseconds since the server started (wraps after 49 days; compared with
+ * unsigned subtraction). */
+uint32_t ws_server_now(ws_server *srv);
+
+/* Internal, for connection.c. */
+void ws_server_mark_dirty(ws_server *srv, ws_conn *c);
+void ws_server_wake(ws_server *srv);
+void ws_server_conn_finished(ws_server *srv, ws_conn *c);
+void ws_server_conn_freed(ws_server *srv);
+ws_req *ws_server_req(ws_server *srv);
+void ws_server_req_free(ws_server *srv, ws_req *r);
+
+#endif

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+'use strict';
+
+// node runserver.js [--option=value ...]
+// e.g. node runserver.js --port='8080' --host='some_other_host' --origins=['http://some_allowed_host']
+// Options are described by `node runserver.js --help` (generated from lib/options.js).
+
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { parseArgv, helpText } = require('./lib/options');
+
+const EXIT_USAGE = 2;
+
+function usageError(message) {
+  process.stderr.write(`runserver: ${message}\nTry 'node runserver.js --help' for the list of options.\n`);
+  process.exit(EXIT_USAGE);
+}
+
+function fatal(message) {
+  process.stderr.write(`runserver: ${message}\n`);
+  process.exit(1);
+}
+
+// Options first: a typo should be reported at once, not after a build.
+let parsed;
+try {
+  parsed = parseArgv(process.argv.slice(2));
+} catch (err) {
+  if (err && err.code === 'WS_ERR_INVALID_OPTION') usageError(err.message);
+  throw err;
+}
+if (parsed.help) {
+  process.stdout.write(helpText());
+  process.exit(0);
+}
+
+// A fresh clone has no addon yet: build it (fixed arguments, no shell).
+const addon = path.join(__dirname, 'build', 'Release', 'websocket.node');
+if (!fs.existsSync(addon)) {
+  process.stderr.write('runserver: the C addon is not built yet; building it now...\n');
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'scripts', 'build.js')], { stdio: 'inherit' });
+  if (r.error) fatal(`could not run the build: ${r.error.message}`);
+  if (r.status !== 0 || !fs.existsSync(addon)) fatal('building the addon failed; see the messages above.');
+}
+
+// A closed stdout (runserver | head) must not crash the server through the logger.
+process.stdout.on('error', () => {});
+
+const { Server } = require('./lib');
+
+let server;
+try {
+  server = new Server(parsed.options);
+} catch (err) {
+  if (err && err.code === 'WS_ERR_INVALID_OPTION') usageError(err.message);
+  fatal(err && err.message ? err.message : String(err));
+}
+
+function urlHost(host) {
+  return host.includes(':') ? `[${host}]` : host; // IPv6 literals are bracketed in URLs
+}
+
+server.on('listening', () => {
+  const o = server.options;
+  const address = server.address();
+  const port = address ? address.port : o.port; // the real port when --port=0
+  process.stdout.write(`node.websocket listening on ws://${urlHost(o.host)}:${port}/ ` +
+    `(modules: ${o.modules}, docroot: ${o.docroot === false ? 'off' : o.docroot})\n`);
+});
+
+server.on('error', (err) => {
+  fatal(err && err.message ? err.message : String(err));
+});
+
+// First signal: close gracefully (clients get 1001, the port is released).
+// A second signal, or a close that hangs, ends the process at once.
+let closing = false;
+function shutdown(signal) {
+  if (closing) {
+    process.stderr.write(`runserver: ${signal} again, exiting now\n`);
+    process.exit(1);
+  }
+  closing = true;
+  process.stderr.write(`runserver: ${signal} received, closing (press Ctrl-C again to exit at once)\n`);
+  const bound = (server.options && server.options.closeTimeout) || 5000;
+  setTimeout(() => {
+    process.stderr.write('runserver: close did not finish in time, exiting\n');
+    process.exit(1);
+  }, bound + 2000).unref();
+  server.close((err) => {
+    if (err) process.stderr.write(`runserver: while closing: ${err.message}\n`);
+    process.exit(0);
+  });
+}
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+server.listen();

@@ -1,0 +1,93 @@
+'use strict';
+// Builds the C addon with node-gyp, offline when Node's headers are
+// installed beside the running node. Usage:
+//   node scripts/build.js            build if build/Release/websocket.node is missing or stale
+//   node scripts/build.js --force    always rebuild
+//   node scripts/build.js --sanitize build an ASan+UBSan variant into build-sanitize/
+const { spawnSync, execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const force = args.includes('--force');
+const sanitize = args.includes('--sanitize');
+
+function fail(message) {
+  process.stderr.write(`node.websocket build: ${message}\n`);
+  process.exit(1);
+}
+
+function newestSourceTime() {
+  let newest = fs.statSync(path.join(root, 'binding.gyp')).mtimeMs;
+  for (const name of fs.readdirSync(path.join(root, 'native'))) {
+    newest = Math.max(newest, fs.statSync(path.join(root, 'native', name)).mtimeMs);
+  }
+  return newest;
+}
+
+function findNodeGyp() {
+  try {
+    return require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
+  } catch (_) { /* not a local dependency: look beside npm */ }
+  const prefix = path.dirname(path.dirname(process.execPath));
+  const candidates = [
+    path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+    path.join(path.dirname(process.execPath), 'node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+  ];
+  if (process.env.npm_config_node_gyp) candidates.unshift(process.env.npm_config_node_gyp);
+  return candidates.find((p) => fs.existsSync(p));
+}
+
+function checkCompiler() {
+  const cc = process.env.CC || 'cc';
+  const r = spawnSync(cc, ['--version'], { stdio: 'ignore' });
+  if (r.error || r.status !== 0) {
+    fail(`no C compiler found (tried "${cc}"). Install one, e.g. "apt-get install build-essential".`);
+  }
+}
+
+// Node's headers installed beside the running node: build offline against them.
+function localNodeDir() {
+  const prefix = path.dirname(path.dirname(process.execPath));
+  return fs.existsSync(path.join(prefix, 'include/node/common.gypi')) ? prefix : null;
+}
+
+function build(cwd, extraArgs) {
+  const nodeGyp = findNodeGyp();
+  if (!nodeGyp) fail('node-gyp was not found; it ships with npm: reinstall npm or "npm install -g node-gyp".');
+  checkCompiler();
+  const nodedir = localNodeDir();
+  const gypArgs = ['rebuild', '--release', ...extraArgs];
+  if (nodedir) {
+    gypArgs.push(`--nodedir=${nodedir}`);
+    if (!fs.existsSync(path.join(nodedir, 'include/node/node_api.h'))) {
+      fail(`Node's headers under ${nodedir}/include/node lack node_api.h; reinstall Node with its headers.`);
+    }
+  }
+  const r = spawnSync(process.execPath, [nodeGyp, ...gypArgs], { cwd, stdio: 'inherit' });
+  if (r.status !== 0) fail('compiling the addon failed (see the compiler output above).');
+}
+
+if (sanitize) {
+  // A copy of the sources, so the sanitized build never replaces the normal one.
+  const dir = path.join(root, 'build-sanitize');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.cpSync(path.join(root, 'native'), path.join(dir, 'native'), { recursive: true });
+  const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8'));
+  const flags = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer', '-g', '-O1'];
+  for (const t of gyp.targets) {
+    t.cflags = t.cflags.filter((f) => f !== '-O2').concat(flags);
+    t.ldflags = (t.ldflags || []).concat(['-fsanitize=address,undefined']);
+  }
+  fs.writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
+  build(dir, []);
+  const lib = execFileSync(process.env.CC || 'cc', ['-print-file-name=libasan.so']).toString().trim();
+  process.stdout.write(`${path.join(dir, 'build/Release/websocket.node')}\n${lib}\n`);
+} else {
+  const addon = path.join(root, 'build/Release/websocket.node');
+  if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {
+    build(root, []);
+  }
+}

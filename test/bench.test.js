@@ -1,0 +1,299 @@
+'use strict';
+// Smoke tests of the benchmark tooling (bench/): every loadgen mode for a few
+// hundred milliseconds against each server, the validation failing loudly on
+// a misbehaving server, and a --quick comparison. No timing thresholds: the
+// timed runs are `npm run bench`, never part of the tests.
+
+const { test, before } = require('node:test');
+const assert = require('node:assert');
+const { spawn, spawnSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const BENCH = path.join(ROOT, 'bench');
+const LOADGEN = path.join(BENCH, 'build', 'loadgen');
+
+// Ours is part of the run once the engine exists (lib/index.js); ws and
+// uWebSockets.js are dev dependencies and always there.
+const SERVERS = ['ws', 'uws'];
+if (fs.existsSync(path.join(ROOT, 'lib', 'index.js'))) SERVERS.unshift('ours');
+
+before(() => {
+  const r = spawnSync('make', ['-s', '-C', BENCH], { encoding: 'utf8' });
+  assert.strictEqual(r.status, 0, `make -C bench failed:\n${r.stdout}${r.stderr}`);
+});
+
+function startServer(name) {
+  const child = spawn(process.execPath, [path.join(BENCH, 'servers', `${name}.js`), '0'], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${name}: not ready in 20 s\n${err}`)); }, 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /^ready (\d+)$/m.exec(out);
+      if (m) { clearTimeout(timer); resolve({ child, port: Number(m[1]), pid: child.pid }); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${name}: exited ${code}\n${err}`)); });
+  });
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', resolve);
+    child.kill('SIGKILL');
+  });
+}
+
+function loadgen(args, timeoutMs = 30000) {
+  return new Promise((resolve) => {
+    const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+function kv(stdout) {
+  const line = stdout.split('\n').find((l) => l.startsWith('mode='));
+  assert.ok(line, `no key=value line in:\n${stdout}`);
+  const r = {};
+  for (const part of line.trim().split(/\s+/)) {
+    const i = part.indexOf('=');
+    assert.ok(i > 0, `not key=value: ${part}`);
+    const v = part.slice(i + 1);
+    r[part.slice(0, i)] = /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+  }
+  assert.ok(stdout.split('\n').some((l) => l.startsWith('# ')), 'no human-readable line');
+  return r;
+}
+
+const SHORT = ['--duration', '0.3', '--warmup', '0.1'];
+
+for (const name of SERVERS) {
+  test(`loadgen smoke against ${name}: every mode`, { timeout: 120000 }, async (t) => {
+    const srv = await startServer(name);
+    t.after(() => stop(srv.child));
+    const base = ['--port', String(srv.port), '--server-pid', String(srv.pid)];
+    const run = async (args) => {
+      const r = await loadgen([...args, ...base]);
+      assert.strictEqual(r.code, 0, `loadgen ${args.join(' ')} exited ${r.code} ${r.signal || ''}\n${r.stderr}`);
+      return kv(r.stdout);
+    };
+
+    await t.test('echo text 16 B, K=4', async () => {
+      const r = await run(['--mode', 'echo', '--conns', '4', '--inflight', '4', '--size', '16', ...SHORT]);
+      assert.strictEqual(r.mode, 'echo');
+      assert.strictEqual(r.binary, 0);
+      assert.ok(r.msgs > 0 && r.rate > 0, `msgs=${r.msgs}`);
+      assert.ok(r.p50_us > 0 && r.p99_us >= r.p50_us && r.p999_us >= r.p99_us, 'latency percentiles in order');
+      assert.ok(r.gen_cpu >= 0 && r.server_cpu_s >= 0);
+    });
+    await t.test('echo binary 64 KiB, K=1', async () => {
+      const r = await run(['--mode', 'echo', '--conns', '2', '--inflight', '1', '--size', '65536', '--binary', ...SHORT]);
+      assert.strictEqual(r.binary, 1);
+      assert.strictEqual(r.size, 65536);
+      assert.ok(r.msgs > 0 && r.mbytes_per_s > 0);
+    });
+    await t.test('echo 3-byte text payloads (shorter than the sequence digits)', async () => {
+      const r = await run(['--mode', 'echo', '--conns', '2', '--inflight', '2', '--size', '3', ...SHORT]);
+      assert.ok(r.msgs > 0);
+    });
+    await t.test('broadcast to 20 subscribers', async () => {
+      const r = await run(['--mode', 'broadcast', '--conns', '20', '--inflight', '4', '--size', '16', '--binary', ...SHORT]);
+      assert.strictEqual(r.mode, 'broadcast');
+      assert.ok(r.published > 0 && r.msgs > 0, `published=${r.published} msgs=${r.msgs}`);
+      // each published message reaches 20 subscribers (give or take the window edges)
+      assert.ok(r.msgs >= (r.published - 8) * 20 && r.msgs <= (r.published + 8) * 20, `msgs=${r.msgs} published=${r.published}`);
+    });
+    await t.test('connect, 4 concurrent', async () => {
+      const r = await run(['--mode', 'connect', '--conns', '4', ...SHORT]);
+      assert.strictEqual(r.mode, 'connect');
+      assert.ok(r.msgs > 0 && r.handshakes >= r.msgs);
+    });
+    await t.test('idle, 200 connections', async () => {
+      const r = await run(['--mode', 'idle', '--conns', '200', '--duration', '0.2']);
+      assert.strictEqual(r.mode, 'idle');
+      assert.strictEqual(r.conns, 200);
+      assert.ok(r.rss_before > 0 && r.rss_after > 0);
+      assert.strictEqual(typeof r.bytes_per_conn, 'number');
+    });
+  });
+}
+
+// ---- a misbehaving server: the generator must fail loudly -------------------
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const acceptOf = (key) => crypto.createHash('sha1').update(key + GUID).digest('base64');
+
+// A tiny WebSocket "server" over net: answers the upgrade (or not, per
+// `behave.handshake`), then hands every client frame to `behave.frame`
+// along with the list of upgraded sockets (in connection order).
+function fakeServer(behave) {
+  const clients = [];
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    let upgraded = false;
+    sock.on('error', () => {});
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString();
+        buf = buf.subarray(end + 4);
+        const key = /sec-websocket-key:\s*(\S+)/i.exec(head)[1];
+        sock.write(behave.handshake ? behave.handshake(key)
+          : `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n`);
+        upgraded = true;
+        clients.push(sock);
+        sock.on('close', () => clients.splice(clients.indexOf(sock), 1));
+      }
+      for (;;) { // client frames: masked, payload < 64 KiB here
+        if (buf.length < 2) return;
+        let len = buf[1] & 0x7f;
+        let off = 2;
+        if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+        if (buf.length < off + 4 + len) return;
+        const mask = buf.subarray(off, off + 4);
+        const payload = Buffer.from(buf.subarray(off + 4, off + 4 + len));
+        for (let i = 0; i < len; i++) payload[i] ^= mask[i & 3];
+        const opcode = buf[0] & 0x0f;
+        buf = buf.subarray(off + 4 + len);
+        if (opcode === 8) { sock.end(frame(8, payload)); return; }
+        behave.frame(sock, opcode, payload, clients);
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function frame(opcode, payload, masked) {
+  const head = [0x80 | opcode];
+  if (payload.length < 126) head.push((masked ? 0x80 : 0) | payload.length);
+  else head.push((masked ? 0x80 : 0) | 126, payload.length >> 8, payload.length & 0xff);
+  if (!masked) return Buffer.concat([Buffer.from(head), payload]);
+  const mask = crypto.randomBytes(4);
+  const p = Buffer.from(payload);
+  for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
+  return Buffer.concat([Buffer.from(head), mask, p]);
+}
+
+async function expectFailure(behave, pattern, args = ['--mode', 'echo', '--conns', '2', '--inflight', '2', '--size', '16']) {
+  const server = await fakeServer(behave);
+  try {
+    const r = await loadgen([...args, ...SHORT, '--port', String(server.address().port)]);
+    assert.strictEqual(r.code, 1, `loadgen should exit 1, exited ${r.code} ${r.signal || ''}\n${r.stdout}`);
+    assert.match(r.stderr, /^loadgen: error: /m);
+    assert.match(r.stderr, pattern);
+    assert.ok(!r.stdout.split('\n').some((l) => l.startsWith('mode=')), 'no result line on failure');
+  } finally {
+    server.close();
+  }
+}
+
+const echo = (sock, opcode, payload) => sock.write(frame(opcode, payload));
+
+test('the fake server is a valid echo server (control for the negative tests)', async () => {
+  const server = await fakeServer({ frame: echo });
+  try {
+    const r = await loadgen(['--mode', 'echo', '--conns', '2', '--inflight', '2', '--size', '16', ...SHORT,
+      '--port', String(server.address().port)]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.ok(kv(r.stdout).msgs > 0);
+  } finally {
+    server.close();
+  }
+});
+
+test('loadgen fails on a wrong Sec-WebSocket-Accept', () => expectFailure({
+  handshake: (key) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key + 'x')}\r\n\r\n`,
+  frame: echo,
+}, /wrong Sec-WebSocket-Accept/));
+
+test('loadgen fails on a refused upgrade', () => expectFailure({
+  handshake: () => 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n',
+  frame: echo,
+}, /HTTP\/1\.1 404 Not Found/));
+
+test('loadgen fails on an echoed payload that differs from what was sent', () => expectFailure({
+  frame: (sock, opcode, payload) => {
+    const p = Buffer.from(payload);
+    p[p.length - 1] ^= 1;
+    sock.write(frame(opcode, p));
+  },
+}, /payload mismatch/));
+
+test('loadgen fails on a lost or reordered message', () => expectFailure({
+  frame: (sock, opcode, payload) => {
+    const p = Buffer.from(payload);
+    p[15] = p[15] === 0x30 ? 0x31 : 0x30; // change the sequence digits
+    sock.write(frame(opcode, p));
+  },
+}, /payload mismatch.*sequence/));
+
+test('loadgen fails on a masked server frame', () => expectFailure({
+  frame: (sock, opcode, payload) => sock.write(frame(opcode, payload, true)),
+}, /masked frame/));
+
+test('loadgen fails when text comes back as binary', () => expectFailure({
+  frame: (sock, opcode, payload) => sock.write(frame(opcode === 1 ? 2 : opcode, payload)),
+}, /came back as binary, was sent as text/));
+
+test('loadgen fails on a message the client never sent', () => expectFailure({
+  frame: (sock, opcode, payload) => { sock.write(frame(opcode, payload)); sock.write(frame(opcode, payload)); },
+}, /unexpected message|payload mismatch/));
+
+test('loadgen fails on a truncated echo', () => expectFailure({
+  frame: (sock, opcode, payload) => sock.write(frame(opcode, payload.subarray(0, 10))),
+}, /has 10 bytes, 16 were sent/));
+
+test('loadgen fails when the server closes the connection', () => expectFailure({
+  frame: (sock) => sock.end(frame(8, Buffer.from([0x03, 0xf3, 0x62, 0x79, 0x65]))),
+}, /server closed the connection: code 1011, reason "bye"/));
+
+test('loadgen fails on a broadcast that skips a subscriber', () => expectFailure({
+  // sends every message to every client, except message #2 to the first subscriber
+  frame: (sock, opcode, payload, clients) => {
+    const seq = parseInt(payload.toString('latin1'), 16);
+    for (const c of clients) if (!(c === clients[0] && seq === 2)) c.write(frame(opcode, payload));
+  },
+}, /connection 0: payload mismatch in message #2 .*sequence digits/,
+['--mode', 'broadcast', '--conns', '3', '--inflight', '2', '--size', '16']));
+
+test('compare.js --quick runs end to end and writes its report', { timeout: 180000 }, async () => {
+  const out = path.join(os.tmpdir(), `bench-results-${process.pid}.md`);
+  const r = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(BENCH, 'compare.js'), '--quick', '--servers', SERVERS.join(','),
+      '--scenarios', 'echo16-k16,bcast1k,idle10k', '--duration', '0.3', '--warmup', '0.1', '--out', out],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  try {
+    assert.strictEqual(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const md = fs.readFileSync(out, 'utf8');
+    assert.match(md, /^# Benchmark results/m);
+    assert.match(md, /\| cores \(nproc\) \| \d+ \|/);
+    assert.match(md, /\| Node \| v\d+/);
+    for (const label of ['ws', 'uWS.js']) assert.match(md, new RegExp(`\\| echo 100 conns × 16 B, K=16 \\| ${label.replace('.', '\\.')} \\| [\\d.]+[kM]? msg/s`));
+    assert.match(md, /\| idle memory, 10,000 connections \| ws \| -?[\d,]+ B\/conn/);
+    assert.match(md, /Generated by `node .*compare\.js --quick/);
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+});

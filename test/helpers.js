@@ -1,0 +1,149 @@
+'use strict';
+// Shared test utilities: starting a node.websocket server on a free port,
+// an independent echo server built on the npm `ws` package (to check the
+// suites themselves), bounded waits, and the raw client.
+
+const path = require('path');
+const net = require('net');
+const raw = require('./raw-client');
+
+const FIXTURE_MODULES = path.join(__dirname, 'fixtures', 'modules');
+
+/** Rejects with a clear message when `promise` does not settle within ms. */
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+/** Resolves with the arguments of the next `event` on emitter; rejects after ms. */
+function waitEvent(emitter, event, ms = 2000) {
+  return withTimeout(new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), ms, `event "${event}"`);
+}
+
+/** Polls pred() every 10 ms until it is true; rejects after ms. */
+async function waitUntil(pred, ms = 2000, what = 'a condition') {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await raw.delay(10);
+  }
+}
+
+/**
+ * Starts a node.websocket Server on 127.0.0.1 and a free port.
+ * Resolves { server, port, url, close }.
+ */
+async function startServer(options = {}) {
+  const { Server } = require('../lib');
+  const server = new Server({ port: 0, host: '127.0.0.1', log: false, ...options });
+  await withTimeout(new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(() => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  }), 5000, 'the server to listen');
+  const { port } = server.address();
+  let closing = null;
+  const close = () => {
+    if (!closing) {
+      const bound = (server.options && server.options.closeTimeout ? server.options.closeTimeout : 5000) + 3000;
+      closing = withTimeout(new Promise((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+      }), bound, 'server.close()');
+    }
+    return closing;
+  };
+  return { server, port, url: `ws://127.0.0.1:${port}`, close };
+}
+
+/**
+ * An independent echo server made with the npm `ws` package: echoes text
+ * as text and binary as binary on every path. Used to check that the
+ * conformance suite and the raw client are right before trusting them
+ * against node.websocket.
+ */
+async function startWsEchoServer(options = {}) {
+  const { WebSocketServer } = require('ws');
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 100 * 1024 * 1024, maxFragments: 0, ...options });
+  wss.on('connection', (ws) => {
+    ws.on('error', () => { /* protocol errors: ws closes with the right code itself */ });
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+  await withTimeout(new Promise((resolve) => wss.once('listening', resolve)), 5000, 'the ws server to listen');
+  const { port } = wss.address();
+  const close = () => withTimeout(new Promise((resolve) => {
+    for (const c of wss.clients) c.terminate();
+    wss.close(() => resolve());
+  }), 5000, 'the ws server to close');
+  return { server: wss, port, url: `ws://127.0.0.1:${port}`, close };
+}
+
+/**
+ * The target of a suite: the server named by env NODE_WEBSOCKET_TEST_URL
+ * (e.g. the ws self-check), or a fresh node.websocket server.
+ * Resolves { url, port, close }.
+ */
+async function startTarget(options = {}) {
+  const external = process.env.NODE_WEBSOCKET_TEST_URL;
+  if (external) {
+    const u = new URL(external);
+    return { url: external.replace(/\/$/, ''), port: Number(u.port), close: async () => {}, external: true };
+  }
+  return startServer(options);
+}
+
+/** Opens a `ws` client and waits for 'open' (bounded). */
+async function wsClient(url, protocols, options = {}) {
+  const WebSocket = require('ws');
+  const ws = new WebSocket(url, protocols, { handshakeTimeout: 3000, ...options });
+  ws.received = [];
+  ws.on('message', (data, isBinary) => ws.received.push({ data, isBinary }));
+  ws.closed = withTimeout(new Promise((resolve) => {
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  }), 30000, 'the ws client to close').catch((e) => ({ error: e }));
+  await withTimeout(new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+    ws.once('unexpected-response', (req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
+  }), 4000, `a ws connection to ${url}`);
+  ws.on('error', () => { /* surfaced through close codes */ });
+  return ws;
+}
+
+/** Sends over a ws client and resolves with the next message (bounded). */
+function wsRoundTrip(ws, data, options, ms = 5000) {
+  return withTimeout(new Promise((resolve) => {
+    ws.once('message', (msg, isBinary) => resolve({ data: msg, isBinary }));
+    ws.send(data, options || {});
+  }), ms, 'an echo');
+}
+
+/** Resolves true when a new TCP listen on port succeeds (the port was released). */
+function canListen(port, host = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+module.exports = {
+  ...raw,
+  FIXTURE_MODULES,
+  withTimeout,
+  waitEvent,
+  waitUntil,
+  startServer,
+  startWsEchoServer,
+  startTarget,
+  wsClient,
+  wsRoundTrip,
+  canListen,
+};
