@@ -340,8 +340,9 @@ async function main() {
   fs.writeFileSync(out, md);
   console.log(`\n${md}`);
   console.log(`written to ${path.relative(process.cwd(), out)}`);
-  if (failures) {
-    console.log(`${failures} run(s) failed`);
+  const missing = Object.keys(unavailable).length;
+  if (failures || missing) {
+    console.log(`${failures} run(s) failed${missing ? `; not available: ${Object.keys(unavailable).join(', ')}` : ''}`);
     process.exitCode = 1;
   }
 }

@@ -588,15 +588,43 @@ static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len)
     uint8_t *dst = ws_events_add(&c->srv->events, kind, 0, 0, c->slot, len);
     if (!dst) return -1;
     if (len) memcpy(dst, data, len);
+    c->batch = c->srv->batch;
     ws_server_wake(c->srv);
     return 0;
 }
 
+/* JS has yet to see messages this connection sent before the frame at
+ * hand: answers to that frame must wait until JS has handled them. */
+static int behind_js(const ws_conn *c) {
+    return c->batch == c->srv->batch;
+}
+
+void ws_conn_run_deferred(ws_conn *c, int kind, uint16_t code, const char *reason, const uint8_t *data, size_t len) {
+    if (c->state != WS_CONN_OPEN && c->state != WS_CONN_CLOSING) return;
+    switch (kind) {
+    case WS_DEFER_PONG:
+        if (can_send(c)) queue_frame(c, WS_OP_PONG, data, len);
+        break;
+    case WS_DEFER_CLOSE_REPLY:
+        if (!(c->flags & WS_CONN_F_CLOSE_SENT)) queue_close_frame(c, c->close_code, NULL, 0);
+        linger(c);
+        break;
+    case WS_DEFER_FAIL:
+        fail(c, code, reason);
+        break;
+    }
+}
+
 static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
     ws_event ev;
-    while (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) {
+    while ((c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) && !(c->flags & WS_CONN_F_HOLD)) {
         ssize_t r = ws_parser_next(&c->parser, p, n, &ev);
         if (r < 0) {
+            if (behind_js(c)) {
+                c->flags |= WS_CONN_F_HOLD;
+                if (ws_server_defer(c->srv, c, WS_DEFER_FAIL, c->parser.close_code, c->parser.errstr, NULL, 0) == 0)
+                    return;
+            }
             fail(c, c->parser.close_code, c->parser.errstr);
             return;
         }
@@ -624,11 +652,21 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
             ws_bytes_free(&c->in);
             break;
         case WS_EV_PING:
-            if (deliver && queue_frame(c, WS_OP_PONG, ev.data, ev.len) != 0) goto oom;
+            if (!deliver) break;
+            if (behind_js(c)) {
+                if (ws_server_defer(c->srv, c, WS_DEFER_PONG, 0, NULL, ev.data, ev.len) != 0) goto oom;
+            } else if (queue_frame(c, WS_OP_PONG, ev.data, ev.len) != 0) {
+                goto oom;
+            }
             break;
         case WS_EV_PONG:
             break;
         case WS_EV_CLOSE:
+            if (behind_js(c)) {
+                c->flags |= WS_CONN_F_HOLD | WS_CONN_F_CLOSE_RECEIVED;
+                if (!(c->flags & WS_CONN_F_CLOSE_SENT)) set_close(c, ev.close_code, (const char *)ev.data, ev.len);
+                if (ws_server_defer(c->srv, c, WS_DEFER_CLOSE_REPLY, 0, NULL, NULL, 0) == 0) return;
+            }
             on_close_frame(c, ev.close_code, ev.data, ev.len);
             return;
         }

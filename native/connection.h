@@ -33,6 +33,7 @@ enum {
     WS_CONN_F_POLICY = 1 << 7,     /* accepted on the policy port */
     WS_CONN_F_PINGED = 1 << 8,     /* a keepalive ping is out since the last read */
     WS_CONN_F_JS = 1 << 9,         /* JS knows the slot: it gets a close event at the end */
+    WS_CONN_F_HOLD = 1 << 10,      /* a close or failure waits behind JS: read no more frames */
 };
 
 typedef struct {
@@ -46,6 +47,7 @@ struct ws_conn {
     ws_conn *next_dirty;
     uint64_t id;
     uint32_t slot;
+    uint32_t batch;    /* the server batch holding this connection's latest message */
     uint32_t t_read;   /* ms of the last bytes read */
     uint32_t t_state;  /* ms the current deadline counts from */
     uint16_t flags;
@@ -103,6 +105,9 @@ void ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_
 /* Drops the TCP connection now; the close event reports code (1006 unless
  * a close frame told otherwise). */
 void ws_conn_abort(ws_conn *c);
+
+/* Carries out a control answer held back by ws_server_defer. */
+void ws_conn_run_deferred(ws_conn *c, int kind, uint16_t code, const char *reason, const uint8_t *data, size_t len);
 
 /* Writes corked data. Called by the server once per loop iteration. */
 void ws_conn_flush(ws_conn *c);

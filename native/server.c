@@ -36,6 +36,7 @@ static void free_server(ws_server *srv) {
     free(srv->slab);
     free(srv->slots);
     free(srv->free_slots);
+    free(srv->deferred);
     while (srv->free_reqs) {
         ws_req *r = srv->free_reqs;
         srv->free_reqs = r->next_free;
@@ -137,12 +138,41 @@ static void flush_writes(ws_server *srv) {
     }
 }
 
+int ws_server_defer(ws_server *srv, ws_conn *c, int kind, uint16_t code, const char *reason, const uint8_t *data,
+                    size_t len) {
+    if (srv->n_deferred == srv->cap_deferred) {
+        size_t cap = srv->cap_deferred ? srv->cap_deferred * 2 : 16;
+        ws_deferred *d = realloc(srv->deferred, cap * sizeof *d);
+        if (!d) return -1;
+        srv->deferred = d;
+        srv->cap_deferred = cap;
+    }
+    ws_deferred *d = &srv->deferred[srv->n_deferred++];
+    d->conn = c;
+    d->kind = (uint8_t)kind;
+    d->code = code;
+    d->reason = reason;
+    d->len = (uint8_t)(len > sizeof d->data ? sizeof d->data : len);
+    if (d->len) memcpy(d->data, data, d->len);
+    c->batch = srv->batch; /* later control frames wait behind this one */
+    ws_server_wake(srv);
+    return 0;
+}
+
 static void flush_events(ws_server *srv) {
     size_t n = srv->events.len;
-    if (!n || srv->released || srv->in_flush) return;
+    if ((!n && !srv->n_deferred) || srv->released || srv->in_flush) return;
+    srv->batch++; /* events from now on belong to the next batch */
     srv->in_flush = 1;
-    srv->hooks.flush(srv->hooks.ctx, &srv->events, n);
+    if (n) srv->hooks.flush(srv->hooks.ctx, &srv->events, n);
     srv->in_flush = 0;
+    /* The connections are still allocated: uv_close callbacks run after the check phase. */
+    for (size_t i = 0; i < srv->n_deferred; i++) {
+        ws_deferred *d = &srv->deferred[i];
+        ws_conn_run_deferred(d->conn, d->kind, d->code, d->reason, d->data, d->len);
+    }
+    srv->n_deferred = 0;
+    if (!n) return;
     if (srv->events.closes) ws_events_each_close(&srv->events, n, slot_free, srv);
     uint8_t *abandoned = NULL;
     ws_events_consume(&srv->events, n, &abandoned);
@@ -154,7 +184,7 @@ static void on_check(uv_check_t *h) {
     flush_writes(srv); /* sends made outside a batch, e.g. from JS timers */
     flush_events(srv);
     flush_writes(srv); /* what JS sent while handling the batch: one write per connection */
-    if (!srv->events.len && !srv->dirty) uv_idle_stop(&srv->idle);
+    if (!srv->events.len && !srv->dirty && !srv->n_deferred) uv_idle_stop(&srv->idle);
 }
 
 /* ---- deadlines ------------------------------------------------------ */
@@ -252,6 +282,7 @@ ws_server *ws_server_new(uv_loop_t *loop, const ws_server_config *cfg, const ws_
     srv->cfg = *cfg;
     srv->hooks = *hooks;
     srv->epoch_ms = uv_now(loop);
+    srv->batch = 1; /* connections start at 0: not in any batch */
     srv->tick_ms = sweep_tick(cfg);
     uv_timer_init(loop, &srv->sweep);
     uv_check_init(loop, &srv->check);

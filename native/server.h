@@ -56,6 +56,19 @@ typedef struct {
     int port;
 } ws_listener;
 
+/* A control answer held back until JS has handled the messages that came
+ * before it, so the peer sees answers in the order it sent frames. */
+enum ws_deferred_kind { WS_DEFER_PONG, WS_DEFER_CLOSE_REPLY, WS_DEFER_FAIL };
+
+typedef struct {
+    ws_conn *conn;
+    uint8_t kind;
+    uint8_t len;
+    uint16_t code;
+    const char *reason; /* FAIL: static storage */
+    uint8_t data[125];  /* PONG: the ping's payload */
+} ws_deferred;
+
 typedef union ws_req {
     uv_write_t write;
     uv_shutdown_t shutdown;
@@ -86,6 +99,9 @@ struct ws_server {
 
     ws_conn *dirty;     /* connections with corked writes, linked through next_dirty */
     ws_events events;
+    uint32_t batch;     /* number of the batch being filled; a connection with messages in it has c->batch == batch */
+    ws_deferred *deferred;
+    size_t n_deferred, cap_deferred;
     uint8_t *slab;      /* one read buffer for the whole loop */
     ws_req *free_reqs;
     uint32_t n_free_reqs;
@@ -120,6 +136,8 @@ uint32_t ws_server_now(ws_server *srv);
 
 /* Internal, for connection.c. */
 void ws_server_mark_dirty(ws_server *srv, ws_conn *c);
+int ws_server_defer(ws_server *srv, ws_conn *c, int kind, uint16_t code, const char *reason, const uint8_t *data,
+                    size_t len);
 void ws_server_wake(ws_server *srv);
 void ws_server_conn_finished(ws_server *srv, ws_conn *c);
 void ws_server_conn_freed(ws_server *srv);
