@@ -83,7 +83,10 @@ export class Connection extends EventEmitter {
   readonly server: Server;
   /** Text for strings, binary for Buffers and typed arrays. False means back off until 'drain'. */
   send(data: string | Buffer | ArrayBufferView | ArrayBuffer): boolean;
+  /** Starts the closing handshake; the 'close' event follows when it completes or closeTimeout passes. */
   close(code?: number, reason?: string): void;
+  /** Drops the TCP connection at once, without a closing handshake. */
+  terminate(): void;
   ping(data?: string | Buffer): void;
   on(event: 'message', listener: (data: string | Buffer, isBinary: boolean) => void): this;
   on(event: 'close', listener: (code: number, reason: string) => void): this;

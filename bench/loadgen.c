@@ -78,7 +78,6 @@ static struct {
     long server_pid;      /* 0 = unknown */
     unsigned concurrency; /* handshakes in progress at once while opening connections */
     int deflate;          /* hook: permessage-deflate (not implemented yet) */
-    int quiet;
 } cfg = {
     .mode = M_ECHO, .conns = 100, .inflight = 1, .size = 16, .binary = 0, .duration = 5,
     .warmup = 1, .port = 0, .path = NULL, .server_pid = 0, .concurrency = 256,
@@ -93,7 +92,7 @@ static struct {
 #define HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
 #define CLOSE_TIMEOUT_NS (3ull * 1000000000ull)
 #define SETUP_TIMEOUT_NS (60ull * 1000000000ull)
-#define DRAIN_TIMEOUT_NS (10ull * 1000000000ull)
+#define DRAIN_TIMEOUT_NS (30ull * 1000000000ull)
 
 static const char WS_GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -403,15 +402,20 @@ static int contains_token_ci(const char *s, const char *tok) {
     return 0;
 }
 
-static void handshake_input(conn *c, const uint8_t *buf, size_t len) {
-    if (c->hs_len + len > HS_MAX - 1)
-        die("connection %u: handshake response longer than %d bytes without an end", c->idx, HS_MAX);
-    memcpy(c->hs + c->hs_len, buf, len);
-    c->hs_len = (uint16_t)(c->hs_len + len);
-    c->hs[c->hs_len] = 0;
-    char *end = strstr(c->hs, "\r\n\r\n");
-    if (!end) return;
+static void handshake_input(conn *c, uint8_t *buf, size_t len) {
+    /* copy at most what fits; frames that follow the head are fed from buf */
+    size_t old = c->hs_len, room = HS_MAX - 1 - old, take = len < room ? len : room;
+    memcpy(c->hs + old, buf, take);
+    c->hs_len = (uint16_t)(old + take);
+    char *end = memmem(c->hs, c->hs_len, "\r\n\r\n", 4);
+    if (!end) {
+        if (c->hs_len == HS_MAX - 1)
+            die("connection %u: handshake response longer than %d bytes without an end", c->idx, HS_MAX - 1);
+        return;
+    }
     size_t head_len = (size_t)(end - c->hs) + 4;
+    c->hs[head_len] = 0;
+    if (strlen(c->hs) != head_len) die("connection %u: NUL byte in the handshake response", c->idx);
     if (strncmp(c->hs, "HTTP/1.1 101 ", 13) != 0) {
         *strstr(c->hs, "\r\n") = 0;
         die("connection %u: expected \"HTTP/1.1 101\", server answered \"%s\" (path %s)", c->idx, c->hs, cfg.path);
@@ -432,12 +436,10 @@ static void handshake_input(conn *c, const uint8_t *buf, size_t len) {
     pending_count--;
     open_count++;
     cnt_handshakes++;
-    size_t rest = c->hs_len - head_len;
-    uint8_t tmp[HS_MAX];
-    memcpy(tmp, c->hs + head_len, rest);
     c->hs_len = 0;
+    size_t used = head_len - old; /* bytes of buf that belonged to the head */
     on_open(c);
-    if (rest && c->fd >= 0) feed(c, tmp, rest);
+    if (used < len && c->fd >= 0) feed(c, buf + used, len - used);
 }
 
 /* ---- outgoing frames -------------------------------------------- */
@@ -850,7 +852,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --port P [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
             "               [--size S] [--binary] [--duration SEC] [--warmup SEC] [--path /res]\n"
-            "               [--server-pid PID] [--concurrency C] [--quiet]\n"
+            "               [--server-pid PID] [--concurrency C]\n"
             "  echo:      N connections, K messages in flight each, S-byte payloads (default path /echo)\n"
             "  broadcast: N subscribers + 1 publisher, K messages in flight (default path /broadcast)\n"
             "  connect:   N concurrent open/upgrade/close cycles (default path /echo)\n"
@@ -891,7 +893,7 @@ int main(int argc, char **argv) {
                 if (!strcmp(v, mode_names[m])) cfg.mode = (enum mode)m, found = 1;
             if (!found) die("--mode: unknown mode \"%s\"", v);
             i++;
-        } else if (!strcmp(a, "--conns")) cfg.conns = (unsigned)parse_num(a, v, 1, 1000000), i++;
+        } else if (!strcmp(a, "--conns")) cfg.conns = (unsigned)parse_num(a, v, 1, 200000), i++;
         else if (!strcmp(a, "--inflight")) cfg.inflight = (unsigned)parse_num(a, v, 1, MAX_INFLIGHT), i++;
         else if (!strcmp(a, "--size")) cfg.size = (size_t)parse_num(a, v, 1, MAX_SIZE), i++;
         else if (!strcmp(a, "--binary")) cfg.binary = 1;
@@ -908,7 +910,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
         else if (!strcmp(a, "--deflate"))
             die("--deflate: permessage-deflate is not implemented in the generator yet");
-        else if (!strcmp(a, "--quiet")) cfg.quiet = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
         else die("unknown option \"%s\" (see --help)", a);
     }

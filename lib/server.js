@@ -158,6 +158,7 @@ class Server extends EventEmitter {
     const handle = this._handle;
     const resolved = this._loader.resolve(path);
     if (resolved.status !== undefined) {
+      if (this.options.log) this.log.info(`refused ${path}: ${resolved.status} ${resolved.reason}`, { remoteAddress });
       native.reject(handle, slot, resolved.status, resolved.reason);
       return;
     }
@@ -173,6 +174,7 @@ class Server extends EventEmitter {
       resolved.resource, protocol);
     this._conns[slot] = conn;
     this._count++;
+    if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
       conn._module = new resolved.Module(conn);
       this.emit('connection', conn);
@@ -241,6 +243,7 @@ class Server extends EventEmitter {
     this._conns[slot] = undefined;
     this._count--;
     conn.readyState = CLOSED;
+    if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
       const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',
         reason || `connection closed with ${code}`, { closeCode: code });

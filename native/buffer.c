@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The engine runs on one loop thread, so the pool needs no lock. */
-static ws_buf *pool_head;
-static unsigned pool_count;
+/* One pool per thread: each loop (main thread, workers) runs on its own. */
+static _Thread_local ws_buf *pool_head;
+static _Thread_local unsigned pool_count;
 
 ws_buf *ws_buf_new(size_t cap) {
     ws_buf *b;

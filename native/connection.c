@@ -465,8 +465,8 @@ static void open_with_leftovers(ws_conn *c, uint32_t head_len) {
     ws_bytes_free(&head);
 }
 
-static ws_handshake *upgrading_hs; /* the handshake inside the upgrade hook */
-static ws_conn *upgrading_conn;
+static _Thread_local ws_handshake *upgrading_hs; /* the handshake inside the upgrade hook */
+static _Thread_local ws_conn *upgrading_conn;
 
 int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len) {
     if (c->state != WS_CONN_PENDING) return -1;
@@ -547,7 +547,7 @@ static void on_head(ws_conn *c) {
     upgrading_conn = NULL;
     upgrading_hs = NULL;
     c->flags &= (uint16_t)~WS_CONN_F_IN_UPGRADE;
-    if (c->state == WS_CONN_OPEN) {
+    if (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) { /* CLOSING: JS closed it in onConnect */
         open_with_leftovers(c, (uint32_t)r);
     } else if (c->state == WS_CONN_LINGER) {
         ws_server_mark_dirty(srv, c);

@@ -96,7 +96,7 @@ static ssize_t check_byte1(ws_parser *p, uint8_t b0, uint8_t b1) {
 /* Header length announced by the first two bytes. */
 static size_t header_size(uint8_t b1) {
     unsigned len7 = b1 & 0x7F;
-    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((b1 & WS_MASK_BIT) ? 4 : 0);
+    return 2u + (len7 == 126 ? 2u : len7 == 127 ? 8u : 0u) + ((b1 & WS_MASK_BIT) ? 4u : 0u);
 }
 
 /* Reads the payload length from a complete header. Non-minimal encodings
@@ -323,21 +323,28 @@ size_t ws_frame_header(uint8_t *out, int fin, int rsv, int opcode, uint64_t payl
 }
 
 void ws_mask(uint8_t *buf, size_t len, const uint8_t mask[4], size_t offset) {
-    uint8_t m[8];
+    uint8_t m[12];
     uint64_t w;
-    size_t i = 0, head;
+    size_t i = 0;
 
     offset &= 3;
-    /* Head: bytes up to an 8-byte boundary, so the word loop below works on
-     * aligned memory (memcpy keeps it well defined either way). */
-    head = (size_t)(-(uintptr_t)buf & 7u);
-    if (head > len) head = len;
-    for (; i < head; i++) buf[i] ^= mask[(offset + i) & 3];
-    if (i == len) return;
-
-    /* The mask rotated to where the word loop starts, repeated to 8 bytes. */
-    for (int k = 0; k < 8; k++) m[k] = mask[(offset + i + (size_t)k) & 3];
-    memcpy(&w, m, 8);
+    /* Long buffers: a byte loop up to an 8-byte boundary first, so the word
+     * loop works on aligned memory (for short ones this costs more than it
+     * saves; memcpy keeps unaligned words well defined either way). */
+    if (len >= 256) {
+        size_t head = (size_t)(-(uintptr_t)buf & 7u);
+        for (; i < head; i++) buf[i] ^= mask[(offset + i) & 3];
+        buf += head;
+        len -= head;
+        offset = (offset + head) & 3;
+        i = 0;
+    }
+    /* The key three times over: 8 bytes read from m + offset are the key
+     * rotated to this offset and repeated, in memory order on any machine. */
+    memcpy(m, mask, 4);
+    memcpy(m + 4, mask, 4);
+    memcpy(m + 8, mask, 4);
+    memcpy(&w, m + offset, 8);
     for (; len - i >= 32; i += 32) {
         uint64_t a, b, c, d;
         memcpy(&a, buf + i, 8);
@@ -359,8 +366,8 @@ void ws_mask(uint8_t *buf, size_t len, const uint8_t mask[4], size_t offset) {
         a ^= w;
         memcpy(buf + i, &a, 8);
     }
-    /* Tail: i advanced by whole words since m[0], and m repeats every 4. */
-    for (size_t k = 0; i < len; i++, k++) buf[i] ^= m[k];
+    /* Tail: i is a multiple of 8 here, so byte i takes key byte offset + i % 4. */
+    for (; i < len; i++) buf[i] ^= m[offset + (i & 3)];
 }
 
 int ws_close_code_valid(unsigned code) {

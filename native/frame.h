@@ -104,22 +104,26 @@ void ws_parser_init(ws_parser *p, uint64_t max_payload, int expect_masked);
 /* Consumes bytes of buf[0..len) up to and including the next event and
  * returns how many it consumed (0..len), with *ev filled in. When it
  * returns len with ev->type == WS_EV_NEED_MORE, everything was consumed and
- * no event completed. On a violation it returns a negative enum
- * ws_parse_error and sets p->close_code and p->errstr.
+ * no event completed. After a DATA event with last = 1, the next call
+ * returns the MESSAGE event and consumes nothing, even when len is 0. On a
+ * violation it returns a negative enum ws_parse_error and sets
+ * p->close_code and p->errstr.
  *
  * Payload bytes are unmasked in place, so buf must be writable. A DATA
  * event's data points into buf; the caller copies it before reusing buf.
  *
  * Checks, each where the field is read: RSV bits not allowed -> 1002;
  * unknown opcode -> 1002; masking not as expected -> 1002; a control frame
- * longer than 125 or fragmented -> 1002; a continuation with no message in
- * progress, or a new data frame while one is in progress -> 1002; a 64-bit
- * length with the top bit set -> 1002; a message over max_payload -> 1009
- * (checked from the header, before the payload arrives); text that is not
- * UTF-8 -> 1007 on the first bad chunk (skipped for messages whose RSV1 is
- * set: compressed text is validated by the caller after inflating); a close
- * payload of 1 byte, an invalid close code -> 1002, a close reason that is
- * not UTF-8 -> 1007. Messages and their events are never reordered. */
+ * longer than 125 (or in the 16/64-bit length form) or fragmented -> 1002;
+ * a continuation with no message in progress, or a new data frame while one
+ * is in progress -> 1002; a 64-bit length with the top bit set -> 1002; a
+ * message over max_payload -> 1009 (checked from the header, before the
+ * payload arrives); text that is not UTF-8 -> 1007 on the first bad chunk
+ * (skipped for messages whose RSV1 is set: compressed text is validated by
+ * the caller after inflating); a close payload of 1 byte, an invalid close
+ * code -> 1002, a close reason that is not UTF-8 -> 1007. Data frame
+ * lengths in a longer form than needed are accepted. Messages and their
+ * events are never reordered. */
 ssize_t ws_parser_next(ws_parser *p, uint8_t *buf, size_t len, ws_event *ev);
 
 /* Writes a frame header into out (room for WS_MAX_HEADER bytes) and returns

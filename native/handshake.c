@@ -145,7 +145,7 @@ static long hs_default_port(const char *scheme, size_t len) {
 static int hs_origin_parse(const char *s, size_t len, int is_pattern, hs_origin *o) {
     const char *end = s + len, *p = s;
     const char *sep = NULL;
-    for (const char *x = s; x + 3 <= end; x++) {
+    for (const char *x = s; end - x >= 3; x++) {
         if (x[0] == ':' && x[1] == '/' && x[2] == '/') {
             sep = x;
             break;

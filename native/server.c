@@ -175,8 +175,11 @@ static void flush_events(ws_server *srv) {
     if (!n) return;
     if (srv->events.closes) ws_events_each_close(&srv->events, n, slot_free, srv);
     uint8_t *abandoned = NULL;
+    int was_shared = srv->events.shared;
     ws_events_consume(&srv->events, n, &abandoned);
-    if (abandoned && srv->hooks.abandon) srv->hooks.abandon(srv->hooks.ctx, abandoned);
+    if (!abandoned) return;
+    if (!srv->released) srv->hooks.abandon(srv->hooks.ctx, abandoned);
+    else if (!was_shared) free(abandoned); /* released during the call: the hooks' owner may be gone */
 }
 
 static void on_check(uv_check_t *h) {

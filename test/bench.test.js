@@ -154,8 +154,14 @@ function fakeServer(behave) {
         const head = buf.subarray(0, end).toString();
         buf = buf.subarray(end + 4);
         const key = /sec-websocket-key:\s*(\S+)/i.exec(head)[1];
-        sock.write(behave.handshake ? behave.handshake(key)
-          : `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n`);
+        const answer = behave.handshake ? behave.handshake(key)
+          : `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptOf(key)}\r\n\r\n`;
+        if (behave.split) {
+          sock.setNoDelay(true);
+          trickle(sock, Buffer.from(answer));
+        } else {
+          sock.write(answer);
+        }
         upgraded = true;
         clients.push(sock);
         sock.on('close', () => clients.splice(clients.indexOf(sock), 1));
@@ -177,6 +183,11 @@ function fakeServer(behave) {
     });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+// Writes buf one byte per write, so the reader sees it in pieces.
+function trickle(sock, buf) {
+  for (let i = 0; i < buf.length; i++) sock.write(buf.subarray(i, i + 1));
 }
 
 function frame(opcode, payload, masked) {
@@ -212,6 +223,20 @@ test('the fake server is a valid echo server (control for the negative tests)', 
       '--port', String(server.address().port)]);
     assert.strictEqual(r.code, 0, r.stderr);
     assert.ok(kv(r.stdout).msgs > 0);
+  } finally {
+    server.close();
+  }
+});
+
+test('loadgen copes with a handshake and frames that arrive a byte at a time', async () => {
+  const server = await fakeServer({ split: true, frame: (sock, opcode, payload) => trickle(sock, frame(opcode, payload)) });
+  try {
+    for (const size of ['16', '300']) { // 7-bit and 16-bit lengths
+      const r = await loadgen(['--mode', 'echo', '--conns', '2', '--inflight', '2', '--size', size, ...SHORT,
+        '--port', String(server.address().port)]);
+      assert.strictEqual(r.code, 0, r.stderr);
+      assert.ok(kv(r.stdout).msgs > 0);
+    }
   } finally {
     server.close();
   }

@@ -81,6 +81,18 @@ async function stop(server) {
 function connect(url, options) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, options);
+    // Queue messages from the start: one may arrive with the 101, before
+    // the caller gets the socket.
+    ws.queue = [];
+    ws.waiters = [];
+    ws.on('message', (data, isBinary) => {
+      const message = isBinary ? data : data.toString();
+      if (ws.waiters.length) ws.waiters.shift().resolve(message);
+      else ws.queue.push(message);
+    });
+    ws.on('close', (code) => {
+      for (const w of ws.waiters.splice(0)) w.reject(new Error(`closed with ${code} before a message`));
+    });
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (req, res) => {
       reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
@@ -91,10 +103,8 @@ function connect(url, options) {
 }
 
 function nextMessage(ws) {
-  return new Promise((resolve, reject) => {
-    ws.once('message', (data, isBinary) => resolve(isBinary ? data : data.toString()));
-    ws.once('close', (code) => reject(new Error(`closed with ${code} before a message`)));
-  });
+  if (ws.queue.length) return Promise.resolve(ws.queue.shift());
+  return new Promise((resolve, reject) => ws.waiters.push({ resolve, reject }));
 }
 
 function httpGet(port, urlPath) {

@@ -11,7 +11,8 @@
  * exceeds max_payload; plain text messages and close reasons are valid
  * UTF-8; an error stays an error. Differential: every way of feeding gives
  * the same complete events and the same error. ws_frame_decode never reads
- * past its buffer, and what it decodes ws_frame_header re-encodes. */
+ * past its buffer, and what it decodes ws_frame_header re-encodes; ws_mask
+ * equals a byte loop. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,6 +199,17 @@ static void check_decode(const uint8_t *in, size_t n) {
     free(buf);
 }
 
+/* ws_mask against a byte loop, with a key and offset from the input. */
+static void check_mask(const uint8_t *in, size_t n, const uint8_t key[4], size_t offset) {
+    uint8_t *a = malloc(n ? n : 1), *b = malloc(n ? n : 1);
+    if (!a || !b) abort();
+    for (size_t i = 0; i < n; i++) a[i] = in[i], b[i] = (uint8_t)(in[i] ^ key[(offset + i) % 4]);
+    ws_mask(a, n, key, offset);
+    CHECK(n == 0 || memcmp(a, b, n) == 0);
+    free(a);
+    free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     records whole = {0}, split = {0}, bytes = {0};
     uint64_t max_payload = 0;
@@ -213,6 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2: max_payload = (uint64_t)data[1] * 97; break;
     case 3: max_payload = (uint64_t)1 << (data[1] & 63); break;
     }
+    check_mask(data + 4, size - 4, data, data[2] & 3);
     rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)data[2] << 8 | data[3]) * 0x100000001B3ull;
     data += 4;
     size -= 4;
