@@ -193,6 +193,7 @@ class RawClient extends EventEmitter {
     const timeout = o.timeout || 3000;
     this.key = o.key || crypto.randomBytes(16).toString('base64');
     const request = buildUpgradeRequest({ host, port, path, key: this.key, headers: o.headers || {} });
+    this.request = request;
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host, port });
       this.socket = socket;
@@ -263,7 +264,21 @@ class RawClient extends EventEmitter {
         this.emit('update');
         this.emit('tcpclose');
       });
-      socket.once('connect', () => socket.write(request));
+      socket.once('connect', async () => {
+        // o.splitAt: byte offsets where the request is cut into separate
+        // writes; o.chop: write it this many bytes at a time; o.gap: ms between.
+        let cuts = [];
+        if (o.splitAt) cuts = [...o.splitAt];
+        else if (o.chop) for (let i = o.chop; i < request.length; i += o.chop) cuts.push(i);
+        cuts = cuts.filter((x) => x > 0 && x < request.length).sort((a, b) => a - b);
+        let off = 0;
+        for (const cut of [...cuts, request.length]) {
+          if (socket.destroyed || done) return;
+          socket.write(request.subarray(off, cut));
+          off = cut;
+          if (cut < request.length) await delay(o.gap === undefined ? 1 : o.gap);
+        }
+      });
     });
   }
 
