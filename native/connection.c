@@ -271,13 +271,13 @@ static void set_close(ws_conn *c, uint16_t code, const char *reason, size_t len)
 }
 
 static void queue_close_frame(ws_conn *c, uint16_t code, const char *reason, size_t len) {
-    uint8_t payload[WS_MAX_CONTROL];
+    uint8_t payload[WS_MAX_CONTROL] = {0};
     size_t n = 0;
     if (code != WS_CLOSE_NO_STATUS) {
         if (len > WS_MAX_CONTROL - 2) len = WS_MAX_CONTROL - 2;
         payload[0] = (uint8_t)(code >> 8);
         payload[1] = (uint8_t)code;
-        memcpy(payload + 2, reason, len);
+        if (len) memcpy(payload + 2, reason, len);
         n = 2 + len;
     }
     c->flags |= WS_CONN_F_CLOSE_SENT;

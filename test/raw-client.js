@@ -555,8 +555,8 @@ class RawClient extends EventEmitter {
 /**
  * Opens a TCP connection, writes `request` (a Buffer or string; or an array
  * of parts written with `gap` ms between them), and collects everything the
- * server sends until it closes the connection or `timeout` ms pass. Parses
- * the HTTP response head when there is one.
+ * server sends until it closes the connection, answers 101, or `timeout` ms
+ * pass. Parses the HTTP response head when there is one.
  * Resolves { raw, status, headers, body, closed, head }.
  */
 function rawExchange(port, request, { gap = 0, timeout = 3000, host = '127.0.0.1', endAfter = false } = {}) {
@@ -589,7 +589,16 @@ function rawExchange(port, request, { gap = 0, timeout = 3000, host = '127.0.0.1
         body: head ? raw.subarray(head.headLength) : raw,
       });
     };
-    socket.on('data', (c) => chunks.push(c));
+    socket.on('data', (c) => {
+      chunks.push(c);
+      // A 101 leaves the connection open: its head is the whole answer.
+      if (c.includes('\r\n\r\n')) {
+        try {
+          const h = parseResponseHead(Buffer.concat(chunks));
+          if (h && h.status === 101) done();
+        } catch (e) { /* not HTTP: keep collecting */ }
+      }
+    });
     socket.on('error', () => { /* a reset counts as closed */ });
     socket.on('close', () => {
       closed = true;
