@@ -8,6 +8,7 @@
         "native/connection.c",
         "native/buffer.c",
         "native/events.c",
+        "native/pubsub.c",
         "native/frame.c",
         "native/utf8.c",
         "native/http.c",

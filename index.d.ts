@@ -39,7 +39,75 @@ export interface ServerOptions {
   highWaterMark?: number;
   /** Log connections and errors to stdout. Default true. */
   log?: boolean;
+  /** Bytes queued for one subscriber past which a multicast applies backpressurePolicy to it. Default 1 MiB. */
+  maxBackpressure?: number;
+  /** What a multicast does to a subscriber past maxBackpressure: 'drop' the message for it (counted), or 'close' it with 1008. Default 'drop'. */
+  backpressurePolicy?: 'drop' | 'close';
+  /** Named applications (usually from --config): each URL of an app is its own instance with its own subscriber lists. */
+  apps?: Record<string, AppConfig>;
 }
+
+/** One application section of the config file. */
+export interface AppConfig {
+  /** URLs this application answers at; none (or empty) turns it off. */
+  urls: string[];
+  /** Module in the modules folder that implements it; default the app's name. */
+  module?: string;
+  /** Application-specific settings (refresh, files, token, ...), checked by the module's configKeys. */
+  [key: string]: unknown;
+}
+
+export interface MulticastOptions {
+  /** A connection, or several, that must not receive this message. */
+  exclude?: Connection | Connection[];
+  /** Send a string as binary (default: strings as text, Buffers as binary). */
+  binary?: boolean;
+}
+
+export interface SubscriptionStats {
+  subscribers: number;
+  /** Messages this subscription dropped for slow subscribers. */
+  dropped: number;
+  policy: 'drop' | 'close';
+}
+
+/**
+ * What every module instance gets as `connection.context` and as the second
+ * constructor argument: the instance of the application (one per configured
+ * URL; for a plain modules/<resource>.js, one per resource). Subscription
+ * names used through a context are private to that instance.
+ */
+export interface AppContext {
+  /** App name ('chat'), or the resource name for plain modules. */
+  readonly name: string;
+  /** The URL of this instance ('/websocket/chat'). */
+  readonly url: string;
+  /** The app's section of the config file ({} for plain modules). */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Shared state of this instance, for the module's own use. */
+  readonly state: Record<string, any>;
+  readonly server: Server;
+  subscribe(connection: Connection, name: string): boolean;
+  unsubscribe(connection: Connection, name: string): boolean;
+  multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
+  subscribers(name: string): number;
+  stats(name: string): SubscriptionStats | null;
+  setPolicy(name: string, policy: 'drop' | 'close'): void;
+}
+
+/** A frame as decodeMessage returns it. */
+export interface DecodedMessage {
+  fin: boolean;
+  opcode: number;
+  payload: Buffer;
+  /** Bytes of the input the frame took (header + payload). */
+  bytesUsed: number;
+}
+
+/** Encodes one frame (as NaviServer's ws::build_msg): opcode default 1 (text) for strings, 2 for Buffers; fin default true; mask default false. */
+export function buildMessage(payload: string | Buffer | ArrayBufferView, options?: { opcode?: number; fin?: boolean; mask?: boolean }): Buffer;
+/** Decodes the frame at the start of buffer (unmasking it), or returns null when the buffer holds less than one frame. Throws WebSocketError WS_ERR_INVALID_FRAME for a malformed header. */
+export function decodeMessage(buffer: Buffer | Uint8Array): DecodedMessage | null;
 
 export interface AddressInfo { address: string; family: string; port: number; }
 
@@ -52,6 +120,13 @@ export class Server extends EventEmitter {
   /** Sends 1001 to every client, waits (bounded by closeTimeout) for the close handshakes, then releases the port. */
   close(callback?: (err?: Error) => void): this;
   address(): AddressInfo | null;
+  /** Queues message once for every subscriber of name (server-wide names); returns how many it was queued for. The frame is built once in C and shared. */
+  multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
+  /** How many connections are subscribed to name. */
+  subscribers(name: string): number;
+  stats(name: string): SubscriptionStats | null;
+  /** The backpressure policy of one subscription (default: the server's backpressurePolicy). */
+  setPolicy(name: string, policy: 'drop' | 'close'): void;
   on(event: 'listening' | 'close', listener: () => void): this;
   on(event: 'connection', listener: (connection: Connection) => void): this;
   on(event: 'error', listener: (err: WebSocketError) => void): this;
@@ -81,6 +156,15 @@ export class Connection extends EventEmitter {
   readonly bufferedAmount: number;
   readonly readyState: 0 | 1 | 2 | 3;
   readonly server: Server;
+  /** The application instance this connection belongs to. */
+  readonly context: AppContext;
+  /** Server-wide subscription names this connection is subscribed to. */
+  readonly subscriptions: string[];
+  /** Messages dropped for this connection by a multicast's backpressure policy. */
+  readonly dropped: number;
+  /** Subscribes to a server-wide name; true when newly subscribed. Unsubscribed from everything on close. */
+  subscribe(name: string): boolean;
+  unsubscribe(name: string): boolean;
   /** Text for strings, binary for Buffers and typed arrays. False means back off until 'drain'. */
   send(data: string | Buffer | ArrayBufferView | ArrayBuffer): boolean;
   /** Starts the closing handshake; the 'close' event follows when it completes or closeTimeout passes. */
@@ -105,13 +189,32 @@ export class WebSocketError extends Error {
 }
 
 /** What a file in modules/ exports (either style works). */
+export interface UpgradeInfo {
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  cookies: Record<string, string>;
+  remoteAddress: string;
+  /** The app or resource the request is for. */
+  context: AppContext;
+}
+
+/** What a module's static authorize() may return (or resolve to): true accepts; false or { status, reason } refuses before the upgrade. */
+export type AuthorizeResult = boolean | { status: number; reason: string };
+
 export interface ResourceModule {
   onConnect?(connection: Connection): void;
   onData?(data: string | Buffer, connection: Connection): void;
   onDisconnect?(connection: Connection): void;
 }
 export interface ResourceModuleConstructor {
-  new (connection: Connection): ResourceModule;
+  new (connection: Connection, context: AppContext): ResourceModule;
   /** Subprotocols this resource speaks, in order of preference. */
   protocols?: string[];
+  /** Decides on an upgrade request before it is accepted; may return a promise (bounded by handshakeTimeout). */
+  authorize?(info: UpgradeInfo): AuthorizeResult | Promise<AuthorizeResult>;
+  /** Config keys the app accepts beside urls and module, with their types, for the config file checks. */
+  configKeys?: Record<string, 'string' | 'number' | 'boolean' | 'string[]' | 'object'>;
+  /** True for apps that must not be reachable unless configured (e.g. log-view). */
+  requiresConfig?: boolean;
 }

@@ -7,6 +7,7 @@
 const EventEmitter = require('events');
 const native = require('./native');
 const { WebSocketError } = require('./errors');
+const { checkName, SCOPE } = require('./context');
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -29,18 +30,19 @@ function isValidCloseCode(code) {
  * EventEmitter's constructor is skipped on purpose: its listener table is
  * created by the first on(), so a connection nobody listens to costs nothing.
  */
-function Connection(server, slot, id, path, query, rawHeaders, remoteAddress, remotePort, resource, protocol) {
+function Connection(server, request, resolved, protocol) {
   this.server = server;
-  this.id = id;
-  this.resource = resource;
-  this.path = path;
+  this.id = request.id;
+  this.resource = resolved.resource;
+  this.context = resolved.context;
+  this.path = request.path;
   this.protocol = protocol;
-  this.remoteAddress = remoteAddress;
-  this.remotePort = remotePort;
+  this.remoteAddress = request.remoteAddress;
+  this.remotePort = request.remotePort;
   this.readyState = OPEN;
-  this._slot = slot;
-  this._rawQuery = query;
-  this._rawHeaders = rawHeaders;
+  this._slot = request.slot;
+  this._rawQuery = request.query;
+  this._rawHeaders = request.rawHeaders;
   this._headers = undefined;
   this._module = null;
 }
@@ -57,18 +59,20 @@ Object.defineProperties(Connection.prototype, {
   /** Request headers, names lower-cased; repeated ones joined (Cookie with '; '). */
   headers: {
     get() {
-      if (this._headers === undefined) {
-        const out = {};
-        const raw = this._rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) {
-          const name = raw[i];
-          const prev = out[name];
-          if (prev === undefined) out[name] = raw[i + 1];
-          else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + raw[i + 1];
-        }
-        this._headers = out;
-      }
+      if (this._headers === undefined) this._headers = headersOf(this._rawHeaders);
       return this._headers;
+    },
+  },
+  /** Server-wide subscription names (those made through a context are its own). */
+  subscriptions: {
+    get() {
+      if (this.readyState === CLOSED) return [];
+      return native.subscriptions(this.server._handle, this._slot).filter((n) => !n.includes(SCOPE));
+    },
+  },
+  dropped: {
+    get() {
+      return this.readyState === CLOSED ? 0 : native.dropped(this.server._handle, this._slot);
     },
   },
   query: {
@@ -146,9 +150,53 @@ Connection.prototype.ping = function ping(data) {
   native.ping(this.server._handle, this._slot, bytes);
 };
 
+/**
+ * Subscribes to a server-wide name; see server.multicast().
+ * @param {string} name
+ * @returns {boolean} true when newly subscribed
+ */
+Connection.prototype.subscribe = function subscribe(name) {
+  return this._subscribe(checkName(name));
+};
+
+/**
+ * @param {string} name
+ * @returns {boolean} true when it was subscribed
+ */
+Connection.prototype.unsubscribe = function unsubscribe(name) {
+  return this._unsubscribe(checkName(name));
+};
+
+Connection.prototype._subscribe = function _subscribe(name) {
+  if (this.readyState === CLOSED) return false;
+  return native.subscribe(this.server._handle, this._slot, name);
+};
+
+Connection.prototype._unsubscribe = function _unsubscribe(name) {
+  if (this.readyState === CLOSED) return false;
+  return native.unsubscribe(this.server._handle, this._slot, name);
+};
+
 Connection.prototype.toJSON = function toJSON() {
   return { id: this.id, resource: this.resource, path: this.path, remoteAddress: this.remoteAddress };
 };
+
+/**
+ * Request headers as an object from the flat [name, value, ...] list C
+ * gives: names lower-cased, repeated ones joined (Cookie with '; ').
+ * @param {string[]} raw
+ * @returns {Record<string, string>}
+ */
+function headersOf(raw) {
+  const out = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const prev = out[name];
+    if (prev === undefined) out[name] = raw[i + 1];
+    else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + raw[i + 1];
+  }
+  return out;
+}
 
 /**
  * Parses a Cookie header; the first of repeated names wins (RFC 6265 5.4).
@@ -173,4 +221,4 @@ function parseCookies(header) {
   return out;
 }
 
-module.exports = { Connection, isValidCloseCode, parseCookies, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, CONNECTING, OPEN, CLOSING, CLOSED };

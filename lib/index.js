@@ -3,6 +3,7 @@
 const { Server } = require('./server');
 const { Connection } = require('./connection');
 const { WebSocketError } = require('./errors');
+const { buildMessage, decodeMessage } = require('./frame');
 const { version } = require('../package.json');
 
-module.exports = { Server, Connection, WebSocketError, version };
+module.exports = { Server, Connection, WebSocketError, buildMessage, decodeMessage, version };

@@ -1,6 +1,7 @@
 'use strict';
 
-// Maps a request path onto a module in the modules folder:
+// Maps a request path onto the module that serves it. Configured app URLs
+// come first (an exact match); then the modules folder:
 //   /      -> _default.js
 //   /test  -> test.js
 //   /a/b   -> a/b.js
@@ -9,25 +10,33 @@
 
 const fs = require('fs');
 const path = require('path');
+const { AppContext } = require('./context');
 
 const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 
 /**
  * @typedef {object} Resolved
- * @property {string} resource   e.g. 'test', 'a/b', '_default'
+ * @property {string} resource   the app name, or the resource ('test', 'a/b', '_default')
  * @property {Function} Module   the constructor, one instance per connection
  * @property {string[]|null} protocols subprotocols the resource speaks
+ * @property {Function|null} authorize decides on upgrade requests before they are accepted
+ * @property {AppContext} context the instance the connections of this path share
  */
 
 class Loader {
   /**
-   * @param {string} dir absolute path of the modules folder
-   * @param {{ error(message: string): void }} log
+   * @param {import('./server').Server} server
    */
-  constructor(dir, log) {
-    this.dir = dir;
-    this.log = log;
-    this.cache = new Map(); // path -> Resolved
+  constructor(server) {
+    this.server = server;
+    this.dir = server.options.modules;
+    this.log = server.log;
+    this.cache = new Map(); // request path -> Resolved
+    this.apps = new Map();  // app URL -> { name, module, config }
+    for (const [name, app] of Object.entries(server.options.apps || {})) {
+      const { urls, module, ...config } = app;
+      for (const url of urls) this.apps.set(url, { name, module: module || name, config });
+    }
   }
 
   /**
@@ -37,8 +46,31 @@ class Loader {
   resolve(requestPath) {
     const hit = this.cache.get(requestPath);
     if (hit !== undefined) return hit;
-    const resource = resourceName(requestPath);
-    if (resource === null) return { status: 404, reason: 'Invalid resource name' };
+    let resolved;
+    const app = this.apps.get(requestPath);
+    if (app !== undefined) {
+      const loaded = this.load(app.module);
+      if (loaded.status !== undefined) return loaded;
+      resolved = { resource: app.name, ...loaded, context: new AppContext(this.server, app.name, requestPath, app.config) };
+    } else {
+      const resource = resourceName(requestPath);
+      if (resource === null) return { status: 404, reason: 'Invalid resource name' };
+      const loaded = this.load(resource);
+      if (loaded.status !== undefined) return loaded;
+      if (loaded.requiresConfig) {
+        return { status: 404, reason: `Resource '${resource}' is only served where the config file enables it` };
+      }
+      resolved = { resource, ...loaded, context: new AppContext(this.server, resource, requestPath, {}) };
+    }
+    if (this.cache.size < 10000) this.cache.set(requestPath, resolved);
+    return resolved;
+  }
+
+  /**
+   * Loads modules/<resource>.js.
+   * @param {string} resource
+   */
+  load(resource) {
     const file = path.join(this.dir, ...resource.split('/')) + '.js';
     let stat;
     try {
@@ -60,10 +92,13 @@ class Loader {
       return { status: 500, reason: `Resource '${resource}' has no Module` };
     }
     const declared = Module.protocols || exported.protocols;
-    const protocols = Array.isArray(declared) ? declared.map(String) : null;
-    const resolved = { resource, Module, protocols };
-    if (this.cache.size < 10000) this.cache.set(requestPath, resolved);
-    return resolved;
+    const authorize = Module.authorize || exported.authorize;
+    return {
+      Module,
+      protocols: Array.isArray(declared) ? declared.map(String) : null,
+      authorize: typeof authorize === 'function' ? authorize.bind(Module) : null,
+      requiresConfig: Boolean(Module.requiresConfig || exported.requiresConfig),
+    };
   }
 }
 

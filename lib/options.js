@@ -61,6 +61,12 @@ const OPTIONS = [
     doc: "send() returns false, and 'drain' follows, once this many bytes are queued." },
   { name: 'log', type: 'boolean', default: true,
     doc: 'Log connections and errors to stdout.' },
+  { name: 'maxBackpressure', type: 'integer', default: MIB, shown: '1048576 (1 MiB)', min: 1, max: MAX_SAFE, arg: 'BYTES',
+    doc: 'Bytes queued for one subscriber past which a multicast applies backpressurePolicy to it.' },
+  { name: 'backpressurePolicy', type: 'choice', choices: ['drop', 'close'], default: 'drop', arg: 'drop|close',
+    doc: "What a multicast does to a subscriber past maxBackpressure: 'drop' the message for it (counted), or 'close' it with 1008." },
+  { name: 'apps', type: 'apps', default: {}, shown: '{} (none)', arg: 'JSON',
+    doc: 'Named applications, each URL its own instance: { "name": { "urls": ["/path", ...], "module"?: "file", ...settings } }; usually set in the --config file.' },
 ];
 
 for (const option of OPTIONS) {
@@ -79,9 +85,19 @@ for (const o of OPTIONS) {
 // Problem whose text completes "<option> must ..." style sentences.
 
 class Problem extends Error {
-  constructor(message, { showsValue = false } = {}) {
+  /**
+   * @param {string} message completes "<option><key> ..." (e.g. "must be a number")
+   * @param {object} [how]
+   * @param {boolean} [how.showsValue] the message already quotes the bad value
+   * @param {string} [how.key] the part of the option at fault, e.g. '.chat.urls'
+   * @param {*} [how.value] the value at that key, for "(received ...)"
+   */
+  constructor(message, { showsValue = false, key = '', value } = {}) {
     super(message);
-    this.showsValue = showsValue; // the message already quotes the bad value
+    this.showsValue = showsValue;
+    this.key = key;
+    this.hasValue = arguments.length > 1 && arguments[1] !== undefined && 'value' in arguments[1];
+    this.value = value;
   }
 }
 
@@ -181,7 +197,153 @@ function checkBoolean(option, value) {
   return value;
 }
 
+function checkChoice(option, value) {
+  if (!option.choices.includes(value)) {
+    throw new Problem(`must be one of ${option.choices.map((c) => `'${c}'`).join(', ')}`);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Named applications (the "apps" option, usually from the --config file).
+
+// The names of apps and their modules, and the segments of their URLs, use the
+// same strict alphabet as resource names (see lib/loader.js).
+const SEGMENT_RE = /^[A-Za-z0-9_.-]+$/;
+const isSegment = (s) => SEGMENT_RE.test(s) && s !== '.' && s !== '..';
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) &&
+  (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+
+/** The types a module may declare in configKeys, and how each is checked. */
+const APP_VALUE_TYPES = {
+  string: { test: (v) => typeof v === 'string', says: 'a string' },
+  number: { test: (v) => typeof v === 'number' && Number.isFinite(v), says: 'a number' },
+  boolean: { test: (v) => typeof v === 'boolean', says: 'true or false' },
+  'string[]': { test: (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'), says: 'an array of strings' },
+  object: { test: isPlainObject, says: 'an object' },
+};
+
+/**
+ * Whether a string is an app URL: '/' or a path of one or more valid segments.
+ * @param {string} url
+ */
+function isAppUrl(url) {
+  if (typeof url !== 'string' || url[0] !== '/') return false;
+  if (url === '/') return true;
+  return url.slice(1).split('/').every(isSegment);
+}
+
+/**
+ * Loads an app's module (the server would load it anyway) to read what it
+ * declares: configKeys (checked here) and an optional validateConfig hook.
+ */
+function appModule(name, moduleName, modulesDir) {
+  const file = path.join(modulesDir, ...moduleName.split('/')) + '.js';
+  let stat = null;
+  try { stat = fs.statSync(file); } catch (_) { /* reported below */ }
+  if (!stat || !stat.isFile()) {
+    throw new Problem(`must name a module of the modules folder, but ${file} does not exist`,
+      { key: `.${name}.module`, value: moduleName });
+  }
+  let exported;
+  try {
+    exported = require(file);
+  } catch (err) {
+    throw new Problem(`names ${file}, which failed to load: ${err && err.message ? err.message : err}`,
+      { key: `.${name}.module`, showsValue: true });
+  }
+  const Module = exported && exported.Module;
+  const pick = (key) => (Module && Module[key] !== undefined ? Module[key] : exported && exported[key]);
+  const configKeys = pick('configKeys') || {};
+  const validate = pick('validateConfig');
+  return { file, configKeys, validate: typeof validate === 'function' ? validate : null };
+}
+
+/**
+ * Checks the apps option and normalizes it to
+ * { [app]: { module, urls, ...settings } }, leaving out apps without URLs
+ * (they are off). Every app is checked, on or off, so a typo is found
+ * before the day the app is turned on.
+ * @param {object} option the OPTIONS entry
+ * @param {*} value
+ * @param {{ modules?: string }} [context] the normalized modules folder
+ */
+function checkApps(option, value, context) {
+  if (!isPlainObject(value)) {
+    throw new Problem('must be an object mapping application names to sections like { "urls": ["/path"] }');
+  }
+  const modulesDir = (context && context.modules) || BY_NAME.get('modules').default;
+  const out = {};
+  const urlOwner = new Map();
+  for (const name of Object.keys(value)) {
+    const section = value[name];
+    if (!isSegment(name)) {
+      throw new Problem(`has an invalid application name ${describe(name)}: use letters, digits, '_', '-' and '.'`,
+        { showsValue: true });
+    }
+    if (!isPlainObject(section)) {
+      throw new Problem('must be an object like { "urls": ["/path"] }', { key: `.${name}`, value: section });
+    }
+    let urls = section.urls === undefined || section.urls === null ? [] : section.urls;
+    if (!Array.isArray(urls)) {
+      throw new Problem('must be an array of URL paths like ["/chat"]', { key: `.${name}.urls`, value: urls });
+    }
+    urls = urls.slice();
+    for (const url of urls) {
+      if (!isAppUrl(url)) {
+        throw new Problem(`must contain paths made of '/' and segments of [A-Za-z0-9_.-] (not '.' or '..'), ` +
+          `but ${describe(url)} is not one`, { key: `.${name}.urls`, showsValue: true });
+      }
+      if (urlOwner.has(url)) {
+        const other = urlOwner.get(url);
+        throw new Problem(`lists ${url}, which ${other === name ? 'it lists twice' : `application "${other}" also uses`}: ` +
+          'each URL belongs to one application', { key: `.${name}.urls`, showsValue: true });
+      }
+      urlOwner.set(url, name);
+    }
+    const moduleName = section.module === undefined ? name : section.module;
+    if (typeof moduleName !== 'string' || moduleName === '' || !moduleName.split('/').every(isSegment)) {
+      throw new Problem('must be the name of a module of the modules folder, like "chat" for chat.js',
+        { key: `.${name}.module`, value: moduleName });
+    }
+    const mod = appModule(name, moduleName, modulesDir);
+    const settings = {};
+    for (const key of Object.keys(section)) {
+      if (key === 'urls' || key === 'module') continue;
+      const type = Object.prototype.hasOwnProperty.call(mod.configKeys, key) ? mod.configKeys[key] : undefined;
+      if (type === undefined) {
+        const known = ['urls', 'module', ...Object.keys(mod.configKeys)];
+        const hint = closest(key, known);
+        throw new Problem(`is not a setting of this application (module ${moduleName}.js accepts ${known.join(', ')})` +
+          `${hint ? `; did you mean ${hint}?` : ''}`, { key: `.${name}.${key}`, showsValue: true });
+      }
+      const check = APP_VALUE_TYPES[type];
+      if (!check) {
+        throw new Problem(`cannot be checked: module ${moduleName}.js declares its type as ${describe(type)}, ` +
+          `not one of ${Object.keys(APP_VALUE_TYPES).join(', ')}`, { key: `.${name}.${key}`, showsValue: true });
+      }
+      if (!check.test(section[key])) {
+        throw new Problem(`must be ${check.says}`, { key: `.${name}.${key}`, value: section[key] });
+      }
+      // A copy: the server's view of its config must not change under it.
+      settings[key] = structuredClone(section[key]);
+    }
+    if (mod.validate) {
+      // The module's own deeper checks; it returns what is wrong, e.g.
+      // 'files["a.log"] must be a path'.
+      const problem = mod.validate(Object.assign({ urls: urls.slice(), module: moduleName }, settings));
+      if (typeof problem === 'string' && problem !== '') {
+        throw new Problem(problem, { key: `.${name}.`, showsValue: true });
+      }
+    }
+    if (urls.length > 0) out[name] = Object.assign({ module: moduleName, urls }, settings);
+  }
+  return out;
+}
+
 const CHECKS = {
+  choice: checkChoice,
+  apps: checkApps,
   integer: checkInteger,
   host: checkHost,
   origins: checkOrigins,
@@ -232,12 +394,16 @@ function editDistance(a, b) {
  * @param {*} value
  * @param {string} label how to name the option in a message ('port' or '--port')
  */
-function checkOne(option, value, label) {
+function checkOne(option, value, label, context) {
   try {
-    return CHECKS[option.type](option, value);
+    return CHECKS[option.type](option, value, context);
   } catch (err) {
     if (!(err instanceof Problem)) throw err;
-    throw invalid(`${label} ${err.message}${err.showsValue ? '' : ` (received ${describe(value)})`}`, option.name);
+    const shown = err.hasValue ? err.value : value;
+    // '.chat.' + 'files ...' (from a module's validateConfig) reads 'apps.chat.files ...'.
+    const sep = err.key.endsWith('.') ? '' : ' ';
+    throw invalid(`${label}${err.key}${sep}${err.message}${err.showsValue ? '' : ` (received ${describe(shown)})`}`,
+      option.name, err.key ? { key: `${option.name}${err.key.replace(/\.$/, '')}` } : undefined);
   }
 }
 
@@ -275,9 +441,10 @@ function normalizeOptions(userOptions) {
     }
   }
   const out = {};
+  // In OPTIONS order, so apps (last) is checked against the modules folder chosen.
   for (const option of OPTIONS) {
     const given = userOptions[option.name];
-    out[option.name] = checkOne(option, given === undefined ? option.default : given, `option ${option.name}`);
+    out[option.name] = checkOne(option, given === undefined ? option.default : given, `option ${option.name}`, out);
   }
   checkTogether(out, (name) => `option ${name}`);
   return out;
@@ -433,7 +600,7 @@ function cliError(message, option) {
 function lookupCli(name) {
   const option = BY_CLI.get(name);
   if (option) return option;
-  const hint = closest(name, [...OPTIONS.map((o) => o.cli.slice(2)), 'help']);
+  const hint = closest(name, [...OPTIONS.map((o) => o.cli.slice(2)), 'config', 'help']);
   throw cliError(`unknown option --${name}${hint ? ` (did you mean --${hint}?)` : ''}`, name);
 }
 
@@ -441,15 +608,21 @@ function lookupCli(name) {
  * Reads Server options from command-line arguments. Accepts --name=value,
  * --name value, bare --flag (true) for log and policy-port, --no-flag (false)
  * for log, policy-port and docroot, kebab-case or camelCase names, and
- * -h / --help. Values are JavaScript literals (see parseLiteral).
+ * -h / --help. Values are JavaScript literals (see parseLiteral), except
+ * --apps, whose value is JSON. --config FILE reads options and apps from a
+ * JSON file (see lib/config.js); options on the command line override it.
  * @param {string[]} argv process.argv.slice(2)
- * @returns {{ options: object, help: boolean }} options holds only the options
- *   given, each normalized; pass it to `new Server(options)`
+ * @returns {{ options: object, help: boolean, config?: string }} options holds
+ *   only the options given (in the file or on the command line), each
+ *   normalized; pass it to `new Server(options)`. config is the file's
+ *   absolute path when --config was given.
  * @throws {WebSocketError} code 'WS_ERR_INVALID_OPTION', message naming the option
  */
 function parseArgv(argv) {
   if (argv.some((a) => a === '--help' || a === '-h')) return { options: {}, help: true };
   const given = {};
+  let configFile;
+  let cliApps; // checked last, against the modules folder finally chosen
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
@@ -465,6 +638,26 @@ function parseArgv(argv) {
     let option;
     let raw;
 
+    if (name === 'config') {
+      if (configFile !== undefined) throw cliError('--config may be given once', 'config');
+      if (text === undefined) {
+        const next = argv[i + 1];
+        if (next === undefined || next.startsWith('--') || next === '-h') {
+          throw cliError('--config needs a file, e.g. --config=server.json', 'config');
+        }
+        text = next;
+        i++;
+      }
+      let file;
+      try {
+        file = text.trim() === '' ? '' : parseLiteral(text); // --config='x.json' spawned without a shell
+      } catch (err) {
+        throw cliError(`invalid value for --config: ${err.message}`, 'config');
+      }
+      if (typeof file !== 'string' || file === '') throw cliError('--config needs a file, e.g. --config=server.json', 'config');
+      configFile = file;
+      continue;
+    }
     if (name.startsWith('no-') && !BY_CLI.has(name)) {
       option = lookupCli(name.slice(3));
       if (!NEGATABLE_TYPES.has(option.type)) throw cliError(`${option.cli} cannot be negated with --no-${name.slice(3)}`, option.name);
@@ -490,6 +683,9 @@ function parseArgv(argv) {
         raw = true;
       } else if (text.trim() === '') {
         throw cliError(`${option.cli} needs a value, e.g. ${option.cli}=${exampleValue(option)}`, option.name);
+      } else if (option.type === 'apps') {
+        cliApps = parseJsonOption(option, text);
+        continue;
       } else {
         try {
           raw = parseLiteral(text);
@@ -500,9 +696,34 @@ function parseArgv(argv) {
     }
     given[option.name] = checkOne(option, coerceCliValue(option, raw), option.cli);
   }
+
+  let fromFile = { options: {}, apps: undefined, label: '' };
+  if (configFile !== undefined) fromFile = require('./config').loadConfig(configFile);
+  // The command line overrides the file, option by option (apps as a whole).
+  const options = Object.assign({}, fromFile.options, given);
+  const appsOption = BY_NAME.get('apps');
+  if (cliApps !== undefined) {
+    options.apps = checkOne(appsOption, cliApps, appsOption.cli, { modules: options.modules });
+  } else if (fromFile.apps !== undefined) {
+    options.apps = checkOne(appsOption, fromFile.apps, `${fromFile.label}: apps`, { modules: options.modules });
+  }
   // Rules across options, with names as they are written on the command line.
-  checkTogether(Object.assign(normalizeDefaultsOnly(), given), (n) => BY_NAME.get(n).cli);
-  return { options: given, help: false };
+  checkTogether(Object.assign(normalizeDefaultsOnly(), options), (n) => BY_NAME.get(n).cli);
+  const result = { options, help: false };
+  if (configFile !== undefined) result.config = fromFile.file;
+  return result;
+}
+
+// --apps takes JSON (an object cannot be written as a literal of parseLiteral).
+function parseJsonOption(option, text) {
+  let s = text.trim();
+  // Quotes that came through literally (spawned without a shell).
+  if (s.length >= 2 && s[0] === "'" && s[s.length - 1] === "'") s = s.slice(1, -1);
+  try {
+    return JSON.parse(s);
+  } catch (err) {
+    throw cliError(`invalid value for ${option.cli}: not JSON (${err.message})`, option.name);
+  }
 }
 
 // Defaults, normalized without touching the file system twice per call.
@@ -552,10 +773,14 @@ function helpText() {
   const rows = OPTIONS.map((o) => {
     let left = o.cli;
     if (o.type === 'boolean') left = `${o.cli}, --no-${o.cli.slice(2)}`;
+    else if (o.type === 'apps') left = `${o.cli}=${o.arg}`;
     else if (o.type === 'policyPort') left = `${o.cli}[=${o.arg}]`;
     else left = `${o.cli}=${o.arg}`;
     return [left, `${o.doc} Default: ${shownDefault(o)}.`];
   });
+  rows.push(['--config=FILE', 'Read options and applications from a JSON file: ' +
+    '{ "server": { "port": 8080, ... }, "apps": { "chat": { "urls": ["/chat"] } } } ' +
+    '(server options may also sit at the top level, beside "apps"). Options on the command line override the file.']);
   rows.push(['-h, --help', 'Show this help and exit.']);
   const width = Math.max(...rows.map((r) => r[0].length)) + 2;
   const lines = [
@@ -574,6 +799,7 @@ function helpText() {
     '',
     'Example:',
     "  node runserver.js --port='8080' --host='some_other_host' --origins=['http://some_allowed_host']",
+    '  node runserver.js --config=server.json --port=9000',
     '',
   ];
   return lines.join('\n');
@@ -586,14 +812,19 @@ function helpText() {
 function markdownTable() {
   const lines = ['| option | command line | default | meaning |', '| --- | --- | --- | --- |'];
   for (const o of OPTIONS) {
-    lines.push(`| \`${o.name}\` | \`${o.cli}\` | ${shownDefault(o)} | ${o.doc.replace(/\|/g, '\\|')} |`);
+    const cli = o.type === 'apps' ? `\`${o.cli}=JSON\`, or \`"apps"\` in the \`--config\` file` : `\`${o.cli}\``;
+    lines.push(`| \`${o.name}\` | ${cli} | ${shownDefault(o)} | ${o.doc.replace(/\|/g, '\\|')} |`);
   }
   return lines.join('\n');
 }
 
 module.exports = {
   OPTIONS,
+  APP_VALUE_TYPES,
   normalizeOptions,
+  isAppUrl,
+  // For lib/config.js.
+  _internal: { BY_NAME, checkOne, closest, describe, invalid, isPlainObject },
   parseLiteral,
   parseArgv,
   helpText,

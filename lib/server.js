@@ -7,7 +7,8 @@
 const dns = require('dns');
 const EventEmitter = require('events');
 const native = require('./native');
-const { Connection, OPEN, CLOSED } = require('./connection');
+const { Connection, OPEN, CLOSED, headersOf, parseCookies } = require('./connection');
+const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions } = require('./options');
 const { createLogger } = require('./log');
@@ -20,6 +21,9 @@ const EVENT_CLOSE = 3;
 const EVENT_DRAIN = 4;
 const EVENT_SERVER_CLOSED = 5;
 const CLOSE_FLAG_ERROR = 2;
+
+const POLICIES = { drop: 1, close: 2 };
+const POLICY_NAMES = ['default', 'drop', 'close'];
 
 const CLOSE_ERROR_CODES = {
   1002: 'WS_ERR_PROTOCOL',
@@ -38,7 +42,8 @@ class Server extends EventEmitter {
     super();
     this.options = normalizeOptions(options);
     this.log = createLogger({ enabled: this.options.log });
-    this._loader = new Loader(this.options.modules, this.log);
+    this._loader = new Loader(this);
+    this._pending = new Map(); // slot -> token of an upgrade whose authorize() is still running
     this._handle = null;
     this._conns = [];      // slot -> Connection
     this._count = 0;
@@ -96,6 +101,8 @@ class Server extends EventEmitter {
       maxBufferedAmount: o.maxBufferedAmount,
       highWaterMark: o.highWaterMark,
       backlog: o.backlog,
+      maxBackpressure: o.maxBackpressure,
+      backpressurePolicy: POLICIES[o.backpressurePolicy],
       origins: o.origins.includes('*') ? [] : o.origins,
       docroot: o.docroot === false ? undefined : o.docroot,
     }, this._onUpgrade, this._onEvents);
@@ -153,15 +160,135 @@ class Server extends EventEmitter {
     return this;
   }
 
-  // A valid upgrade request: choose the module and the subprotocol, accept, open.
+  /**
+   * Queues message once for every subscriber of a server-wide name.
+   * @param {string} name
+   * @param {string|Buffer|ArrayBufferView} message
+   * @param {{ exclude?: Connection|Connection[], binary?: boolean }} [options]
+   * @returns {number} how many subscribers it was queued for
+   */
+  multicast(name, message, options) {
+    return this._multicast(checkName(name), message, options);
+  }
+
+  /** @returns {number} how many connections are subscribed to name */
+  subscribers(name) {
+    return this._subscribers(checkName(name));
+  }
+
+  /** @returns {{ subscribers: number, dropped: number, policy: string } | null} */
+  stats(name) {
+    return this._stats(checkName(name));
+  }
+
+  /**
+   * Sets the backpressure policy of one subscription.
+   * @param {string} name
+   * @param {'drop'|'close'} policy
+   */
+  setPolicy(name, policy) {
+    this._setPolicy(checkName(name), policy);
+  }
+
+  _multicast(name, message, options) {
+    if (this._handle === null) return 0;
+    if (typeof message === 'number' || typeof message === 'boolean') message = String(message);
+    let exclude;
+    if (options && options.exclude) {
+      const list = Array.isArray(options.exclude) ? options.exclude : [options.exclude];
+      exclude = [];
+      // A closed connection's slot may already belong to another: never exclude by a stale one.
+      for (const c of list) if (c instanceof Connection && c.server === this && c.readyState !== CLOSED) exclude.push(c._slot);
+    }
+    return native.multicast(this._handle, name, message, Boolean(options && options.binary), exclude);
+  }
+
+  _subscribers(name) {
+    return this._handle === null ? 0 : native.subscribers(this._handle, name);
+  }
+
+  _stats(name) {
+    if (this._handle === null) return null;
+    const s = native.stats(this._handle, name);
+    if (s === null) return null;
+    return { subscribers: s[0], dropped: s[1], policy: s[2] ? POLICY_NAMES[s[2]] : this.options.backpressurePolicy };
+  }
+
+  _setPolicy(name, policy) {
+    if (!Object.prototype.hasOwnProperty.call(POLICIES, policy)) {
+      throw new WebSocketError('WS_ERR_INVALID_POLICY', `a backpressure policy is 'drop' or 'close' (got ${JSON.stringify(policy)})`);
+    }
+    if (this._handle === null) {
+      throw new WebSocketError('WS_ERR_NOT_LISTENING', 'setPolicy() needs a listening server');
+    }
+    native.setPolicy(this._handle, name, POLICIES[policy]);
+  }
+
+  // A valid upgrade request: choose the module, ask its authorize() if it
+  // has one (which may answer later), then accept.
   _onUpgrade(slot, path, query, rawHeaders, remoteAddress, remotePort, id) {
-    const handle = this._handle;
     const resolved = this._loader.resolve(path);
     if (resolved.status !== undefined) {
-      if (this.options.log) this.log.info(`refused ${path}: ${resolved.status} ${resolved.reason}`, { remoteAddress });
-      native.reject(handle, slot, resolved.status, resolved.reason);
+      this._refuse(slot, path, remoteAddress, resolved.status, resolved.reason);
       return;
     }
+    const request = { slot, id, path, query, rawHeaders, remoteAddress, remotePort };
+    if (resolved.authorize === null) {
+      this._open(request, resolved);
+      return;
+    }
+    let verdict;
+    try {
+      verdict = resolved.authorize({
+        path,
+        query: Object.fromEntries(new URLSearchParams(query || '')),
+        headers: headersOf(rawHeaders),
+        cookies: parseCookies(headersOf(rawHeaders).cookie),
+        remoteAddress,
+        context: resolved.context,
+      });
+    } catch (err) {
+      this.log.error(`module '${resolved.resource}' authorize threw: ${err.stack || err}`, { remoteAddress });
+      this._refuse(slot, path, remoteAddress, 500, 'Authorization failed');
+      return;
+    }
+    if (verdict === null || typeof verdict !== 'object' || typeof verdict.then !== 'function') {
+      this._decide(request, resolved, verdict);
+      return;
+    }
+    // Decided later: the engine keeps the client waiting (bounded by handshakeTimeout)
+    // and reports a close for this slot if the client leaves first.
+    const token = {};
+    this._pending.set(slot, token);
+    const settle = (fn) => (value) => {
+      if (this._pending.get(slot) !== token || this._handle === null) return;
+      this._pending.delete(slot);
+      fn(value);
+    };
+    verdict.then(settle((v) => this._decide(request, resolved, v)), settle((err) => {
+      this.log.error(`module '${resolved.resource}' authorize failed: ${err && err.stack ? err.stack : err}`, { remoteAddress });
+      this._refuse(slot, path, remoteAddress, 500, 'Authorization failed');
+    }));
+  }
+
+  _decide(request, resolved, verdict) {
+    if (verdict === true) {
+      this._open(request, resolved);
+    } else if (verdict && Number.isInteger(verdict.status) && verdict.status >= 400 && verdict.status <= 599) {
+      this._refuse(request.slot, request.path, request.remoteAddress, verdict.status, String(verdict.reason || 'Refused'));
+    } else {
+      this._refuse(request.slot, request.path, request.remoteAddress, 403, 'Forbidden');
+    }
+  }
+
+  _refuse(slot, path, remoteAddress, status, reason) {
+    if (this.options.log) this.log.info(`refused ${path}: ${status} ${reason}`, { remoteAddress });
+    native.reject(this._handle, slot, status, reason);
+  }
+
+  _open(request, resolved) {
+    const { slot, path, rawHeaders } = request;
+    const handle = this._handle;
     let offered;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       if (rawHeaders[i] === 'sec-websocket-protocol') {
@@ -170,13 +297,12 @@ class Server extends EventEmitter {
     }
     const protocol = chooseProtocol(offered, resolved.protocols);
     if (!native.accept(handle, slot, protocol || undefined)) return;
-    const conn = new Connection(this, slot, id, path, query, rawHeaders, remoteAddress, remotePort,
-      resolved.resource, protocol);
+    const conn = new Connection(this, request, resolved, protocol);
     this._conns[slot] = conn;
     this._count++;
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
-      conn._module = new resolved.Module(conn);
+      conn._module = new resolved.Module(conn, resolved.context);
       this.emit('connection', conn);
       const m = conn._module;
       if (m !== null && typeof m.onConnect === 'function') m.onConnect(conn);
@@ -239,7 +365,10 @@ class Server extends EventEmitter {
 
   _closed(slot, code, reason, flags) {
     const conn = this._conns[slot];
-    if (conn === undefined) return;
+    if (conn === undefined) {
+      this._pending.delete(slot); // the client left while authorize() was running
+      return;
+    }
     this._conns[slot] = undefined;
     this._count--;
     conn.readyState = CLOSED;

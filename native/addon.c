@@ -232,6 +232,8 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     cfg.max_buffered = (uint64_t)get_number(env, cfg_v, "maxBufferedAmount", 16.0 * 1024 * 1024);
     cfg.high_water_mark = (uint64_t)get_number(env, cfg_v, "highWaterMark", 65536);
     cfg.backlog = (int)get_number(env, cfg_v, "backlog", 511);
+    cfg.max_backpressure = (uint64_t)get_number(env, cfg_v, "maxBackpressure", 1024.0 * 1024);
+    cfg.backpressure_policy = (int)get_number(env, cfg_v, "backpressurePolicy", WS_BACKPRESSURE_DROP);
 
     napi_value origins;
     bool is_array = false;
@@ -329,6 +331,28 @@ static napi_value js_reject(napi_env env, napi_callback_info info) {
     return boolean(env, c && ws_conn_reject(c, status, reason) == 0);
 }
 
+/* The bytes of a Buffer, typed array, DataView or ArrayBuffer; 0 when v is none of them. */
+static int binary_of(napi_env env, napi_value v, void **data, size_t *len) {
+    bool is = false;
+    if (napi_is_buffer(env, v, &is) == napi_ok && is) return napi_get_buffer_info(env, v, data, len) == napi_ok;
+    if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+        napi_typedarray_type type;
+        size_t count, offset;
+        napi_value ab;
+        if (napi_get_typedarray_info(env, v, &type, &count, data, &ab, &offset) != napi_ok) return 0;
+        static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+        *len = count * (type < sizeof sizes / sizeof sizes[0] ? sizes[type] : 1);
+        return 1;
+    }
+    if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+        napi_value ab;
+        size_t offset;
+        return napi_get_dataview_info(env, v, len, data, &ab, &offset) == napi_ok;
+    }
+    if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) return napi_get_arraybuffer_info(env, v, data, len) == napi_ok;
+    return 0;
+}
+
 /* Strings up to this many UTF-16 units are written straight into the write
  * queue with room for the worst case (3 bytes a unit); longer ones are
  * measured first so the reservation stays exact. */
@@ -359,23 +383,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     } else {
         void *data = NULL;
         size_t len = 0;
-        bool is;
-        if (napi_is_buffer(env, argv[2], &is) == napi_ok && is) {
-            CHECK(napi_get_buffer_info(env, argv[2], &data, &len));
-        } else if (napi_is_typedarray(env, argv[2], &is) == napi_ok && is) {
-            napi_typedarray_type type;
-            size_t count, offset;
-            napi_value ab;
-            CHECK(napi_get_typedarray_info(env, argv[2], &type, &count, &data, &ab, &offset));
-            static const size_t sizes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
-            len = count * (type < sizeof sizes / sizeof sizes[0] ? sizes[type] : 1);
-        } else if (napi_is_dataview(env, argv[2], &is) == napi_ok && is) {
-            napi_value ab;
-            size_t offset;
-            CHECK(napi_get_dataview_info(env, argv[2], &len, &data, &ab, &offset));
-        } else if (napi_is_arraybuffer(env, argv[2], &is) == napi_ok && is) {
-            CHECK(napi_get_arraybuffer_info(env, argv[2], &data, &len));
-        } else {
+        if (!binary_of(env, argv[2], &data, &len)) {
             napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE",
                                   "send() takes a string, a Buffer, a typed array, a DataView or an ArrayBuffer");
             return NULL;
@@ -470,6 +478,283 @@ static napi_value js_release(napi_env env, napi_callback_info info) {
     return undefined(env);
 }
 
+/* ---- subscriptions -------------------------------------------------- */
+
+/* Bytes of a JS string (UTF-8) in buf when they fit, else in a malloc'd
+ * copy; *heap tells the caller to free it. NULL when v is not a string. */
+static char *utf8_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *len, int *heap) {
+    *heap = 0;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, len) != napi_ok) return NULL;
+    if (*len < cap) {
+        napi_get_value_string_utf8(env, v, buf, cap, len);
+        return buf;
+    }
+    char *p = malloc(*len + 1);
+    if (!p) return NULL;
+    napi_get_value_string_utf8(env, v, p, *len + 1, len);
+    *heap = 1;
+    return p;
+}
+
+#define WS_NAME_MAX 4096
+
+static napi_value subscription_call(napi_env env, napi_callback_info info, int subscribe) {
+    size_t argc = 3;
+    napi_value argv[3];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    ws_conn *c = get_conn(env, as, argv[1]);
+    char name[WS_NAME_MAX];
+    size_t len;
+    if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len) != napi_ok || len >= sizeof name - 1) {
+        napi_throw_range_error(env, "WS_ERR_INVALID_SUBSCRIPTION", "a subscription name is a string of at most 4094 bytes");
+        return NULL;
+    }
+    if (!c || c->state >= WS_CONN_LINGER) return boolean(env, false);
+    int r = subscribe ? ws_pubsub_subscribe(as->srv, c, name, len) : ws_pubsub_unsubscribe(as->srv, c, name, len);
+    if (r < 0) {
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    return boolean(env, r == 1);
+}
+
+/* subscribe(server, slot, name) -> true when newly subscribed */
+static napi_value js_subscribe(napi_env env, napi_callback_info info) {
+    return subscription_call(env, info, 1);
+}
+
+/* unsubscribe(server, slot, name) -> true when it was subscribed */
+static napi_value js_unsubscribe(napi_env env, napi_callback_info info) {
+    return subscription_call(env, info, 0);
+}
+
+/* subscriptions(server, slot) -> names */
+static napi_value js_subscriptions(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    ws_conn *c = get_conn(env, as, argv[1]);
+    napi_value out;
+    CHECK(napi_create_array(env, &out));
+    for (uint16_t i = 0; c && i < c->n_subs; i++) {
+        napi_value s;
+        CHECK(napi_create_string_utf8(env, c->subs[i].topic->name, c->subs[i].topic->name_len, &s));
+        CHECK(napi_set_element(env, out, i, s));
+    }
+    return out;
+}
+
+static ws_topic *topic_arg(napi_env env, addon_server *as, napi_value v) {
+    char name[WS_NAME_MAX];
+    size_t len;
+    if (napi_get_value_string_utf8(env, v, name, sizeof name, &len) != napi_ok) return NULL;
+    return ws_pubsub_find(&as->srv->pubsub, name, len);
+}
+
+/* stats(server, name) -> [subscribers, dropped, policy] or null */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    ws_topic *t = topic_arg(env, as, argv[1]);
+    if (!t) {
+        napi_value n;
+        napi_get_null(env, &n);
+        return n;
+    }
+    napi_value out;
+    CHECK(napi_create_array_with_length(env, 3, &out));
+    napi_set_element(env, out, 0, number(env, t->n_subs));
+    napi_set_element(env, out, 1, number(env, (double)t->dropped));
+    napi_set_element(env, out, 2, number(env, t->policy));
+    return out;
+}
+
+/* setPolicy(server, name, policy) */
+static napi_value js_set_policy(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    char name[WS_NAME_MAX];
+    size_t len;
+    int32_t policy;
+    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
+    CHECK(napi_get_value_int32(env, argv[2], &policy));
+    if (ws_pubsub_set_policy(as->srv, name, len, policy) != 0) napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+    return undefined(env);
+}
+
+/* dropped(server, slot) */
+static napi_value js_dropped(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    ws_conn *c = get_conn(env, as, argv[1]);
+    return number(env, c ? c->dropped : 0);
+}
+
+static void mark_excluded(napi_env env, addon_server *as, napi_value slots, uint32_t n, int on) {
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value sv;
+        napi_get_element(env, slots, i, &sv);
+        ws_conn *c = get_conn(env, as, sv);
+        if (!c) continue;
+        if (on) c->flags |= WS_CONN_F_EXCLUDED;
+        else c->flags &= (uint16_t)~WS_CONN_F_EXCLUDED;
+    }
+}
+
+/* multicast(server, name, data, binary, excludeSlots?) -> recipients */
+static napi_value js_multicast(napi_env env, napi_callback_info info) {
+    size_t argc = 5;
+    napi_value argv[5];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    char name[WS_NAME_MAX];
+    size_t name_len;
+    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &name_len));
+    bool binary = false;
+    napi_get_value_bool(env, argv[3], &binary);
+
+    char small[4096];
+    void *data = NULL;
+    size_t len = 0;
+    int heap = 0;
+    int opcode = WS_OP_BINARY;
+    napi_valuetype t;
+    napi_typeof(env, argv[2], &t);
+    if (t == napi_string) {
+        data = utf8_of(env, argv[2], small, sizeof small, &len, &heap);
+        if (!data) {
+            napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+            return NULL;
+        }
+        if (!binary) opcode = WS_OP_TEXT;
+    } else if (!binary_of(env, argv[2], &data, &len)) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE",
+                              "multicast() takes a string, a Buffer, a typed array, a DataView or an ArrayBuffer");
+        return NULL;
+    }
+
+    /* Mark the excluded connections for the walk, then unmark them. */
+    bool is_array = false;
+    uint32_t n_exclude = 0;
+    if (argc > 4 && napi_is_array(env, argv[4], &is_array) == napi_ok && is_array)
+        napi_get_array_length(env, argv[4], &n_exclude);
+    mark_excluded(env, as, argv[4], n_exclude, 1);
+    long r = ws_pubsub_multicast(as->srv, name, name_len, opcode, data, len);
+    mark_excluded(env, as, argv[4], n_exclude, 0);
+    if (heap) free(data);
+    if (r < 0) {
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    return number(env, (double)r);
+}
+
+/* subscribers(server, name) -> count */
+static napi_value js_subscribers(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    addon_server *as = get_server(env, argv[0]);
+    if (!as) return NULL;
+    ws_topic *t = topic_arg(env, as, argv[1]);
+    return number(env, t ? t->n_subs : 0);
+}
+
+/* ---- single frames, as NaviServer's ws::build_msg / decode_msg -------- */
+
+/* buildMessage(payload, opcode, fin, maskBuffer|undefined) -> Buffer */
+static napi_value js_build_message(napi_env env, napi_callback_info info) {
+    size_t argc = 4;
+    napi_value argv[4];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    char small[4096];
+    void *data = NULL;
+    size_t len = 0;
+    int heap = 0;
+    napi_valuetype t;
+    napi_typeof(env, argv[0], &t);
+    if (t == napi_string) data = utf8_of(env, argv[0], small, sizeof small, &len, &heap);
+    else if (!binary_of(env, argv[0], &data, &len)) data = NULL;
+    if (!data && len == 0 && t != napi_string) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "buildMessage() takes a string or binary data");
+        return NULL;
+    }
+    int32_t opcode;
+    bool fin;
+    CHECK(napi_get_value_int32(env, argv[1], &opcode));
+    CHECK(napi_get_value_bool(env, argv[2], &fin));
+    void *mask = NULL;
+    size_t mask_len = 0;
+    bool is = false;
+    if (napi_is_buffer(env, argv[3], &is) == napi_ok && is) CHECK(napi_get_buffer_info(env, argv[3], &mask, &mask_len));
+    if (mask && mask_len != 4) mask = NULL;
+    size_t h = ws_frame_header_size(len, mask != NULL);
+    void *out;
+    napi_value result;
+    if (napi_create_buffer(env, h + len, &out, &result) != napi_ok) {
+        if (heap) free(data);
+        return throw_last(env, "napi_create_buffer");
+    }
+    ws_frame_header(out, fin, 0, opcode, len, mask);
+    if (len) memcpy((uint8_t *)out + h, data, len);
+    if (mask) ws_mask((uint8_t *)out + h, len, mask, 0);
+    if (heap) free(data);
+    return result;
+}
+
+/* decodeMessage(buffer) -> [fin, opcode, payloadBuffer, bytesUsed] or null */
+static napi_value js_decode_message(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    void *data;
+    size_t len;
+    if (!binary_of(env, argv[0], &data, &len)) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "decodeMessage() takes a Buffer or a Uint8Array");
+        return NULL;
+    }
+    /* Decode a copy: the caller's buffer is not unmasked behind its back. */
+    void *copy;
+    napi_value copy_v;
+    CHECK(napi_create_buffer_copy(env, len, data, &copy, &copy_v));
+    int fin, rsv, opcode;
+    uint8_t *payload;
+    uint64_t payload_len;
+    ssize_t used = ws_frame_decode(copy, len, &fin, &rsv, &opcode, &payload, &payload_len);
+    if (used < 0) {
+        napi_throw_error(env, "WS_ERR_INVALID_FRAME", "malformed frame header");
+        return NULL;
+    }
+    if (used == 0) {
+        napi_value n;
+        napi_get_null(env, &n);
+        return n;
+    }
+    napi_value out;
+    CHECK(napi_create_array_with_length(env, 5, &out));
+    napi_set_element(env, out, 0, boolean(env, fin));
+    napi_set_element(env, out, 1, number(env, opcode));
+    napi_set_element(env, out, 2, number(env, (double)(payload - (uint8_t *)copy)));
+    napi_set_element(env, out, 3, number(env, (double)payload_len));
+    napi_set_element(env, out, 4, copy_v);
+    (void)rsv;
+    return out;
+}
+
 NAPI_MODULE_INIT() {
     static const struct {
         const char *name;
@@ -479,6 +764,11 @@ NAPI_MODULE_INIT() {
         {"reject", js_reject},              {"send", js_send},       {"ping", js_ping},
         {"close", js_close},                {"terminate", js_terminate}, {"bufferedAmount", js_buffered},
         {"shutdown", js_shutdown},          {"release", js_release},
+        {"subscribe", js_subscribe},        {"unsubscribe", js_unsubscribe},
+        {"subscriptions", js_subscriptions}, {"subscribers", js_subscribers},
+        {"multicast", js_multicast},        {"stats", js_stats},
+        {"setPolicy", js_set_policy},       {"dropped", js_dropped},
+        {"buildMessage", js_build_message}, {"decodeMessage", js_decode_message},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

@@ -27,14 +27,51 @@ static void resume_reading(ws_conn *c);
 
 /* ---- write queue ---------------------------------------------------- */
 
+/* Write queues come and go with every burst of sends; their first array
+ * is recycled through a per-thread free list rather than malloc'd each time. */
+#define WS_CHUNKS_FIRST 4
+#define WS_CHUNKS_POOL_MAX 4096
+static _Thread_local ws_chunk **chunk_pool;
+static _Thread_local unsigned chunk_pool_count;
+
+static ws_chunk *chunks_take(void) {
+    if (chunk_pool) {
+        ws_chunk **p = chunk_pool;
+        chunk_pool = *(ws_chunk ***)p;
+        chunk_pool_count--;
+        return (ws_chunk *)p;
+    }
+    return malloc(WS_CHUNKS_FIRST * sizeof(ws_chunk));
+}
+
+static void chunks_give(ws_chunk *a, uint16_t cap) {
+    if (cap == WS_CHUNKS_FIRST && chunk_pool_count < WS_CHUNKS_POOL_MAX) {
+        *(ws_chunk ***)a = chunk_pool;
+        chunk_pool = (ws_chunk **)a;
+        chunk_pool_count++;
+    } else {
+        free(a);
+    }
+}
+
 static int push_chunk(ws_conn *c, ws_buf *b, size_t off, size_t len) {
     if (c->n_chunks == c->cap_chunks) {
         if (c->cap_chunks >= UINT16_MAX / 2) return -1;
-        uint16_t cap = c->cap_chunks ? (uint16_t)(c->cap_chunks * 2) : 4;
-        ws_chunk *p = realloc(c->chunks, cap * sizeof *p);
+        ws_chunk *p;
+        if (!c->cap_chunks) {
+            p = chunks_take();
+        } else if (c->cap_chunks == WS_CHUNKS_FIRST) { /* leaving the pooled size */
+            p = malloc(2 * WS_CHUNKS_FIRST * sizeof *p);
+            if (p) {
+                memcpy(p, c->chunks, c->n_chunks * sizeof *p);
+                chunks_give(c->chunks, WS_CHUNKS_FIRST);
+            }
+        } else {
+            p = realloc(c->chunks, 2u * c->cap_chunks * sizeof *p);
+        }
         if (!p) return -1;
         c->chunks = p;
-        c->cap_chunks = cap;
+        c->cap_chunks = c->cap_chunks ? (uint16_t)(c->cap_chunks * 2) : WS_CHUNKS_FIRST;
     }
     c->chunks[c->n_chunks++] = (ws_chunk){b, (uint32_t)off, (uint32_t)len};
     return 0;
@@ -97,8 +134,8 @@ static void consume(ws_conn *c, size_t bytes) {
         memmove(c->chunks, c->chunks + i, (c->n_chunks - i) * sizeof *c->chunks);
         c->n_chunks = (uint16_t)(c->n_chunks - i);
     }
-    if (!c->n_chunks) { /* an idle connection holds no write memory */
-        free(c->chunks);
+    if (!c->n_chunks && c->chunks) { /* an idle connection holds no write memory */
+        chunks_give(c->chunks, c->cap_chunks);
         c->chunks = NULL;
         c->cap_chunks = 0;
     }
@@ -116,7 +153,7 @@ static void drop_unsent(ws_conn *c) {
 
 static void release_chunks(ws_conn *c) {
     for (uint16_t i = 0; i < c->n_chunks; i++) ws_buf_unref(c->chunks[i].buf);
-    free(c->chunks);
+    if (c->chunks) chunks_give(c->chunks, c->cap_chunks);
     c->chunks = NULL;
     c->n_chunks = c->cap_chunks = c->inflight = 0;
     c->queued = 0;
@@ -250,6 +287,22 @@ int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t 
     return after_send(c);
 }
 
+int ws_conn_send_shared(ws_conn *c, ws_buf *frame, uint64_t limit) {
+    if (!can_send(c)) return -1;
+    if (c->queued > limit) return 0;
+    if (push_chunk(c, frame, 0, frame->len) != 0) return -1;
+    ws_buf_ref(frame);
+    c->queued += frame->len;
+    ws_server_mark_dirty(c->srv, c);
+    return 1;
+}
+
+void ws_conn_close_slow(ws_conn *c) {
+    drop_unsent(c);
+    static const char reason[] = "subscriber too slow: exceeded maxBackpressure";
+    ws_conn_close(c, WS_CLOSE_POLICY, reason, sizeof reason - 1, 1);
+}
+
 int ws_conn_ping(ws_conn *c, const void *data, size_t len) {
     if (!can_send(c) || len > WS_MAX_CONTROL) return -1;
     return queue_frame(c, WS_OP_PING, data, len);
@@ -344,6 +397,7 @@ void ws_conn_free_handle(uv_handle_t *h) {
 static void finish(ws_conn *c) {
     if (c->state == WS_CONN_CLOSED) return;
     ws_server *srv = c->srv;
+    if (c->n_subs || c->subs) ws_pubsub_unsubscribe_all(srv, c);
     if (c->flags & WS_CONN_F_JS) {
         uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
         uint8_t flags = 0;

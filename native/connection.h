@@ -11,6 +11,7 @@
 
 #include "buffer.h"
 #include "frame.h"
+#include "pubsub.h"
 #include "server.h"
 
 typedef enum {
@@ -34,6 +35,7 @@ enum {
     WS_CONN_F_PINGED = 1 << 8,     /* a keepalive ping is out since the last read */
     WS_CONN_F_JS = 1 << 9,         /* JS knows the slot: it gets a close event at the end */
     WS_CONN_F_HOLD = 1 << 10,      /* a close or failure waits behind JS: read no more frames */
+    WS_CONN_F_EXCLUDED = 1 << 11,  /* skipped by the multicast in progress */
 };
 
 typedef struct {
@@ -60,6 +62,9 @@ struct ws_conn {
     ws_chunk *chunks;       /* the write queue */
     uint16_t n_chunks, cap_chunks, inflight;
     size_t queued;          /* bytes in the write queue, in flight included */
+    ws_sub *subs;           /* subscriptions, NULL when none */
+    uint16_t n_subs, cap_subs;
+    uint32_t dropped;       /* multicasts dropped for this connection by the backpressure policy */
 };
 
 /* Starts reading from an accepted socket. */
@@ -97,6 +102,15 @@ uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r);
 int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t len);
 
 int ws_conn_ping(ws_conn *c, const void *data, size_t len);
+
+/* Queues a frame shared with other connections. Returns 1 when queued, 0
+ * when the queue already holds more than limit bytes (nothing queued), -1
+ * when the connection is not open. */
+int ws_conn_send_shared(ws_conn *c, ws_buf *frame, uint64_t limit);
+
+/* Closes a subscriber too slow for a multicast's 'close' policy with 1008,
+ * dropping what it has not been sent yet. */
+void ws_conn_close_slow(ws_conn *c);
 
 /* Starts the closing handshake with code and reason (reason <= 123 bytes,
  * UTF-8). error marks a close for a violation or limit. */

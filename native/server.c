@@ -37,6 +37,7 @@ static void free_server(ws_server *srv) {
     free(srv->slots);
     free(srv->free_slots);
     free(srv->deferred);
+    ws_pubsub_free(&srv->pubsub);
     while (srv->free_reqs) {
         ws_req *r = srv->free_reqs;
         srv->free_reqs = r->next_free;

@@ -12,6 +12,7 @@
 #include "events.h"
 #include "handshake.h"
 #include "http.h"
+#include "pubsub.h"
 
 #define WS_MAX_LISTENERS 8
 #define WS_SLAB_SIZE (256u * 1024u)
@@ -33,6 +34,8 @@ typedef struct {
     char **origins;            /* owned; n_origins == 0 allows all */
     size_t n_origins;
     char *docroot;             /* owned, resolved absolute path; NULL: off */
+    uint64_t max_backpressure; /* a multicast applies the policy to a subscriber past this many queued bytes */
+    int backpressure_policy;   /* WS_BACKPRESSURE_DROP or _CLOSE */
 } ws_server_config;
 
 typedef struct {
@@ -99,6 +102,7 @@ struct ws_server {
 
     ws_conn *dirty;     /* connections with corked writes, linked through next_dirty */
     ws_events events;
+    ws_pubsub pubsub;
     uint32_t batch;     /* number of the batch being filled; a connection with messages in it has c->batch == batch */
     ws_deferred *deferred;
     size_t n_deferred, cap_deferred;

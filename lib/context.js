@@ -1,0 +1,68 @@
+'use strict';
+
+// The instance of an application a connection belongs to: one per
+// configured URL of an app, one per resource for plain modules. Names
+// subscribed through a context are private to it, so two chats at two URLs
+// never see each other.
+
+const { WebSocketError } = require('./errors');
+
+const SCOPE = '\u0000'; // never in a user's name: checkName refuses it
+
+/**
+ * @param {unknown} name
+ * @returns {string}
+ */
+function checkName(name) {
+  if (typeof name !== 'string' || name.length === 0 || name.includes(SCOPE)) {
+    throw new WebSocketError('WS_ERR_INVALID_SUBSCRIPTION',
+      `a subscription name is a non-empty string without NUL characters (got ${typeof name === 'string' ? JSON.stringify(name) : typeof name})`);
+  }
+  return name;
+}
+
+class AppContext {
+  /**
+   * @param {import('./server').Server} server
+   * @param {string} name app or resource name
+   * @param {string} url the URL of this instance
+   * @param {object} config the app's config section
+   */
+  constructor(server, name, url, config) {
+    this.server = server;
+    this.name = name;
+    this.url = url;
+    this.config = Object.freeze({ ...config });
+    this.state = {};
+    this._prefix = url + SCOPE;
+  }
+
+  /** @returns {boolean} true when newly subscribed */
+  subscribe(connection, name) {
+    return connection._subscribe(this._prefix + checkName(name));
+  }
+
+  /** @returns {boolean} true when it was subscribed */
+  unsubscribe(connection, name) {
+    return connection._unsubscribe(this._prefix + checkName(name));
+  }
+
+  /** @returns {number} how many subscribers the message was queued for */
+  multicast(name, message, options) {
+    return this.server._multicast(this._prefix + checkName(name), message, options);
+  }
+
+  subscribers(name) {
+    return this.server._subscribers(this._prefix + checkName(name));
+  }
+
+  stats(name) {
+    return this.server._stats(this._prefix + checkName(name));
+  }
+
+  setPolicy(name, policy) {
+    this.server._setPolicy(this._prefix + checkName(name), policy);
+  }
+}
+
+module.exports = { AppContext, checkName, SCOPE };

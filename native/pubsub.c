@@ -1,0 +1,190 @@
+#include "pubsub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "connection.h"
+#include "frame.h"
+#include "server.h"
+
+static uint64_t hash_name(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+    return h;
+}
+
+ws_topic *ws_pubsub_find(ws_pubsub *ps, const char *name, size_t len) {
+    if (!ps->n_buckets) return NULL;
+    uint64_t h = hash_name(name, len);
+    for (ws_topic *t = ps->buckets[h & (ps->n_buckets - 1)]; t; t = t->next)
+        if (t->hash == h && t->name_len == len && memcmp(t->name, name, len) == 0) return t;
+    return NULL;
+}
+
+static int grow_buckets(ws_pubsub *ps) {
+    size_t n = ps->n_buckets ? ps->n_buckets * 2 : 64;
+    ws_topic **b = calloc(n, sizeof *b);
+    if (!b) return -1;
+    for (size_t i = 0; i < ps->n_buckets; i++) {
+        for (ws_topic *t = ps->buckets[i], *next; t; t = next) {
+            next = t->next;
+            t->next = b[t->hash & (n - 1)];
+            b[t->hash & (n - 1)] = t;
+        }
+    }
+    free(ps->buckets);
+    ps->buckets = b;
+    ps->n_buckets = n;
+    return 0;
+}
+
+static ws_topic *find_or_create(ws_pubsub *ps, const char *name, size_t len) {
+    ws_topic *t = ws_pubsub_find(ps, name, len);
+    if (t) return t;
+    if (ps->n_topics >= ps->n_buckets && grow_buckets(ps) != 0) return NULL;
+    t = calloc(1, sizeof *t + len);
+    if (!t) return NULL;
+    t->hash = hash_name(name, len);
+    t->name_len = len;
+    memcpy(t->name, name, len);
+    ws_topic **head = &ps->buckets[t->hash & (ps->n_buckets - 1)];
+    t->next = *head;
+    *head = t;
+    ps->n_topics++;
+    return t;
+}
+
+/* An empty topic with nothing to remember is freed. */
+static void maybe_free(ws_pubsub *ps, ws_topic *t) {
+    if (t->n_subs || t->policy != WS_BACKPRESSURE_DEFAULT) return;
+    ws_topic **p = &ps->buckets[t->hash & (ps->n_buckets - 1)];
+    while (*p != t) p = &(*p)->next;
+    *p = t->next;
+    ps->n_topics--;
+    free(t->subs);
+    free(t);
+}
+
+int ws_pubsub_subscribe(ws_server *srv, ws_conn *c, const char *name, size_t len) {
+    for (uint16_t i = 0; i < c->n_subs; i++) {
+        ws_topic *t = c->subs[i].topic;
+        if (t->name_len == len && memcmp(t->name, name, len) == 0) return 0;
+    }
+    if (c->n_subs == UINT16_MAX) return -1;
+    ws_topic *t = find_or_create(&srv->pubsub, name, len);
+    if (!t) return -1;
+    if (t->n_subs == t->cap_subs) {
+        uint32_t cap = t->cap_subs ? t->cap_subs * 2 : 8;
+        ws_conn **s = realloc(t->subs, cap * sizeof *s);
+        if (!s) goto fail;
+        t->subs = s;
+        t->cap_subs = cap;
+    }
+    if (c->n_subs == c->cap_subs) {
+        uint16_t cap = c->cap_subs ? (uint16_t)(c->cap_subs * 2 > UINT16_MAX ? UINT16_MAX : c->cap_subs * 2) : 2;
+        ws_sub *s = realloc(c->subs, cap * sizeof *s);
+        if (!s) goto fail;
+        c->subs = s;
+        c->cap_subs = cap;
+    }
+    c->subs[c->n_subs++] = (ws_sub){t, t->n_subs};
+    t->subs[t->n_subs++] = c;
+    return 1;
+fail:
+    maybe_free(&srv->pubsub, t);
+    return -1;
+}
+
+/* Removes c's i-th subscription: swap-remove on both sides. */
+static void remove_sub(ws_server *srv, ws_conn *c, uint16_t i) {
+    ws_topic *t = c->subs[i].topic;
+    uint32_t at = c->subs[i].index;
+    ws_conn *moved = t->subs[--t->n_subs];
+    if (at != t->n_subs) {
+        t->subs[at] = moved;
+        for (uint16_t k = 0; k < moved->n_subs; k++) {
+            if (moved->subs[k].topic == t) {
+                moved->subs[k].index = at;
+                break;
+            }
+        }
+    }
+    c->subs[i] = c->subs[--c->n_subs];
+    maybe_free(&srv->pubsub, t);
+}
+
+int ws_pubsub_unsubscribe(ws_server *srv, ws_conn *c, const char *name, size_t len) {
+    for (uint16_t i = 0; i < c->n_subs; i++) {
+        ws_topic *t = c->subs[i].topic;
+        if (t->name_len == len && memcmp(t->name, name, len) == 0) {
+            remove_sub(srv, c, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void ws_pubsub_unsubscribe_all(ws_server *srv, ws_conn *c) {
+    while (c->n_subs) remove_sub(srv, c, (uint16_t)(c->n_subs - 1));
+    free(c->subs);
+    c->subs = NULL;
+    c->cap_subs = 0;
+}
+
+int ws_pubsub_set_policy(ws_server *srv, const char *name, size_t len, int policy) {
+    ws_topic *t = find_or_create(&srv->pubsub, name, len);
+    if (!t) return -1;
+    t->policy = (uint8_t)policy;
+    maybe_free(&srv->pubsub, t);
+    return 0;
+}
+
+long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcode, const void *payload,
+                         size_t payload_len) {
+    ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
+    if (!t || !t->n_subs) return 0;
+    size_t frame_len = ws_frame_header_size(payload_len, 0) + payload_len;
+    ws_buf *frame = ws_buf_new(frame_len);
+    if (!frame) return -1;
+    size_t h = ws_frame_header(frame->data, 1, 0, opcode, payload_len, NULL);
+    if (payload_len) memcpy(frame->data + h, payload, payload_len);
+    frame->len = frame_len;
+
+    int policy = t->policy ? t->policy : srv->cfg.backpressure_policy;
+    long queued = 0;
+    ws_conn **slow = NULL; /* closed after the walk: closing may change the subscriber array */
+    uint32_t n_slow = 0;
+    for (uint32_t i = 0; i < t->n_subs; i++) {
+        ws_conn *c = t->subs[i];
+        if (c->flags & WS_CONN_F_EXCLUDED) continue;
+        int r = ws_conn_send_shared(c, frame, srv->cfg.max_backpressure);
+        if (r > 0) {
+            queued++;
+        } else if (r == 0) { /* past maxBackpressure */
+            if (policy == WS_BACKPRESSURE_CLOSE) {
+                if (!slow) slow = malloc(t->n_subs * sizeof *slow);
+                if (slow) slow[n_slow++] = c;
+            } else {
+                c->dropped++;
+                t->dropped++;
+            }
+        }
+    }
+    ws_buf_unref(frame);
+    for (uint32_t i = 0; i < n_slow; i++) ws_conn_close_slow(slow[i]);
+    free(slow);
+    return queued;
+}
+
+void ws_pubsub_free(ws_pubsub *ps) {
+    for (size_t i = 0; i < ps->n_buckets; i++) {
+        for (ws_topic *t = ps->buckets[i], *next; t; t = next) {
+            next = t->next;
+            free(t->subs);
+            free(t);
+        }
+    }
+    free(ps->buckets);
+    memset(ps, 0, sizeof *ps);
+}
