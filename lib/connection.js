@@ -182,18 +182,20 @@ Connection.prototype.toJSON = function toJSON() {
 };
 
 /**
- * Request headers as an object from the flat [name, value, ...] list C
- * gives: names lower-cased, repeated ones joined (Cookie with '; ').
- * @param {string[]} raw
+ * Request headers as an object from the string C gives,
+ * "name\0value\0name\0value\0" with names lower-cased; repeated headers
+ * are joined (Cookie with '; ').
+ * @param {string} raw
  * @returns {Record<string, string>}
  */
 function headersOf(raw) {
   const out = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
+  const parts = raw ? raw.split('\0') : [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    const name = parts[i];
     const prev = out[name];
-    if (prev === undefined) out[name] = raw[i + 1];
-    else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + raw[i + 1];
+    if (prev === undefined) out[name] = parts[i + 1];
+    else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + parts[i + 1];
   }
   return out;
 }

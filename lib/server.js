@@ -239,11 +239,12 @@ class Server extends EventEmitter {
     }
     let verdict;
     try {
+      const headers = headersOf(rawHeaders);
       verdict = resolved.authorize({
         path,
         query: Object.fromEntries(new URLSearchParams(query || '')),
-        headers: headersOf(rawHeaders),
-        cookies: parseCookies(headersOf(rawHeaders).cookie),
+        headers,
+        cookies: parseCookies(headers.cookie),
         remoteAddress,
         context: resolved.context,
       });
@@ -289,13 +290,8 @@ class Server extends EventEmitter {
   _open(request, resolved) {
     const { slot, path, rawHeaders } = request;
     const handle = this._handle;
-    let offered;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      if (rawHeaders[i] === 'sec-websocket-protocol') {
-        offered = offered === undefined ? rawHeaders[i + 1] : `${offered}, ${rawHeaders[i + 1]}`;
-      }
-    }
-    const protocol = chooseProtocol(offered, resolved.protocols);
+    const protocol = resolved.protocols === null ? ''
+      : chooseProtocol(headersOf(rawHeaders)['sec-websocket-protocol'], resolved.protocols);
     if (!native.accept(handle, slot, protocol || undefined)) return;
     const conn = new Connection(this, request, resolved, protocol);
     this._conns[slot] = conn;
