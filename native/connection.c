@@ -386,6 +386,7 @@ void ws_conn_free_handle(uv_handle_t *h) {
     ws_conn *c = h->data;
     ws_server *srv = c->srv;
     release_chunks(c);
+    ws_parser_free(&c->parser);
     ws_bytes_free(&c->in);
     free(c->close_reason);
     free(c);

@@ -3,6 +3,7 @@
  * they can and fall through to the next state, or return "need more". */
 #include "frame.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Parser states (p->state). */
@@ -26,11 +27,17 @@ void ws_parser_init(ws_parser *p, uint64_t max_payload, int expect_masked) {
     p->utf8 = WS_UTF8_ACCEPT;
 }
 
+void ws_parser_free(ws_parser *p) {
+    free(p->ctrl);
+    p->ctrl = NULL;
+}
+
 static ssize_t parser_fail(ws_parser *p, ssize_t err, const char *errstr) {
     p->state = RECV_ERROR;
     p->errstr = errstr;
     p->close_code = err == WS_ERR_INVALID_UTF8 ? WS_CLOSE_INVALID_DATA
                     : err == WS_ERR_TOO_BIG    ? WS_CLOSE_TOO_BIG
+                    : err == WS_ERR_NO_MEMORY  ? WS_CLOSE_INTERNAL_ERROR
                                                : WS_CLOSE_PROTOCOL_ERROR;
     return err;
 }
@@ -39,6 +46,7 @@ static ssize_t parser_error_again(const ws_parser *p) {
     switch (p->close_code) {
     case WS_CLOSE_INVALID_DATA: return WS_ERR_INVALID_UTF8;
     case WS_CLOSE_TOO_BIG: return WS_ERR_TOO_BIG;
+    case WS_CLOSE_INTERNAL_ERROR: return WS_ERR_NO_MEMORY;
     default: return WS_ERR_PROTOCOL;
     }
 }
@@ -139,28 +147,28 @@ static ssize_t emit_message(ws_parser *p, ws_event *ev, size_t consumed) {
     return (ssize_t)consumed;
 }
 
-/* A complete control payload sits in p->ctrl: check it and hand it out. */
-static ssize_t emit_control(ws_parser *p, ws_event *ev, size_t consumed) {
+/* A complete, unmasked control payload: check it and hand it out. */
+static ssize_t emit_control(ws_parser *p, ws_event *ev, size_t consumed, const uint8_t *payload, size_t len) {
     uint8_t op = p->opcode;
     p->state = RECV_HEADER;
     if (op == WS_OP_CLOSE) {
         unsigned code = WS_CLOSE_NO_STATUS;
-        if (p->ctrl_len == 1) return parser_fail(p, WS_ERR_PROTOCOL, "invalid close frame payload");
-        if (p->ctrl_len >= 2) {
-            code = (unsigned)p->ctrl[0] << 8 | p->ctrl[1];
+        if (len == 1) return parser_fail(p, WS_ERR_PROTOCOL, "invalid close frame payload");
+        if (len >= 2) {
+            code = (unsigned)payload[0] << 8 | payload[1];
             if (!ws_close_code_valid(code)) return parser_fail(p, WS_ERR_PROTOCOL, "invalid close code");
-            if (!ws_utf8_is_valid(p->ctrl + 2, p->ctrl_len - 2u))
+            if (!ws_utf8_is_valid(payload + 2, len - 2u))
                 return parser_fail(p, WS_ERR_INVALID_UTF8, "invalid UTF-8 in close reason");
         }
         emit(ev, WS_EV_CLOSE);
         ev->close_code = (uint16_t)code;
-        ev->data = p->ctrl + (p->ctrl_len >= 2 ? 2 : 0);
-        ev->len = p->ctrl_len >= 2 ? p->ctrl_len - 2u : 0;
+        ev->data = payload + (len >= 2 ? 2 : 0);
+        ev->len = len >= 2 ? len - 2u : 0;
         return (ssize_t)consumed;
     }
     emit(ev, op == WS_OP_PING ? WS_EV_PING : WS_EV_PONG);
-    ev->data = p->ctrl;
-    ev->len = p->ctrl_len;
+    ev->data = payload;
+    ev->len = len;
     return (ssize_t)consumed;
 }
 
@@ -208,7 +216,7 @@ ssize_t ws_parser_next(ws_parser *p, uint8_t *buf, size_t len, ws_event *ev) {
 
             if (opcode_is_control(p->opcode)) {
                 p->ctrl_len = 0;
-                if (plen == 0) return emit_control(p, ev, pos);
+                if (plen == 0) return emit_control(p, ev, pos, buf + pos, 0);
                 p->state = RECV_CONTROL;
                 continue;
             }
@@ -278,13 +286,22 @@ ssize_t ws_parser_next(ws_parser *p, uint8_t *buf, size_t len, ws_event *ev) {
 
             if (n == 0) break;
             if (n > p->remaining) n = (size_t)p->remaining;
+            if (p->ctrl_len == 0 && n == p->remaining) { /* whole: no copy, unmask in place */
+                uint8_t *payload = buf + pos;
+                if (p->masked) ws_mask(payload, n, p->mask, 0);
+                p->remaining = 0;
+                pos += n;
+                return emit_control(p, ev, pos, payload, n);
+            }
+            if (!p->ctrl && !(p->ctrl = malloc(WS_MAX_CONTROL)))
+                return parser_fail(p, WS_ERR_NO_MEMORY, "out of memory");
             memcpy(p->ctrl + p->ctrl_len, buf + pos, n);
             if (p->masked) ws_mask(p->ctrl + p->ctrl_len, n, p->mask, p->ctrl_len & 3u);
             p->ctrl_len = (uint8_t)(p->ctrl_len + n);
             p->remaining -= n;
             pos += n;
             if (p->remaining) break;
-            return emit_control(p, ev, pos);
+            return emit_control(p, ev, pos, p->ctrl, p->ctrl_len);
         }
     }
 

@@ -1,7 +1,10 @@
 /* RFC 6455 frame codec: an incremental parser and a builder. Pure functions
- * over byte buffers: no I/O, no allocation. The parser is safe on any split
- * of its input and any byte value; it keeps at most one partial header (14
- * bytes) and one partial control payload (125 bytes) between calls. */
+ * over byte buffers, no I/O. The parser is safe on any split of its input
+ * and any byte value; between calls it keeps at most one partial header (14
+ * bytes) and one partial control payload: the 125 bytes for that are
+ * allocated the first time a control frame arrives split across calls (a
+ * parser that never sees one never allocates), and ws_parser_free releases
+ * them. */
 #ifndef WS_FRAME_H
 #define WS_FRAME_H
 
@@ -46,13 +49,14 @@ enum ws_parse_error {
     WS_ERR_PROTOCOL = -200,     /* -> close 1002 */
     WS_ERR_INVALID_UTF8 = -201, /* -> close 1007 */
     WS_ERR_TOO_BIG = -202,      /* -> close 1009 */
+    WS_ERR_NO_MEMORY = -500,    /* -> close 1011 */
 };
 
 typedef enum {
     WS_EV_NEED_MORE = 0, /* all input consumed, no event completed */
     WS_EV_DATA,          /* a chunk (len > 0) of the current data message */
     WS_EV_MESSAGE,       /* the current data message is complete */
-    WS_EV_PING,          /* data/len: the ping payload (<= 125 bytes) */
+    WS_EV_PING,          /* data/len: the ping payload (<= 125 bytes); see ws_event.data */
     WS_EV_PONG,          /* data/len: the pong payload (<= 125 bytes) */
     WS_EV_CLOSE,         /* close_code (1005 when absent), data/len: the reason */
 } ws_event_type;
@@ -65,7 +69,8 @@ typedef struct {
     uint8_t rsv;         /* DATA, MESSAGE: RSV bits of the message's first frame (0 unless allowed_rsv) */
     uint16_t close_code; /* CLOSE */
     const uint8_t *data; /* DATA: points into the caller's buffer, already unmasked in place.
-                            PING/PONG/CLOSE: points into the parser, valid until the next call. */
+                            PING/PONG/CLOSE: into the caller's buffer (unmasked in place) when the
+                            frame came whole, else into the parser; valid until the next call. */
     size_t len;          /* DATA, PING, PONG, CLOSE: bytes at data; MESSAGE: the message's total
                             payload length (data is NULL) */
 } ws_event;
@@ -94,12 +99,16 @@ typedef struct {
     uint8_t msg_started;    /* a DATA event with first=1 was already emitted */
     uint64_t msg_len;       /* payload bytes of the message so far */
     ws_utf8_state utf8;
-    uint8_t ctrl[WS_MAX_CONTROL];
+    uint8_t *ctrl;         /* a control payload split across calls; NULL until one is */
     uint8_t ctrl_len;
 } ws_parser;
 
-/* Prepares a parser. expect_masked: 1 for a server, 0 for a client. */
+/* Prepares a parser. expect_masked: 1 for a server, 0 for a client. A
+ * parser that was used must be released with ws_parser_free first. */
 void ws_parser_init(ws_parser *p, uint64_t max_payload, int expect_masked);
+
+/* Releases what the parser allocated (see above); it may then be initialized again. */
+void ws_parser_free(ws_parser *p);
 
 /* Consumes bytes of buf[0..len) up to and including the next event and
  * returns how many it consumed (0..len), with *ev filled in. When it

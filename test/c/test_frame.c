@@ -239,6 +239,7 @@ static char *parse_log(const config *c, const uint8_t *in, size_t n, size_t spli
         free(piece);
         pos += plen;
     } while (!dead && pos < n);
+    ws_parser_free(&p);
     free(msg.p);
     return log.s;
 }

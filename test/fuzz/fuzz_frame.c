@@ -156,6 +156,7 @@ static void run(const uint8_t *in, size_t n, uint64_t max_payload, int masked, u
         free(piece);
         pos += plen;
     } while (!dead && pos < n);
+    ws_parser_free(&p);
     free(msg);
 }
 

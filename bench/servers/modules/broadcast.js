@@ -1,8 +1,15 @@
-// Sends every message to every client of the server (the publisher included).
-// In the core API this is a loop in JS; the pub/sub issue replaces it with a
-// C multicast (one encoded frame shared by all subscribers).
-var Module = this.Module = function () {};
-Module.prototype.onData = function (data, connection) {
-  var clients = connection.server.clients;
-  for (var i = 0; i < clients.length; i++) clients[i].send(data);
-};
+'use strict';
+// Sends every message to every client of the resource (the publisher
+// included) with one C multicast: the frame is built once and shared by
+// every subscriber's write queue.
+class Module {
+  constructor(connection, context) {
+    context.subscribe(connection, 'all');
+  }
+
+  onData(data, connection) {
+    connection.context.multicast('all', data);
+  }
+}
+
+exports.Module = Module;
