@@ -694,8 +694,10 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
             if (ev.first && ev.last) {
                 if (emit_message(c, ev.opcode, ev.data, ev.len) != 0) goto oom;
                 c->message_direct = 1;
-            } else if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) {
-                goto oom;
+            } else {
+                /* Room for the rest of this frame at once: no regrowth per read. */
+                if (ev.first && !ws_bytes_reserve(&c->in, ev.len + c->parser.remaining)) goto oom;
+                if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) goto oom;
             }
             break;
         case WS_EV_MESSAGE:
