@@ -184,6 +184,8 @@ export class WebSocketError extends Error {
   readonly code: string;
   /** The option at fault, for WS_ERR_INVALID_OPTION. */
   readonly option?: string;
+  /** The config key at fault (e.g. 'apps.log-view.refresh'), for WS_ERR_INVALID_OPTION. */
+  readonly key?: string;
   /** The close code that was sent, when the error closed a connection. */
   readonly closeCode?: number;
 }
@@ -217,4 +219,6 @@ export interface ResourceModuleConstructor {
   configKeys?: Record<string, 'string' | 'number' | 'boolean' | 'string[]' | 'object'>;
   /** True for apps that must not be reachable unless configured (e.g. log-view). */
   requiresConfig?: boolean;
+  /** Checks an app's config section as a whole; a returned string stops the start as `apps.<app>.<message>`. */
+  validateConfig?(config: AppConfig): string | undefined;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 
-// node runserver.js [--option=value ...]
+// node runserver.js [--option=value ...] [--config=server.json]
 // e.g. node runserver.js --port='8080' --host='some_other_host' --origins=['http://some_allowed_host']
 // Options are described by `node runserver.js --help` (generated from lib/options.js).
 
@@ -67,6 +67,10 @@ server.on('listening', () => {
   const port = address ? address.port : o.port; // the real port when --port=0
   process.stdout.write(`node.websocket listening on ws://${urlHost(o.host)}:${port}/ ` +
     `(modules: ${o.modules}, docroot: ${o.docroot === false ? 'off' : o.docroot})\n`);
+  if (parsed.config) process.stdout.write(`  config: ${parsed.config}\n`);
+  for (const [name, app] of Object.entries(o.apps || {})) {
+    process.stdout.write(`  app ${name} (${app.module}.js): ${app.urls.map((u) => `ws://${urlHost(o.host)}:${port}${u}`).join(', ')}\n`);
+  }
 });
 
 server.on('error', (err) => {

@@ -20,6 +20,14 @@ function buildMessage(payload, { opcode, fin = true, mask = false } = {}) {
   if (!Number.isInteger(opcode) || opcode < 0 || opcode > 15) {
     throw new WebSocketError('WS_ERR_INVALID_OPCODE', `opcode must be an integer from 0 to 15 (got ${opcode})`);
   }
+  if (opcode >= 8) {
+    // RFC 6455 5.5: control frames are never fragmented and carry at most 125 bytes.
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+    if (!fin || size > 125) {
+      throw new WebSocketError('WS_ERR_INVALID_CONTROL_FRAME',
+        `a control frame (opcode ${opcode}) must have fin set and at most 125 bytes of payload (got ${size} bytes, fin ${Boolean(fin)})`);
+    }
+  }
   return native.buildMessage(payload, opcode, Boolean(fin), mask ? crypto.randomBytes(4) : undefined);
 }
 

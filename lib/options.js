@@ -92,12 +92,13 @@ class Problem extends Error {
    * @param {string} [how.key] the part of the option at fault, e.g. '.chat.urls'
    * @param {*} [how.value] the value at that key, for "(received ...)"
    */
-  constructor(message, { showsValue = false, key = '', value } = {}) {
+  constructor(message, how = {}) {
     super(message);
-    this.showsValue = showsValue;
-    this.key = key;
-    this.hasValue = arguments.length > 1 && arguments[1] !== undefined && 'value' in arguments[1];
-    this.value = value;
+    this.showsValue = Boolean(how.showsValue);
+    this.key = how.key || '';
+    // A value of undefined is still a value to show: tell it apart from none.
+    this.hasValue = Object.prototype.hasOwnProperty.call(how, 'value');
+    this.value = how.value;
   }
 }
 
@@ -237,11 +238,15 @@ function isAppUrl(url) {
  * Loads an app's module (the server would load it anyway) to read what it
  * declares: configKeys (checked here) and an optional validateConfig hook.
  */
-function appModule(name, moduleName, modulesDir) {
+function appModule(name, moduleName, explicit, modulesDir) {
   const file = path.join(modulesDir, ...moduleName.split('/')) + '.js';
   let stat = null;
   try { stat = fs.statSync(file); } catch (_) { /* reported below */ }
   if (!stat || !stat.isFile()) {
+    if (!explicit) {
+      throw new Problem(`has no module: ${file} does not exist (set "module" to the module that implements it)`,
+        { key: `.${name}`, showsValue: true });
+    }
     throw new Problem(`must name a module of the modules folder, but ${file} does not exist`,
       { key: `.${name}.module`, value: moduleName });
   }
@@ -277,7 +282,7 @@ function checkApps(option, value, context) {
   const urlOwner = new Map();
   for (const name of Object.keys(value)) {
     const section = value[name];
-    if (!isSegment(name)) {
+    if (!isSegment(name) || name === '__proto__') { // '__proto__' would set out's prototype, not a key
       throw new Problem(`has an invalid application name ${describe(name)}: use letters, digits, '_', '-' and '.'`,
         { showsValue: true });
     }
@@ -306,7 +311,7 @@ function checkApps(option, value, context) {
       throw new Problem('must be the name of a module of the modules folder, like "chat" for chat.js',
         { key: `.${name}.module`, value: moduleName });
     }
-    const mod = appModule(name, moduleName, modulesDir);
+    const mod = appModule(name, moduleName, section.module !== undefined, modulesDir);
     const settings = {};
     for (const key of Object.keys(section)) {
       if (key === 'urls' || key === 'module') continue;
@@ -407,12 +412,25 @@ function checkOne(option, value, label, context) {
   }
 }
 
+// A default must not clash with another option the user set: with a small
+// maxBufferedAmount, the default maxBackpressure follows it down.
+function clampDefaults(opts, given) {
+  if (given.maxBackpressure === undefined && opts.maxBackpressure > opts.maxBufferedAmount) {
+    opts.maxBackpressure = opts.maxBufferedAmount;
+  }
+}
+
 // Rules that involve more than one option.
 function checkTogether(opts, label) {
   if (opts.highWaterMark > opts.maxBufferedAmount) {
     throw invalid(`${label('highWaterMark')} must not exceed ${label('maxBufferedAmount')} (${opts.maxBufferedAmount}), ` +
       `or send() would never report backpressure before the connection is closed (received ${opts.highWaterMark})`,
     'highWaterMark');
+  }
+  if (opts.maxBackpressure > opts.maxBufferedAmount) {
+    throw invalid(`${label('maxBackpressure')} must not exceed ${label('maxBufferedAmount')} (${opts.maxBufferedAmount}), ` +
+      `or a slow subscriber would be closed by the buffer limit before the backpressure policy applies (received ${opts.maxBackpressure})`,
+    'maxBackpressure');
   }
   if (opts.policyPort !== 0 && opts.policyPort === opts.port) {
     throw invalid(`${label('policyPort')} must differ from ${label('port')}: the main port answers policy requests by itself ` +
@@ -446,6 +464,7 @@ function normalizeOptions(userOptions) {
     const given = userOptions[option.name];
     out[option.name] = checkOne(option, given === undefined ? option.default : given, `option ${option.name}`, out);
   }
+  clampDefaults(out, userOptions);
   checkTogether(out, (name) => `option ${name}`);
   return out;
 }
@@ -708,7 +727,9 @@ function parseArgv(argv) {
     options.apps = checkOne(appsOption, fromFile.apps, `${fromFile.label}: apps`, { modules: options.modules });
   }
   // Rules across options, with names as they are written on the command line.
-  checkTogether(Object.assign(normalizeDefaultsOnly(), options), (n) => BY_NAME.get(n).cli);
+  const together = Object.assign(normalizeDefaultsOnly(), options);
+  clampDefaults(together, options);
+  checkTogether(together, (n) => BY_NAME.get(n).cli);
   const result = { options, help: false };
   if (configFile !== undefined) result.config = fromFile.file;
   return result;

@@ -699,9 +699,14 @@ static napi_value js_build_message(napi_env env, napi_callback_info info) {
     int heap = 0;
     napi_valuetype t;
     napi_typeof(env, argv[0], &t);
-    if (t == napi_string) data = utf8_of(env, argv[0], small, sizeof small, &len, &heap);
-    else if (!binary_of(env, argv[0], &data, &len)) data = NULL;
-    if (!data && len == 0 && t != napi_string) {
+    int ok;
+    if (t == napi_string) {
+        data = utf8_of(env, argv[0], small, sizeof small, &len, &heap);
+        ok = data != NULL;
+    } else {
+        ok = binary_of(env, argv[0], &data, &len); /* an empty buffer has a NULL data pointer */
+    }
+    if (!ok) {
         napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "buildMessage() takes a string or binary data");
         return NULL;
     }

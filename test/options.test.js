@@ -9,8 +9,10 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { OPTIONS, normalizeOptions, parseLiteral, parseArgv, helpText, markdownTable } = require('../lib/options');
+const { loadConfig } = require('../lib/config');
 
 const root = path.join(__dirname, '..');
+const appFixtures = path.join(__dirname, 'fixtures', 'apps');
 
 function invalidOption(option, pattern) {
   return (err) => {
@@ -211,6 +213,9 @@ describe('normalizeOptions', () => {
     assert.equal(o.maxBufferedAmount, 16777216);
     assert.equal(o.highWaterMark, 65536);
     assert.equal(o.log, true);
+    assert.equal(o.maxBackpressure, 1048576);
+    assert.equal(o.backpressurePolicy, 'drop');
+    assert.deepEqual(o.apps, {});
   });
 
   test('returns a new object and treats undefined values as absent', () => {
@@ -281,10 +286,29 @@ describe('normalizeOptions', () => {
       [{ log: 'yes' }, 'log', /option log must be true or false/],
       [{ highWaterMark: 2048, maxBufferedAmount: 1024 }, 'highWaterMark', /must not exceed option maxBufferedAmount/],
       [{ port: 9000, policyPort: 9000 }, 'policyPort', /must differ from option port/],
+      [{ maxBackpressure: 0 }, 'maxBackpressure', /option maxBackpressure must be an integer from 1/],
+      [{ maxBackpressure: 1.5 }, 'maxBackpressure', /received 1\.5/],
+      [{ maxBackpressure: 32 * 1024 * 1024 }, 'maxBackpressure', /must not exceed option maxBufferedAmount/],
+      [{ backpressurePolicy: 'kill' }, 'backpressurePolicy', /option backpressurePolicy must be one of 'drop', 'close' \(received 'kill'\)/],
+      [{ backpressurePolicy: 1 }, 'backpressurePolicy', /received 1/],
+      [{ apps: [] }, 'apps', /option apps must be an object mapping application names/],
+      [{ apps: 'chat' }, 'apps', /option apps must be an object/],
     ];
     for (const [input, option, pattern] of cases) {
       assert.throws(() => normalizeOptions(input), invalidOption(option, pattern), JSON.stringify(input));
     }
+  });
+
+  test('a defaulted maxBackpressure follows a smaller maxBufferedAmount; a given one must not exceed it', () => {
+    assert.equal(normalizeOptions({ maxBufferedAmount: 262144 }).maxBackpressure, 262144);
+    assert.equal(normalizeOptions({ maxBufferedAmount: 262144, maxBackpressure: 1000 }).maxBackpressure, 1000);
+    const once = normalizeOptions({ maxBufferedAmount: 262144 });
+    assert.deepEqual(normalizeOptions(once), once);
+    assert.throws(() => normalizeOptions({ maxBufferedAmount: 262144, maxBackpressure: 262145 }),
+      invalidOption('maxBackpressure', /option maxBackpressure must not exceed option maxBufferedAmount \(262144\)/));
+    assert.doesNotThrow(() => parseArgv(['--max-buffered-amount=100000']));
+    assert.throws(() => parseArgv(['--max-buffered-amount=100000', '--max-backpressure=200000']),
+      invalidOption('maxBackpressure', /--max-backpressure must not exceed --max-buffered-amount/));
   });
 
   test('accepts the edges of every range', () => {
@@ -295,6 +319,241 @@ describe('normalizeOptions', () => {
   test('rejects options that are not an object', () => {
     assert.throws(() => normalizeOptions(8080), invalidOption(undefined, /options must be an object/));
     assert.throws(() => normalizeOptions(['port']), invalidOption(undefined, /options must be an object/));
+  });
+});
+
+describe('the apps option', () => {
+  const typed = (section, more = {}) => normalizeOptions({ modules: appFixtures, apps: { typed: section }, ...more });
+
+  test('normalizes each app to { module, urls, ...settings }, the module defaulting to the app name', () => {
+    const o = normalizeOptions({ apps: { chat: { urls: ['/websocket/chat', '/team/chat'] }, room: { module: 'chatroom', urls: ['/room'] } } });
+    assert.deepEqual(o.apps, {
+      chat: { module: 'chat', urls: ['/websocket/chat', '/team/chat'] },
+      room: { module: 'chatroom', urls: ['/room'] },
+    });
+    assert.deepEqual(normalizeOptions(o), o, 'normalizing again changes nothing');
+  });
+
+  test('leaves out apps with no urls or an empty list: they are off', () => {
+    const o = normalizeOptions({ apps: { chat: {}, time: { urls: [] }, processes: { urls: null }, chatroom: { urls: ['/r'] } } });
+    assert.deepEqual(Object.keys(o.apps), ['chatroom']);
+  });
+
+  test('accepts the URL forms: / and paths of [A-Za-z0-9_.-] segments', () => {
+    const o = normalizeOptions({ apps: { chat: { urls: ['/', '/a', '/a/b.c/d_e-f', '/v1.2'] } } });
+    assert.deepEqual(o.apps.chat.urls, ['/', '/a', '/a/b.c/d_e-f', '/v1.2']);
+  });
+
+  test('refuses bad URLs, naming the app and the URL', () => {
+    for (const url of ['chat', '/a/../b', '/./a', '/a/', '//a', '/a b', '/a%2e', '/a?x=1', '', 5]) {
+      assert.throws(() => normalizeOptions({ apps: { chat: { urls: [url] } } }),
+        invalidOption('apps', /^option apps\.chat\.urls must contain paths made of/), JSON.stringify(url));
+    }
+    assert.throws(() => normalizeOptions({ apps: { chat: { urls: '/chat' } } }),
+      invalidOption('apps', /option apps\.chat\.urls must be an array of URL paths .*\(received '\/chat'\)/));
+  });
+
+  test('refuses a URL used twice, in one app or across two', () => {
+    assert.throws(() => normalizeOptions({ apps: { chat: { urls: ['/a', '/a'] } } }),
+      invalidOption('apps', /apps\.chat\.urls lists \/a, which it lists twice/));
+    assert.throws(() => normalizeOptions({ apps: { chat: { urls: ['/a'] }, time: { urls: ['/b', '/a'] } } }),
+      invalidOption('apps', /apps\.time\.urls lists \/a, which application "chat" also uses/));
+  });
+
+  test('refuses an app whose module does not exist, or fails to load, or has a bad name', () => {
+    assert.throws(() => normalizeOptions({ apps: { nosuch: { urls: ['/x'] } } }),
+      invalidOption('apps', /option apps\.nosuch has no module: .*nosuch\.js does not exist/));
+    assert.throws(() => normalizeOptions({ apps: { x: { urls: ['/x'], module: 'nosuch' } } }),
+      invalidOption('apps', /option apps\.x\.module must name a module of the modules folder/));
+    assert.throws(() => normalizeOptions({ apps: { x: { urls: ['/x'], module: '../lib/index' } } }),
+      invalidOption('apps', /option apps\.x\.module must be the name of a module/));
+    assert.throws(() => normalizeOptions({ modules: appFixtures, apps: { x: { urls: ['/x'], module: 'fails' } } }),
+      invalidOption('apps', /apps\.x\.module names .*fails\.js, which failed to load: this module fails to load on purpose/));
+    assert.throws(() => normalizeOptions({ apps: { '..': { urls: ['/x'] } } }),
+      invalidOption('apps', /invalid application name '\.\.'/));
+    assert.throws(() => normalizeOptions({ apps: JSON.parse('{"__proto__": {"urls": ["/x"]}}') }),
+      invalidOption('apps', /invalid application name '__proto__'/));
+    assert.throws(() => normalizeOptions({ apps: { chat: ['/x'] } }),
+      invalidOption('apps', /option apps\.chat must be an object like/));
+  });
+
+  test("checks every other key against the module's configKeys, by type", () => {
+    const o = typed({ urls: ['/t'], title: 'T', limit: 2.5, loud: false, tags: ['a'], extra: { deep: [1] } });
+    assert.deepEqual(o.apps.typed, { module: 'typed', urls: ['/t'], title: 'T', limit: 2.5, loud: false, tags: ['a'], extra: { deep: [1] } });
+    const bad = [
+      [{ title: 5 }, /apps\.typed\.title must be a string \(received 5\)/],
+      [{ limit: '5' }, /apps\.typed\.limit must be a number \(received '5'\)/],
+      [{ limit: Infinity }, /apps\.typed\.limit must be a number/],
+      [{ loud: 'yes' }, /apps\.typed\.loud must be true or false/],
+      [{ tags: ['a', 1] }, /apps\.typed\.tags must be an array of strings/],
+      [{ tags: 'a' }, /apps\.typed\.tags must be an array of strings/],
+      [{ extra: [] }, /apps\.typed\.extra must be an object/],
+      [{ extra: null }, /apps\.typed\.extra must be an object/],
+      [{ titel: 'x' }, /apps\.typed\.titel is not a setting of this application \(module typed\.js accepts urls, module, title, limit, loud, tags, extra\); did you mean title\?/],
+    ];
+    for (const [extra, pattern] of bad) {
+      assert.throws(() => typed({ urls: ['/t'], ...extra }), invalidOption('apps', pattern), JSON.stringify(extra));
+    }
+    // Checked even when the app is off, so a typo shows before the day it is turned on.
+    assert.throws(() => typed({ limit: 'x' }), invalidOption('apps', /apps\.typed\.limit must be a number/));
+  });
+
+  test('keeps a copy of the settings: changing the input later changes nothing', () => {
+    const extra = { a: 1 };
+    const o = typed({ urls: ['/t'], extra });
+    extra.a = 2;
+    assert.equal(o.apps.typed.extra.a, 1);
+  });
+
+  test('reads configKeys and validateConfig from exports too, and reports what validateConfig says', () => {
+    const ok = normalizeOptions({ modules: appFixtures, apps: { hi: { module: 'exported-keys', urls: ['/hi'], greeting: 'hello' } } });
+    assert.equal(ok.apps.hi.greeting, 'hello');
+    assert.throws(() => normalizeOptions({ modules: appFixtures, apps: { hi: { module: 'exported-keys', urls: ['/hi'], greeting: 'hello there, world' } } }),
+      invalidOption('apps', /^option apps\.hi\.greeting must be at most 10 characters$/));
+  });
+
+  test('names a module that declares a type it cannot check', () => {
+    assert.throws(() => normalizeOptions({ modules: appFixtures, apps: { b: { module: 'broken-keys', urls: ['/b'], when: 'now' } } }),
+      invalidOption('apps', /apps\.b\.when cannot be checked: module broken-keys\.js declares its type as 'date'/));
+  });
+
+  test("checks log-view's settings, including what it needs to be turned on", () => {
+    const files = { 'a.log': '/tmp/a.log' };
+    assert.doesNotThrow(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files, token: 'x' } } }));
+    assert.doesNotThrow(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files, allow: ['127.0.0.1'] } } }));
+    assert.throws(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files, token: 'x', refresh: 'fast' } } }),
+      invalidOption('apps', /^option apps\.log-view\.refresh must be a number \(received 'fast'\)$/));
+    assert.throws(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files, token: 'x', refresh: 0 } } }),
+      invalidOption('apps', /apps\.log-view\.refresh must be from 10 to 86400000/));
+    assert.throws(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files: { 'a.log': 5 }, token: 'x' } } }),
+      invalidOption('apps', /apps\.log-view\.files\["a\.log"\] must be the path of a file/));
+    assert.throws(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files } } }),
+      invalidOption('apps', /apps\.log-view\.token is needed/));
+    assert.throws(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], token: 'x' } } }),
+      invalidOption('apps', /apps\.log-view\.files must name at least one log file/));
+    assert.throws(() => normalizeOptions({ apps: { 'log-view': { urls: ['/lv'], files, token: 'x', allow: '127.0.0.1' } } }),
+      invalidOption('apps', /apps\.log-view\.allow must be an array of strings/));
+    // Off (no urls): no token needed yet.
+    assert.deepEqual(normalizeOptions({ apps: { 'log-view': { files } } }).apps, {});
+  });
+
+  test('--apps takes JSON on the command line, checked against --modules', () => {
+    assert.deepEqual(parseArgv(['--apps={"chat":{"urls":["/a"]}}']).options.apps, { chat: { module: 'chat', urls: ['/a'] } });
+    assert.deepEqual(parseArgv([`--apps='{"typed":{"urls":["/t"],"limit":1}}'`, `--modules=${appFixtures}`]).options.apps,
+      { typed: { module: 'typed', urls: ['/t'], limit: 1 } });
+    assert.throws(() => parseArgv(['--apps={chat}']), invalidOption('apps', /invalid value for --apps: not JSON/));
+    assert.throws(() => parseArgv(['--apps={"chat":{"urls":["x"]}}']), invalidOption('apps', /^--apps\.chat\.urls must contain paths/));
+  });
+});
+
+describe('the --config file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-config-'));
+  let n = 0;
+  const write = (content) => {
+    const file = path.join(dir, `c${++n}.json`);
+    fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+    return file;
+  };
+  const fails = (content, pattern, option) => {
+    const file = write(content);
+    assert.throws(() => parseArgv([`--config=${file}`]), invalidOption(option, pattern), JSON.stringify(content));
+  };
+
+  test('reads { "server": {...}, "apps": {...} }', () => {
+    const file = write({ server: { port: 9001, host: '127.0.0.1', backpressurePolicy: 'close' }, apps: { chat: { urls: ['/a', '/b'] } } });
+    const { options, config } = parseArgv(['--config', file]);
+    assert.equal(config, file);
+    assert.deepEqual(options, { port: 9001, host: '127.0.0.1', backpressurePolicy: 'close', apps: { chat: { module: 'chat', urls: ['/a', '/b'] } } });
+  });
+
+  test('reads the NaviServer-like shape: server options at the top level beside "apps"', () => {
+    const file = write({ port: 9002, maxBackpressure: 4096, apps: { chat: { urls: ['/websocket/chat', '/team/chat'] },
+      'log-view': { urls: ['/admin/websocket/log-view'], refresh: 1000, files: { 'access.log': '/x/a', 'error.log': '/x/e' }, token: 't' } } });
+    const { options } = parseArgv([`--config=${file}`]);
+    assert.equal(options.port, 9002);
+    assert.equal(options.maxBackpressure, 4096);
+    assert.deepEqual(options.apps['log-view'], { module: 'log-view', urls: ['/admin/websocket/log-view'], refresh: 1000,
+      files: { 'access.log': '/x/a', 'error.log': '/x/e' }, token: 't' });
+  });
+
+  test('the shipped server.example.json is valid', () => {
+    const { options } = parseArgv([`--config=${path.join(root, 'server.example.json')}`]);
+    assert.deepEqual(options.apps.chat.urls, ['/websocket/chat', '/team/chat']);
+    assert.deepEqual(options.apps['log-view'].urls, ['/admin/websocket/log-view']);
+    assert.equal(Object.keys(options.apps['log-view'].files).length, 2);
+    assert.equal(typeof options.apps['log-view'].token, 'string');
+  });
+
+  test('command-line options override the file, wherever --config stands', () => {
+    const file = write({ server: { port: 9003, log: true, origins: ['http://a'] }, apps: { chat: { urls: ['/a'] } } });
+    assert.deepEqual(parseArgv(['--port=9004', `--config=${file}`, '--no-log']).options,
+      { port: 9004, log: false, origins: ['http://a'], apps: { chat: { module: 'chat', urls: ['/a'] } } });
+    assert.deepEqual(parseArgv([`--config=${file}`, '--apps={"time":{"urls":["/t"]}}']).options.apps,
+      { time: { module: 'time', urls: ['/t'] } }, '--apps replaces the apps of the file');
+  });
+
+  test('resolves modules and docroot relative to the file, and checks apps against that modules folder', () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'rel-'));
+    fs.mkdirSync(path.join(sub, 'mods'));
+    fs.writeFileSync(path.join(sub, 'mods', 'hello.js'), 'exports.Module = class {};\n');
+    const file = path.join(sub, 'server.json');
+    fs.writeFileSync(file, JSON.stringify({ server: { modules: 'mods', docroot: '.' }, apps: { hello: { urls: ['/hi'] } } }));
+    const { options } = parseArgv([`--config=${file}`]);
+    assert.equal(options.modules, path.join(sub, 'mods'));
+    assert.equal(options.docroot, sub);
+    assert.deepEqual(options.apps, { hello: { module: 'hello', urls: ['/hi'] } });
+    // --modules on the command line wins, and the apps are checked against it.
+    assert.throws(() => parseArgv([`--config=${file}`, `--modules=${path.join(root, 'modules')}`]),
+      invalidOption('apps', /server\.json: apps\.hello has no module/));
+  });
+
+  test('stops on an unknown key, naming it and the closest known one', () => {
+    fails({ prot: 80 }, /c\d+\.json: unknown key "prot" \(did you mean "port"\?\)/, 'prot');
+    fails({ server: { prot: 80 } }, /unknown key "server\.prot" \(did you mean "port"\?\)/, 'prot');
+    fails({ sever: {} }, /unknown key "sever" \(did you mean "server"\?\)/, 'sever');
+    fails({ aps: {} }, /unknown key "aps" \(did you mean "apps"\?\)/, 'aps');
+    fails({ server: { apps: {} } }, /server\.apps: put "apps" at the top level/, 'apps');
+    fails({ apps: { chat: { urls: ['/a'], color: 'red' } } }, /apps\.chat\.color is not a setting of this application/, 'apps');
+  });
+
+  test('stops on a wrong type, naming the key', () => {
+    fails({ server: { port: 'eighty' } }, /c\d+\.json: server\.port must be an integer from 0 to 65535 \(received 'eighty'\)/, 'port');
+    fails({ port: true }, /c\d+\.json: port must be an integer/, 'port');
+    fails({ server: { log: 'yes' } }, /server\.log must be true or false/, 'log');
+    fails({ server: { backpressurePolicy: 'kill' } }, /server\.backpressurePolicy must be one of 'drop', 'close'/, 'backpressurePolicy');
+    fails({ server: [] }, /server must be an object of Server options/, 'server');
+    fails({ apps: [] }, /c\d+\.json: apps must be an object mapping application names/, 'apps');
+    fails({ apps: { chat: { urls: '/a' } } }, /apps\.chat\.urls must be an array/, 'apps');
+    fails({ apps: { 'log-view': { urls: ['/lv'], refresh: 'soon', files: { a: '/a' }, token: 't' } } },
+      /apps\.log-view\.refresh must be a number \(received 'soon'\)/, 'apps');
+  });
+
+  test('stops on an option given twice, on bad JSON, on a file that is not an object or is missing', () => {
+    fails({ port: 1, server: { port: 2 } }, /server\.port is given twice \(also as port\)/, 'port');
+    fails('{ "port": 80, }', /not valid JSON: .*\(line 1, column \d+\)/, 'config');
+    fails('[1, 2]', /must hold a JSON object/, 'config');
+    fails('', /not valid JSON/, 'config');
+    assert.throws(() => parseArgv(['--config=/no/such/config.json']),
+      invalidOption('config', /cannot read config file \/no\/such\/config\.json: no such file/));
+    assert.throws(() => parseArgv([`--config=${dir}`]), invalidOption('config', /cannot read config file .*not a file/));
+    assert.throws(() => parseArgv(['--config']), invalidOption('config', /--config needs a file/));
+    const file = write({});
+    assert.throws(() => parseArgv([`--config=${file}`, `--config=${file}`]), invalidOption('config', /--config may be given once/));
+  });
+
+  test('accepts a BOM and an empty object; loadConfig reports where options came from', () => {
+    const file = write('\ufeff{ "port": 1234 }');
+    assert.deepEqual(parseArgv([`--config=${file}`]).options, { port: 1234 });
+    assert.deepEqual(parseArgv([`--config=${write({})}`]).options, {});
+    const loaded = loadConfig(file);
+    assert.equal(loaded.file, file);
+    assert.deepEqual(loaded.options, { port: 1234 });
+    assert.equal(loaded.apps, undefined);
+  });
+
+  test('checks rules across options with the file and the command line together', () => {
+    const file = write({ server: { maxBufferedAmount: 1000 } });
+    assert.throws(() => parseArgv([`--config=${file}`, '--high-water-mark=2000']), invalidOption('highWaterMark', /must not exceed/));
   });
 });
 
@@ -309,6 +568,7 @@ describe('helpText and the README', () => {
     assert.ok(text.includes("--origins=['http://some_allowed_host']"));
     assert.match(text, /--port=N +TCP port.*Default: 8080\./);
     assert.match(text, /-h, --help/);
+    assert.match(text, /--config=FILE +Read options and applications from a JSON file/);
   });
 
   test('every option has a name, a kebab-case command-line form, a default and a description', () => {
@@ -337,6 +597,8 @@ function sampleCliValue(o) {
     case 'docroot': return 'false';
     case 'policyPort': return '843';
     case 'boolean': return 'true';
+    case 'choice': return o.choices[o.choices.length - 1];
+    case 'apps': return '{"chat":{"urls":["/chat"]}}';
     default: throw new Error(`no sample value for type ${o.type}`);
   }
 }

@@ -1,0 +1,189 @@
+'use strict';
+
+// ws://host:port/chatroom: the chat of node.websocket.js, with nicknames and
+// a line protocol. Each room is an application instance (one per configured
+// URL, or the one at /chatroom); its members, the last messages and the
+// topic live in context.state.
+//
+// Client -> server, one command per text message:
+//   NICK <name>    join the room under a nickname (1-24 of A-Z a-z 0-9 _ -),
+//                  required before anything else
+//   MSG <text>     say something to everyone
+//   ACTION <text>  "/me <text>"
+//   USERS          who is here
+//   TOPIC [text]   set the topic (and tell everyone), or just ask for it
+//   PART           leave; the server closes the connection
+//
+// Server -> client, JSON text:
+//   {"type":"JOIN","nick":"bob","timestamp":"<ISO>"}          to everyone, the newcomer included
+//   {"type":"MSG","nick":"bob","text":"hi","isSelf":false,"timestamp":"<ISO>"}
+//                                                            to everyone; isSelf true on the sender's copy
+//   {"type":"ACTION","nick":"bob","text":"waves","isSelf":false,"timestamp":"<ISO>"}
+//   {"type":"PART","nick":"bob","timestamp":"<ISO>"}          when a member leaves or disconnects
+//   {"type":"TOPIC","topic":"...","nick":"who set it","timestamp":"<ISO>"}
+//   {"type":"RPL_USERS","nicks":["alice","bob"]}
+//   {"type":"RPL_WELCOME","nick":"bob","users":2}
+//   {"type":"ERROR","code":"ERR_...","text":"why"}           only to the one who erred
+//
+// On NICK the newcomer gets, in order: the JOIN (also sent to everyone), the
+// last 10 MSG/ACTION messages said before it came (each with
+// "history": true), the TOPIC, and RPL_WELCOME.
+
+const ROOM = 'room';
+const HISTORY = 10;
+const NICK_RE = /^[A-Za-z0-9_-]{1,24}$/;
+const MAX_TEXT = 4096; // characters of one MSG, ACTION or TOPIC
+
+const ERR = {
+  NOTREGISTERED: 'ERR_NOTREGISTERED',
+  ALREADYREGISTERED: 'ERR_ALREADYREGISTERED',
+  ERRONEUSNICKNAME: 'ERR_ERRONEUSNICKNAME',
+  NICKNAMEINUSE: 'ERR_NICKNAMEINUSE',
+  UNKNOWNCOMMAND: 'ERR_UNKNOWNCOMMAND',
+  NOTEXTTOSEND: 'ERR_NOTEXTTOSEND',
+  TOOLONG: 'ERR_TOOLONG',
+  BINARY: 'ERR_BINARY',
+};
+
+/** The room's shared state, created on first use. */
+function room(context) {
+  const s = context.state;
+  if (s.members === undefined) {
+    s.members = new Map(); // lower-cased nick -> { nick, connection }
+    s.history = [];        // the last HISTORY MSG/ACTION records
+    s.topic = { topic: '', nick: null, timestamp: null };
+  }
+  return s;
+}
+
+const now = () => new Date().toISOString();
+
+class Module {
+  /**
+   * @param {import('..').Connection} connection
+   * @param {import('..').AppContext} context the room
+   */
+  constructor(connection, context) {
+    this.context = context || connection.context;
+    this.nick = null;
+  }
+
+  onData(data, connection) {
+    if (typeof data !== 'string') {
+      this.error(connection, ERR.BINARY, 'commands are text: NICK, MSG, ACTION, USERS, TOPIC, PART');
+      return;
+    }
+    const m = /^([A-Za-z]+)(?: ([\s\S]*))?$/.exec(data);
+    const command = m ? m[1].toUpperCase() : '';
+    const arg = m && m[2] !== undefined ? m[2] : '';
+    if (command === 'NICK') {
+      this.join(connection, arg.trim());
+      return;
+    }
+    if (!['MSG', 'ACTION', 'USERS', 'TOPIC', 'PART'].includes(command)) {
+      this.error(connection, ERR.UNKNOWNCOMMAND,
+        `unknown command ${JSON.stringify(data.slice(0, 20))}: use NICK, MSG, ACTION, USERS, TOPIC or PART`);
+      return;
+    }
+    if (this.nick === null) {
+      this.error(connection, ERR.NOTREGISTERED, 'send NICK <name> first');
+      return;
+    }
+    const state = room(this.context);
+    switch (command) {
+      case 'MSG':
+      case 'ACTION': {
+        if (!this.checkText(connection, arg)) return;
+        const record = { type: command, nick: this.nick, text: arg, timestamp: now() };
+        state.history.push(record);
+        if (state.history.length > HISTORY) state.history.shift();
+        // One multicast for everyone else, and the sender's own copy says isSelf.
+        this.context.multicast(ROOM, JSON.stringify({ ...record, isSelf: false }), { exclude: connection });
+        send(connection, { ...record, isSelf: true });
+        break;
+      }
+      case 'USERS':
+        send(connection, { type: 'RPL_USERS', nicks: [...state.members.values()].map((m) => m.nick) });
+        break;
+      case 'TOPIC':
+        if (arg === '') {
+          send(connection, { type: 'TOPIC', ...state.topic });
+          return;
+        }
+        if (!this.checkText(connection, arg)) return;
+        state.topic = { topic: arg, nick: this.nick, timestamp: now() };
+        this.context.multicast(ROOM, JSON.stringify({ type: 'TOPIC', ...state.topic }));
+        break;
+      case 'PART':
+        this.leave();
+        connection.close(1000, 'PART');
+        break;
+    }
+  }
+
+  onDisconnect() {
+    this.leave();
+  }
+
+  /** NICK: checks the name, then JOIN to all, history, TOPIC and RPL_WELCOME to the newcomer. */
+  join(connection, nick) {
+    if (this.nick !== null) {
+      this.error(connection, ERR.ALREADYREGISTERED, `you are already ${this.nick}`);
+      return;
+    }
+    if (!NICK_RE.test(nick)) {
+      this.error(connection, ERR.ERRONEUSNICKNAME, 'a nickname is 1 to 24 letters, digits, "_" or "-"');
+      return;
+    }
+    const state = room(this.context);
+    const key = nick.toLowerCase();
+    if (state.members.has(key)) {
+      this.error(connection, ERR.NICKNAMEINUSE, `${nick} is already taken in this room`);
+      return;
+    }
+    const history = state.history.slice(); // what was said before the newcomer came
+    this.nick = nick;
+    state.members.set(key, { nick, connection });
+    this.context.subscribe(connection, ROOM);
+    this.context.multicast(ROOM, JSON.stringify({ type: 'JOIN', nick, timestamp: now() }));
+    for (const record of history) send(connection, { ...record, isSelf: false, history: true });
+    send(connection, { type: 'TOPIC', ...state.topic });
+    send(connection, { type: 'RPL_WELCOME', nick, users: state.members.size });
+  }
+
+  /** Leaves the room once (PART, then the disconnect that follows, say it once). */
+  leave() {
+    if (this.nick === null) return;
+    const state = room(this.context);
+    const nick = this.nick;
+    const member = state.members.get(nick.toLowerCase());
+    this.nick = null;
+    state.members.delete(nick.toLowerCase());
+    if (member) this.context.unsubscribe(member.connection, ROOM);
+    this.context.multicast(ROOM, JSON.stringify({ type: 'PART', nick, timestamp: now() }));
+    // PART goes to the one leaving too, so its page can say it left.
+    if (member) send(member.connection, { type: 'PART', nick, timestamp: now() });
+  }
+
+  checkText(connection, text) {
+    if (text.trim() === '') {
+      this.error(connection, ERR.NOTEXTTOSEND, 'nothing to send');
+      return false;
+    }
+    if (text.length > MAX_TEXT) {
+      this.error(connection, ERR.TOOLONG, `at most ${MAX_TEXT} characters`);
+      return false;
+    }
+    return true;
+  }
+
+  error(connection, code, text) {
+    send(connection, { type: 'ERROR', code, text });
+  }
+}
+
+function send(connection, message) {
+  if (connection.readyState === 1) connection.send(JSON.stringify(message));
+}
+
+exports.Module = Module;
