@@ -45,6 +45,51 @@ export interface ServerOptions {
   backpressurePolicy?: 'drop' | 'close';
   /** Named applications (usually from --config): each URL of an app is its own instance with its own subscriber lists. */
   apps?: Record<string, AppConfig>;
+  /** permessage-deflate (RFC 7692): off by default; true for the defaults. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** Serve wss:// from the same engine (TLS 1.2 and 1.3, ALPN http/1.1). */
+  tls?: TlsOptions | null;
+  /** Do not listen: upgrades come through server.handleUpgrade() (from an http/https server's 'upgrade' event). */
+  noServer?: boolean;
+  /** Serve WebSockets on an existing http.Server / https.Server's port (its 'upgrade' requests). */
+  server?: import('http').Server | import('https').Server | null;
+  /** Decides on every upgrade request before the module's own authorize(); may return a promise (bounded by handshakeTimeout). */
+  authorize?: ((info: UpgradeInfo) => AuthorizeResult | Promise<AuthorizeResult>) | null;
+  /** Peers whose X-Forwarded-For / Forwarded / PROXY header is believed: true (any), or a list of addresses and CIDR ranges. Default false. */
+  trustProxy?: boolean | string[];
+  /** Expect a PROXY protocol v1 or v2 header before the request (from a trusted proxy). Default false. */
+  proxyProtocol?: boolean;
+}
+
+export interface PerMessageDeflateOptions {
+  /** Messages smaller than this many bytes are sent uncompressed. Default 1024. */
+  threshold?: number;
+  serverNoContextTakeover?: boolean;
+  clientNoContextTakeover?: boolean;
+  /** 8..15; default 15. */
+  serverMaxWindowBits?: number;
+  /** 8..15; default 15 (used only when the client offers the parameter). */
+  clientMaxWindowBits?: number;
+  /** zlib memLevel 1..9; default 8. */
+  memLevel?: number;
+  /** zlib level 0..9; default 6 (Z_DEFAULT_COMPRESSION). */
+  level?: number;
+}
+
+export interface TlsCertificate {
+  /** PEM: a path or the contents. */
+  cert: string | Buffer;
+  key: string | Buffer;
+  passphrase?: string;
+}
+
+export interface TlsOptions extends TlsCertificate {
+  /** PEM CA bundle (path or contents) sent as the chain. */
+  ca?: string | Buffer;
+  /** 'TLSv1.2' (default) or 'TLSv1.3'. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Certificates by server name (SNI); wildcard names like '*.example.com' allowed. */
+  sni?: Record<string, TlsCertificate>;
 }
 
 /** One application section of the config file. */
@@ -120,6 +165,14 @@ export class Server extends EventEmitter {
   /** Sends 1001 to every client, waits (bounded by closeTimeout) for the close handshakes, then releases the port. */
   close(callback?: (err?: Error) => void): this;
   address(): AddressInfo | null;
+  /**
+   * Takes over an upgrade request from an http/https server ('upgrade' event): the connection then
+   * runs in the C engine like a native one. callback gets the Connection once the handshake succeeded.
+   */
+  handleUpgrade(request: import('http').IncomingMessage, socket: import('stream').Duplex, head: Buffer,
+    callback?: (connection: Connection) => void): void;
+  /** Reloads the TLS certificates from their files (also done on SIGHUP by runserver.js) without dropping connections. */
+  reloadTls(): void;
   /** Queues message once for every subscriber of name (server-wide names); returns how many it was queued for. The frame is built once in C and shared. */
   multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
   /** How many connections are subscribed to name. */
@@ -130,6 +183,8 @@ export class Server extends EventEmitter {
   on(event: 'listening' | 'close', listener: () => void): this;
   on(event: 'connection', listener: (connection: Connection) => void): this;
   on(event: 'error', listener: (err: WebSocketError) => void): this;
+  /** Every valid upgrade request, before the module's authorize(): call accept() or reject(status, reason), now or later. With no listener, requests go straight on. */
+  on(event: 'upgrade-request', listener: (info: UpgradeInfo, accept: () => void, reject: (status: number, reason?: string) => void) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
@@ -150,6 +205,10 @@ export class Connection extends EventEmitter {
   readonly origin: string | undefined;
   /** Negotiated subprotocol, '' when none. */
   readonly protocol: string;
+  /** Negotiated extensions as sent in the 101 response ('' when none), e.g. 'permessage-deflate; server_no_context_takeover'. */
+  readonly extensions: string;
+  /** True over wss:// (TLS in the engine or from an https server). */
+  readonly secure: boolean;
   readonly remoteAddress: string;
   readonly remotePort: number;
   /** Bytes queued and not yet handed to the kernel. */

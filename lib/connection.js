@@ -30,13 +30,15 @@ function isValidCloseCode(code) {
  * EventEmitter's constructor is skipped on purpose: its listener table is
  * created by the first on(), so a connection nobody listens to costs nothing.
  */
-function Connection(server, request, resolved, protocol) {
+function Connection(server, request, resolved, protocol, extensions) {
   this.server = server;
   this.id = request.id;
   this.resource = resolved.resource;
   this.context = resolved.context;
   this.path = request.path;
   this.protocol = protocol;
+  this.extensions = extensions;
+  this.secure = request.secure;
   this.remoteAddress = request.remoteAddress;
   this.remotePort = request.remotePort;
   this.readyState = OPEN;

@@ -4,10 +4,13 @@
 // from the command line. Everything else (runserver.js --help, the README's
 // table, Server's constructor) derives from OPTIONS below.
 
+const crypto = require('crypto');
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 const util = require('util');
 const { WebSocketError } = require('./errors');
+const { compileTrust } = require('./forwarded');
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 const MAX_INT32 = 2147483647;             // also the longest delay Node's timers accept
@@ -67,18 +70,80 @@ const OPTIONS = [
     doc: "What a multicast does to a subscriber past maxBackpressure: 'drop' the message for it (counted), or 'close' it with 1008." },
   { name: 'apps', type: 'apps', default: {}, shown: '{} (none)', arg: 'JSON',
     doc: 'Named applications, each URL its own instance: { "name": { "urls": ["/path", ...], "module"?: "file", ...settings } }; usually set in the --config file.' },
+  { name: 'perMessageDeflate', cli: '--deflate', aliases: ['per-message-deflate'], type: 'deflate', default: false, arg: 'JSON',
+    doc: 'permessage-deflate (RFC 7692): false (off), true (on, every parameter at its default), or an object of the parameters below; --deflate alone turns it on.' },
+  { name: 'tls', type: 'tls', default: null, shown: 'null (plain ws://)', arg: 'JSON',
+    doc: 'Serve wss:// from the engine: { cert, key, ca?, passphrase?, minVersion?, sni? } (the parts below), PEM as contents or file paths.' },
+  { name: 'noServer', type: 'boolean', codeOnly: true, default: false,
+    doc: 'Do not listen: upgrades come through server.handleUpgrade(req, socket, head, cb); port and host are ignored.' },
+  { name: 'server', type: 'httpServer', codeOnly: true, default: null,
+    doc: "An http.Server or https.Server whose port also serves WebSockets (its 'upgrade' requests); port and host are ignored." },
+  { name: 'authorize', type: 'function', codeOnly: true, default: null,
+    doc: 'authorize(info) decides on every upgrade request before the module\'s own authorize(): true, false, { status, reason }, or a promise of one.' },
+  { name: 'trustProxy', type: 'trustProxy', default: false, arg: 'LIST',
+    doc: "Peers whose X-Forwarded-For / Forwarded (and PROXY protocol) headers are believed for remoteAddress: true (any peer), or addresses, CIDR ranges and 'loopback', 'linklocal', 'uniquelocal'." },
+  { name: 'proxyProtocol', type: 'boolean', default: false,
+    doc: 'Every connection starts with a PROXY protocol v1 or v2 header, from a peer in trustProxy (others are refused).' },
 ];
 
+const kebab = (name) => name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
 for (const option of OPTIONS) {
-  option.cli = '--' + option.name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  if (!option.cli) option.cli = '--' + kebab(option.name);
 }
+
+/**
+ * The parameters of perMessageDeflate, each with its own command-line flag
+ * (--deflate-threshold=512, --deflate-server-no-context-takeover, ...).
+ */
+const DEFLATE_PARAMS = [
+  { key: 'threshold', type: 'integer', default: 1024, min: 0, max: MAX_SAFE, arg: 'BYTES',
+    doc: 'Messages smaller than this many bytes are sent uncompressed.' },
+  { key: 'serverNoContextTakeover', type: 'boolean', default: false,
+    doc: 'The server starts each message with an empty compression window (less memory per connection, less compression); always answered as server_no_context_takeover.' },
+  { key: 'clientNoContextTakeover', type: 'boolean', default: false,
+    doc: 'Clients are asked to do the same (client_no_context_takeover), so the server keeps no inflate window between messages.' },
+  { key: 'serverMaxWindowBits', type: 'integer', default: 15, min: 8, max: 15, arg: 'N',
+    doc: "The server's LZ77 window is 2^N bytes (answered as server_max_window_bits when below 15)." },
+  { key: 'clientMaxWindowBits', type: 'integer', default: 15, min: 8, max: 15, arg: 'N',
+    doc: "The largest window a client may compress with, when the client offers client_max_window_bits." },
+  { key: 'memLevel', type: 'integer', default: 8, min: 1, max: 9, arg: 'N',
+    doc: "zlib's memLevel for the server's compressor: memory against speed." },
+  { key: 'level', type: 'integer', default: 6, min: 0, max: 9, arg: 'N',
+    doc: "zlib's compression level: 0 none, 1 fastest, 9 smallest; 6 is zlib's default." },
+];
+for (const p of DEFLATE_PARAMS) p.cli = '--deflate-' + kebab(p.key);
+
+/**
+ * The parts of tls, with their command-line flags (sni only through --tls=JSON,
+ * the --config file or code).
+ */
+const TLS_PARAMS = [
+  { key: 'cert', cli: '--tls-cert', arg: 'FILE', shown: '(required)',
+    doc: 'The certificate (chain) in PEM: a file path, or the PEM contents as a string or Buffer.' },
+  { key: 'key', cli: '--tls-key', arg: 'FILE', shown: '(required)',
+    doc: 'Its private key in PEM, path or contents; it must match cert.' },
+  { key: 'passphrase', cli: '--tls-passphrase', arg: 'TEXT', shown: 'none',
+    doc: 'Passphrase of an encrypted key.' },
+  { key: 'ca', cli: '--tls-ca', arg: 'FILE', shown: 'none',
+    doc: 'Intermediate CA certificates (PEM, path or contents) sent with the certificate.' },
+  { key: 'minVersion', cli: '--tls-min-version', arg: 'TLSv1.2|TLSv1.3', shown: "'TLSv1.2'",
+    doc: "The oldest TLS version accepted: 'TLSv1.2' or 'TLSv1.3'." },
+  { key: 'sni', cli: null, shown: '{} (none)',
+    doc: 'Certificates by server name: { "name or *.domain": { cert, key, passphrase? } }; other names get cert.' },
+];
 
 const BY_NAME = new Map(OPTIONS.map((o) => [o.name, o]));
 const BY_CLI = new Map();
 for (const o of OPTIONS) {
   BY_CLI.set(o.cli.slice(2), o);
   BY_CLI.set(o.name, o);
+  for (const alias of o.aliases || []) BY_CLI.set(alias, o);
 }
+// --deflate-threshold=N and the like: one part of a structured option.
+const PART_CLI = new Map();
+for (const p of DEFLATE_PARAMS) PART_CLI.set(p.cli.slice(2), { option: BY_NAME.get('perMessageDeflate'), param: p });
+for (const p of TLS_PARAMS) if (p.cli) PART_CLI.set(p.cli.slice(2), { option: BY_NAME.get('tls'), param: p });
 
 // ---------------------------------------------------------------------------
 // Checks. Each takes a value and returns the normalized value, or throws a
@@ -91,11 +156,14 @@ class Problem extends Error {
    * @param {boolean} [how.showsValue] the message already quotes the bad value
    * @param {string} [how.key] the part of the option at fault, e.g. '.chat.urls'
    * @param {*} [how.value] the value at that key, for "(received ...)"
+   * @param {boolean} [how.colon] join the option and the message with ': '
    */
   constructor(message, how = {}) {
     super(message);
     this.showsValue = Boolean(how.showsValue);
     this.key = how.key || '';
+    // 'option tls.cert: cannot read ...' rather than 'option tls.cert cannot read ...'
+    this.colon = Boolean(how.colon);
     // A value of undefined is still a value to show: tell it apart from none.
     this.hasValue = Object.prototype.hasOwnProperty.call(how, 'value');
     this.value = how.value;
@@ -346,7 +414,277 @@ function checkApps(option, value, context) {
   return out;
 }
 
+// ---------------------------------------------------------------------------
+// permessage-deflate.
+
+function checkDeflate(option, value) {
+  if (value === false) return false;
+  if (value === true) value = {};
+  if (!isPlainObject(value)) {
+    throw new Problem('must be true, false, or an object like { threshold: 1024, serverNoContextTakeover: true }');
+  }
+  const known = DEFLATE_PARAMS.map((p) => p.key);
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const hint = closest(key, known);
+      throw new Problem(`is not a permessage-deflate parameter (they are ${known.join(', ')})${hint ? `; did you mean ${hint}?` : ''}`,
+        { key: `.${key}`, showsValue: true });
+    }
+  }
+  const out = {};
+  for (const p of DEFLATE_PARAMS) {
+    const v = value[p.key] === undefined ? p.default : value[p.key];
+    if (p.type === 'boolean') {
+      if (typeof v !== 'boolean') throw new Problem('must be true or false', { key: `.${p.key}`, value: v });
+      out[p.key] = v;
+    } else {
+      const n = isIntegerString(v) ? Number(v) : v;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < p.min || n > p.max) {
+        throw new Problem(`must be an integer from ${p.min} to ${p.max}`, { key: `.${p.key}`, value: v });
+      }
+      out[p.key] = n;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// TLS. Certificates and keys are given as PEM contents or as file paths;
+// files are read here, once, so a missing file or a key that does not match
+// its certificate stops `new Server()` with a message naming the file.
+
+const PEM_RE = /-----BEGIN [A-Z0-9 ]+-----/;
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'];
+// A server name for SNI: a DNS name, possibly with a leading '*.' wildcard.
+const SNI_NAME_RE = /^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
+
+/**
+ * Reads one PEM item: contents (string with a BEGIN line, Buffer) or a path.
+ * @returns {{ pem: Buffer, file: string|null }}
+ */
+function readPem(value, file, key, what) {
+  let pem;
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
+    pem = Buffer.from(value);
+    file = typeof file === 'string' && file !== '' ? file : null;
+  } else if (typeof value === 'string' && PEM_RE.test(value)) {
+    pem = Buffer.from(value, 'utf8');
+    file = null;
+  } else if (typeof value === 'string' && value.trim() !== '') {
+    file = path.resolve(value);
+    try {
+      pem = fs.readFileSync(file);
+    } catch (err) {
+      throw new Problem(`cannot read ${file}: ${err.code || err.message}`, { key, colon: true, showsValue: true });
+    }
+  } else {
+    throw new Problem(`must be ${what} in PEM: a file path, or the PEM contents as a string or Buffer`, { key, value });
+  }
+  if (!PEM_RE.test(pem.toString('latin1'))) {
+    throw new Problem(`${file || 'the value given'} holds no PEM data (no "-----BEGIN ...-----" line)`,
+      { key, colon: true, showsValue: true });
+  }
+  return { pem, file };
+}
+
+/** Checks a { cert, key, passphrase? } pair (the main one, or an SNI entry). */
+function readCertificate(value, prefix) {
+  const cert = readPem(value.cert, value.certFile, `${prefix}.cert`, 'a certificate');
+  const key = readPem(value.key, value.keyFile, `${prefix}.key`, 'a private key');
+  const passphrase = value.passphrase === undefined || value.passphrase === null ? null : value.passphrase;
+  if (passphrase !== null && typeof passphrase !== 'string') {
+    throw new Problem('must be a string', { key: `${prefix}.passphrase`, value: passphrase });
+  }
+  const certName = cert.file || 'the certificate given';
+  const keyName = key.file || 'the key given';
+  let x509;
+  try {
+    x509 = new crypto.X509Certificate(cert.pem);
+  } catch (err) {
+    throw new Problem(`${certName} is not a PEM certificate (${err.message})`, { key: `${prefix}.cert`, colon: true, showsValue: true });
+  }
+  let privateKey;
+  try {
+    privateKey = crypto.createPrivateKey({ key: key.pem, format: 'pem', passphrase: passphrase === null ? undefined : passphrase });
+  } catch (err) {
+    const encrypted = /ENCRYPTED/.test(key.pem.toString('latin1'));
+    let why;
+    if (encrypted && passphrase === null) why = `${keyName} is encrypted: give its passphrase (tls${prefix}.passphrase)`;
+    else if (encrypted) why = `${keyName} cannot be decrypted with the passphrase given`;
+    else why = `${keyName} is not a PEM private key (${err.message})`;
+    throw new Problem(why, { key: `${prefix}.key`, colon: true, showsValue: true });
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new Problem(`${keyName} does not match the certificate ${certName}`, { key: `${prefix}.key`, colon: true, showsValue: true });
+  }
+  return { cert: cert.pem, key: key.pem, passphrase, certFile: cert.file, keyFile: key.file };
+}
+
+const TLS_KEYS = ['cert', 'key', 'passphrase', 'ca', 'minVersion', 'sni', 'certFile', 'keyFile', 'caFile'];
+const SNI_KEYS = ['cert', 'key', 'passphrase', 'certFile', 'keyFile'];
+
+function refuseUnknownKeys(value, known, prefix, shownKnown) {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const hint = closest(key, shownKnown);
+      throw new Problem(`is not a TLS setting (they are ${shownKnown.join(', ')})${hint ? `; did you mean ${hint}?` : ''}`,
+        { key: `${prefix}.${key}`, showsValue: true });
+    }
+  }
+}
+
+/**
+ * Normalizes tls to null or
+ * { cert, key, passphrase, ca, minVersion, sni, certFile, keyFile, caFile }:
+ * cert, key and ca are Buffers of PEM, the *File members the paths they were
+ * read from (null for contents given directly), sni maps each server name
+ * (lower-cased) to { cert, key, passphrase, certFile, keyFile }.
+ */
+function checkTls(option, value) {
+  if (value === null || value === false) return null;
+  if (!isPlainObject(value)) {
+    throw new Problem("must be null or an object like { cert: 'cert.pem', key: 'key.pem' }");
+  }
+  refuseUnknownKeys(value, TLS_KEYS, '', TLS_PARAMS.map((p) => p.key));
+  if (value.cert === undefined || value.cert === null) {
+    throw new Problem('is required: the certificate, as a PEM file path or contents', { key: '.cert', showsValue: true });
+  }
+  if (value.key === undefined || value.key === null) {
+    throw new Problem('is required: the private key, as a PEM file path or contents', { key: '.key', showsValue: true });
+  }
+  const main = readCertificate(value, '');
+  let ca = null;
+  let caFile = null;
+  if (value.ca !== undefined && value.ca !== null) {
+    const read = readPem(value.ca, value.caFile, '.ca', 'CA certificates');
+    ca = read.pem;
+    caFile = read.file;
+    if (!/-----BEGIN CERTIFICATE-----/.test(ca.toString('latin1'))) {
+      throw new Problem(`${caFile || 'the value given'} holds no certificate`, { key: '.ca', colon: true, showsValue: true });
+    }
+  }
+  const minVersion = value.minVersion === undefined || value.minVersion === null ? 'TLSv1.2' : value.minVersion;
+  if (!TLS_VERSIONS.includes(minVersion)) {
+    throw new Problem(`must be ${TLS_VERSIONS.map((v) => `'${v}'`).join(' or ')}`, { key: '.minVersion', value: minVersion });
+  }
+  const sni = {};
+  if (value.sni !== undefined && value.sni !== null) {
+    if (!isPlainObject(value.sni)) {
+      throw new Problem("must be an object of server names to { cert, key }, like { 'example.com': { cert: 'a.pem', key: 'a.key' } }",
+        { key: '.sni', value: value.sni });
+    }
+    for (const name of Object.keys(value.sni)) {
+      const entry = value.sni[name];
+      if (!SNI_NAME_RE.test(name) || name.length > 253) {
+        throw new Problem(`has an invalid server name ${describe(name)}: use a DNS name like 'example.com' or '*.example.com'`,
+          { key: '.sni', showsValue: true });
+      }
+      const lower = name.toLowerCase();
+      if (Object.prototype.hasOwnProperty.call(sni, lower)) {
+        throw new Problem(`lists ${lower} twice`, { key: '.sni', showsValue: true });
+      }
+      if (!isPlainObject(entry)) {
+        throw new Problem('must be an object like { cert, key, passphrase? }', { key: `.sni[${JSON.stringify(name)}]`, value: entry });
+      }
+      const prefix = `.sni[${JSON.stringify(name)}]`;
+      refuseUnknownKeys(entry, SNI_KEYS, prefix, ['cert', 'key', 'passphrase']);
+      if (entry.cert === undefined || entry.key === undefined) {
+        throw new Problem('needs both cert and key', { key: prefix, showsValue: true });
+      }
+      sni[lower] = readCertificate(entry, prefix);
+    }
+  }
+  return {
+    cert: main.cert,
+    key: main.key,
+    passphrase: main.passphrase,
+    ca,
+    minVersion,
+    sni,
+    certFile: main.certFile,
+    keyFile: main.keyFile,
+    caFile,
+  };
+}
+
+/**
+ * Reads the TLS certificates again from their files (for server.reloadTls()
+ * and SIGHUP): every part given as a path is re-read and checked as when the
+ * server was created; parts given as contents stay as they were.
+ * @param {object|null} tls a normalized tls option (server.options.tls), or one as users write it
+ * @returns {object|null} a new normalized tls option
+ * @throws {WebSocketError} code 'WS_ERR_INVALID_OPTION', naming the option and the file
+ */
+function loadTls(tls) {
+  if (tls === null || tls === undefined || tls === false) return null;
+  const fromFiles = (entry) => {
+    const out = Object.assign({}, entry);
+    for (const part of ['cert', 'key', 'ca']) {
+      const file = entry[`${part}File`];
+      if (typeof file === 'string' && file !== '') out[part] = file;
+      delete out[`${part}File`];
+    }
+    return out;
+  };
+  const raw = fromFiles(tls);
+  if (isPlainObject(tls.sni)) {
+    raw.sni = {};
+    for (const name of Object.keys(tls.sni)) raw.sni[name] = fromFiles(tls.sni[name]);
+  }
+  return checkOne(BY_NAME.get('tls'), raw, 'option tls');
+}
+
+// ---------------------------------------------------------------------------
+// Sharing a port, authorization, proxies.
+
+function checkHttpServer(option, value) {
+  if (value === null || value === undefined) return null;
+  if (value instanceof net.Server && typeof value.on === 'function') return value;
+  if (typeof value === 'function' && typeof value.listen === 'function') {
+    throw new Problem('must be the http.Server, not the app: pass what app.listen() or http.createServer(app) returns', { showsValue: true });
+  }
+  throw new Problem('must be an http.Server or https.Server (from http.createServer()), or null');
+}
+
+function checkFunction(option, value) {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'function') throw new Problem('must be a function (info) => true | false | { status, reason } | Promise, or null');
+  return value;
+}
+
+function checkTrustProxy(option, value) {
+  if (value === true || value === false) return value;
+  let list = value;
+  if (typeof value === 'string') list = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (!Array.isArray(list)) {
+    throw new Problem("must be true (every peer), false (none), or a list of addresses and CIDR ranges like ['127.0.0.1', '10.0.0.0/8']");
+  }
+  const out = [];
+  for (const item of list) {
+    if (typeof item !== 'string' || item.trim() === '') {
+      throw new Problem(`must contain addresses or CIDR ranges (strings), but one element is ${describe(item)}`,
+        { showsValue: list !== value });
+    }
+    const entry = item.trim();
+    if (!out.includes(entry)) out.push(entry);
+  }
+  if (out.length === 0) return false;
+  try {
+    compileTrust(out); // lib/forwarded.js: the one reader of trust lists
+  } catch (err) {
+    const why = String(err && err.message ? err.message : err).replace(/^option trustProxy:\s*/, '');
+    throw new Problem(`must contain addresses or CIDR ranges like '10.0.0.0/8' (or loopback, linklocal, uniquelocal): ${why}`,
+      { showsValue: true });
+  }
+  return out;
+}
+
 const CHECKS = {
+  deflate: checkDeflate,
+  tls: checkTls,
+  httpServer: checkHttpServer,
+  function: checkFunction,
+  trustProxy: checkTrustProxy,
   choice: checkChoice,
   apps: checkApps,
   integer: checkInteger,
@@ -397,7 +735,9 @@ function editDistance(a, b) {
  * Checks one option's value and returns it normalized.
  * @param {object} option an entry of OPTIONS
  * @param {*} value
- * @param {string} label how to name the option in a message ('port' or '--port')
+ * @param {string|((key: string) => string)} label how to name the option in a
+ *   message ('option port' or '--port'); a function gets the part at fault
+ *   ('.cert', or '' for the whole option) and names both
  */
 function checkOne(option, value, label, context) {
   try {
@@ -406,8 +746,9 @@ function checkOne(option, value, label, context) {
     if (!(err instanceof Problem)) throw err;
     const shown = err.hasValue ? err.value : value;
     // '.chat.' + 'files ...' (from a module's validateConfig) reads 'apps.chat.files ...'.
-    const sep = err.key.endsWith('.') ? '' : ' ';
-    throw invalid(`${label}${err.key}${sep}${err.message}${err.showsValue ? '' : ` (received ${describe(shown)})`}`,
+    const sep = err.key.endsWith('.') ? '' : err.colon ? ': ' : ' ';
+    const name = typeof label === 'function' ? label(err.key) : `${label}${err.key}`;
+    throw invalid(`${name}${sep}${err.message}${err.showsValue ? '' : ` (received ${describe(shown)})`}`,
       option.name, err.key ? { key: `${option.name}${err.key.replace(/\.$/, '')}` } : undefined);
   }
 }
@@ -432,9 +773,26 @@ function checkTogether(opts, label) {
       `or a slow subscriber would be closed by the buffer limit before the backpressure policy applies (received ${opts.maxBackpressure})`,
     'maxBackpressure');
   }
-  if (opts.policyPort !== 0 && opts.policyPort === opts.port) {
+  if (opts.policyPort !== 0 && opts.policyPort === opts.port && !opts.noServer && opts.server === null) {
     throw invalid(`${label('policyPort')} must differ from ${label('port')}: the main port answers policy requests by itself ` +
       `(received ${opts.policyPort})`, 'policyPort');
+  }
+  if (opts.noServer && opts.server !== null) {
+    throw invalid(`${label('noServer')} and ${label('server')} exclude each other: with server, upgrades come from that server; ` +
+      'with noServer, from your calls to handleUpgrade()', 'noServer');
+  }
+  const attached = opts.noServer ? 'noServer' : opts.server !== null ? 'server' : null;
+  if (opts.tls !== null && attached) {
+    throw invalid(`${label('tls')} applies to the engine's own listener, not with ${label(attached)}: ` +
+      'there TLS is terminated by your https server', 'tls');
+  }
+  if (opts.proxyProtocol && attached) {
+    throw invalid(`${label('proxyProtocol')} needs the engine's own listener (the PROXY header comes before HTTP), ` +
+      `not ${label(attached)}`, 'proxyProtocol');
+  }
+  if (opts.proxyProtocol && opts.trustProxy === false) {
+    throw invalid(`${label('proxyProtocol')} needs ${label('trustProxy')}: a PROXY header is believed only from a trusted peer, ` +
+      'and with trustProxy false every connection would be refused', 'proxyProtocol');
   }
 }
 
@@ -592,10 +950,12 @@ function parseLiteral(text) {
 // ---------------------------------------------------------------------------
 // Command line.
 
-// Options that may stand alone as flags (--log, --policy-port) or be negated
-// (--no-log): the ones that take true or false.
-const FLAG_TYPES = new Set(['boolean', 'policyPort']);
-const NEGATABLE_TYPES = new Set(['boolean', 'policyPort', 'docroot']);
+// Options that may stand alone as flags (--log, --policy-port, --deflate,
+// --trust-proxy) or be negated (--no-log): the ones that take true or false.
+const FLAG_TYPES = new Set(['boolean', 'policyPort', 'deflate', 'trustProxy']);
+const NEGATABLE_TYPES = new Set(['boolean', 'policyPort', 'docroot', 'deflate', 'trustProxy', 'tls']);
+// Options whose value may be a JSON object on the command line (--tls='{"cert": ...}').
+const JSON_TYPES = new Set(['apps', 'deflate', 'tls']);
 
 // Command-line values arrive as text, and quotes may come through literally
 // (--port='8080' run without a shell), so a quoted '8080' is still a port.
@@ -607,8 +967,8 @@ function coerceCliValue(option, value) {
   if (typeof value !== 'string') return value;
   const s = value.trim();
   if ((option.type === 'integer' || option.type === 'policyPort') && isIntegerString(s)) return Number(s);
-  if ((option.type === 'boolean' || option.type === 'policyPort') && (s === 'true' || s === 'false')) return s === 'true';
-  if (option.type === 'docroot' && s === 'false') return false;
+  if (FLAG_TYPES.has(option.type) && (s === 'true' || s === 'false')) return s === 'true';
+  if ((option.type === 'docroot' || option.type === 'tls') && s === 'false') return false;
   return value;
 }
 
@@ -618,18 +978,69 @@ function cliError(message, option) {
 
 function lookupCli(name) {
   const option = BY_CLI.get(name);
-  if (option) return option;
-  const hint = closest(name, [...OPTIONS.map((o) => o.cli.slice(2)), 'config', 'help']);
+  if (option) {
+    if (option.codeOnly) {
+      throw cliError(`${option.cli} cannot be given on the command line: ${option.name} is set from code ` +
+        `(new Server({ ${option.name} }))${option.name === 'authorize' ? '' : '; runserver.js always listens itself'}`, option.name);
+    }
+    return option;
+  }
+  const hint = closest(name, [...OPTIONS.filter((o) => !o.codeOnly).map((o) => o.cli.slice(2)), ...PART_CLI.keys(), 'config', 'help']);
   throw cliError(`unknown option --${name}${hint ? ` (did you mean --${hint}?)` : ''}`, name);
+}
+
+// How messages name a part of tls or perMessageDeflate set by its own flag.
+function partLabel(option) {
+  const params = option.name === 'tls' ? TLS_PARAMS : DEFLATE_PARAMS;
+  return (key) => {
+    if (key === '') return option.cli;
+    const p = params.find((x) => key === `.${x.key}`);
+    return p && p.cli ? p.cli : `${option.name}${key}`;
+  };
+}
+
+// The value of a flag like --deflate-threshold=512 or --tls-cert=cert.pem.
+function partValue(param, text, flag) {
+  let v;
+  try {
+    v = parseLiteral(text);
+  } catch (err) {
+    throw cliError(`invalid value for ${flag}: ${err.message}`, param.option);
+  }
+  if (param.type === 'integer' && typeof v === 'string' && isIntegerString(v)) return Number(v);
+  if (param.type === 'boolean' && (v === 'true' || v === 'false')) return v === 'true';
+  // File names and passphrases are text, whatever they look like (--tls-passphrase=1234).
+  if (param.type === undefined && typeof v !== 'string') return text.trim();
+  return v;
+}
+
+// A normalized tls option back in the form users write, files as paths, so
+// the command line can replace parts of a tls from the --config file.
+function tlsAsWritten(tls) {
+  const written = (entry) => {
+    const out = {};
+    for (const [k, v] of Object.entries(entry)) if (v !== null && !k.endsWith('File')) out[k] = v;
+    for (const part of ['cert', 'key', 'ca']) if (entry[`${part}File`]) out[part] = entry[`${part}File`];
+    return out;
+  };
+  const out = written(tls);
+  if (tls.sni) {
+    out.sni = {};
+    for (const [name, entry] of Object.entries(tls.sni)) out.sni[name] = written(entry);
+  }
+  return out;
 }
 
 /**
  * Reads Server options from command-line arguments. Accepts --name=value,
- * --name value, bare --flag (true) for log and policy-port, --no-flag (false)
- * for log, policy-port and docroot, kebab-case or camelCase names, and
- * -h / --help. Values are JavaScript literals (see parseLiteral), except
- * --apps, whose value is JSON. --config FILE reads options and apps from a
- * JSON file (see lib/config.js); options on the command line override it.
+ * --name value, bare --flag (true) for log, policy-port, deflate,
+ * trust-proxy and proxy-protocol, --no-flag (false) for those and docroot
+ * and tls, kebab-case or camelCase names, and -h / --help. Values are
+ * JavaScript literals (see parseLiteral), except --apps, whose value is
+ * JSON (--deflate and --tls take JSON objects too). The parts of
+ * perMessageDeflate and tls have flags of their own (--deflate-threshold=512,
+ * --tls-cert=FILE, ...). --config FILE reads options and apps from a JSON
+ * file (see lib/config.js); options on the command line override it.
  * @param {string[]} argv process.argv.slice(2)
  * @returns {{ options: object, help: boolean, config?: string }} options holds
  *   only the options given (in the file or on the command line), each
@@ -642,6 +1053,9 @@ function parseArgv(argv) {
   const given = {};
   let configFile;
   let cliApps; // checked last, against the modules folder finally chosen
+  // Parts set by their own flags: option name -> { key: value }, and the flag used first.
+  const parts = { perMessageDeflate: {}, tls: {} };
+  const partFlag = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--') {
@@ -677,17 +1091,57 @@ function parseArgv(argv) {
       configFile = file;
       continue;
     }
+
+    // --deflate-threshold=512, --tls-cert=FILE, --[no-]deflate-server-no-context-takeover
+    const negatedPart = name.startsWith('no-') && PART_CLI.has(name.slice(3));
+    if (PART_CLI.has(name) || negatedPart) {
+      const { option: parent, param } = PART_CLI.get(negatedPart ? name.slice(3) : name);
+      const flag = param.cli;
+      let v;
+      if (negatedPart) {
+        if (param.type !== 'boolean') throw cliError(`${flag} cannot be negated with --${name}`, parent.name);
+        if (text !== undefined) throw cliError(`--${name} takes no value`, parent.name);
+        v = false;
+      } else {
+        if (text === undefined) {
+          const next = argv[i + 1];
+          const nextIsValue = next !== undefined && (!next.startsWith('--') || /^-\d/.test(next)) && next !== '-h';
+          if (param.type === 'boolean') {
+            if (nextIsValue && (next === 'true' || next === 'false')) { text = next; i++; }
+          } else if (nextIsValue) {
+            text = next;
+            i++;
+          } else {
+            throw cliError(`${flag} needs a value, e.g. ${flag}=${param.type === 'integer' ? param.default : param.arg}`, parent.name);
+          }
+        }
+        if (text !== undefined && text.trim() === '') {
+          throw cliError(`${flag} needs a value, e.g. ${flag}=${param.type === 'integer' ? param.default : param.arg}`, parent.name);
+        }
+        v = text === undefined ? true : partValue(Object.assign({ option: parent.name }, param), text, flag);
+      }
+      if (Object.prototype.hasOwnProperty.call(parts[parent.name], param.key)) {
+        throw cliError(`${flag} is given twice`, parent.name);
+      }
+      parts[parent.name][param.key] = v;
+      if (!partFlag[parent.name]) partFlag[parent.name] = flag;
+      continue;
+    }
+
     if (name.startsWith('no-') && !BY_CLI.has(name)) {
       option = lookupCli(name.slice(3));
       if (!NEGATABLE_TYPES.has(option.type)) throw cliError(`${option.cli} cannot be negated with --no-${name.slice(3)}`, option.name);
       if (text !== undefined) throw cliError(`--${name} takes no value`, option.name);
-      raw = false;
+      raw = option.type === 'tls' ? null : false;
     } else {
       option = lookupCli(name);
       if (text === undefined) {
         const next = argv[i + 1];
         const nextIsValue = next !== undefined && (!next.startsWith('--') || /^-\d/.test(next)) && next !== '-h';
-        if (FLAG_TYPES.has(option.type)) {
+        if (option.type === 'trustProxy' || option.type === 'deflate') {
+          // --trust-proxy 10.0.0.1, --deflate '{"level": 1}': any next argument that is not an option.
+          if (nextIsValue) { text = next; i++; }
+        } else if (FLAG_TYPES.has(option.type)) {
           // A flag takes the next argument only when it is a value for it.
           const literal = nextIsValue ? coerceCliValue(option, next) : undefined;
           if (typeof literal === 'boolean' || typeof literal === 'number') { text = next; i++; }
@@ -705,6 +1159,8 @@ function parseArgv(argv) {
       } else if (option.type === 'apps') {
         cliApps = parseJsonOption(option, text);
         continue;
+      } else if (JSON_TYPES.has(option.type) && /^'?\s*\{/.test(text.trim())) {
+        raw = parseJsonOption(option, text);
       } else {
         try {
           raw = parseLiteral(text);
@@ -718,6 +1174,26 @@ function parseArgv(argv) {
 
   let fromFile = { options: {}, apps: undefined, label: '' };
   if (configFile !== undefined) fromFile = require('./config').loadConfig(configFile);
+
+  // Parts given by their own flags complete the option given whole (on the
+  // command line, or else in the file); they turn it on when it was off.
+  for (const name of Object.keys(parts)) {
+    if (Object.keys(parts[name]).length === 0) continue;
+    const option = BY_NAME.get(name);
+    if (given[name] === false || given[name] === null) {
+      throw cliError(`${partFlag[name]} cannot be combined with --no-${option.cli.slice(2)}`, name);
+    }
+    const base = given[name] !== undefined ? given[name] : fromFile.options[name];
+    let merged;
+    if (name === 'tls') {
+      merged = base ? tlsAsWritten(base) : {};
+      for (const [k, v] of Object.entries(parts.tls)) merged[k] = v;
+    } else {
+      merged = Object.assign({}, base && base !== true ? base : {}, parts[name]);
+    }
+    given[name] = checkOne(option, merged, partLabel(option));
+  }
+
   // The command line overrides the file, option by option (apps as a whole).
   const options = Object.assign({}, fromFile.options, given);
   const appsOption = BY_NAME.get('apps');
@@ -764,6 +1240,7 @@ function exampleValue(option) {
     case 'integer': return String(option.default);
     case 'origins': return "['http://example.com']";
     case 'host': return 'example.com';
+    case 'tls': return `'{"cert": "cert.pem", "key": "key.pem"}'`;
     default: return option.arg || 'VALUE';
   }
 }
@@ -785,25 +1262,48 @@ function wrap(text, width) {
   return lines;
 }
 
+// The rows of --help: [left column, description] per option and part flag.
+function helpRows() {
+  const rows = [];
+  for (const o of OPTIONS) {
+    if (o.codeOnly) continue;
+    let left;
+    if (o.type === 'boolean') left = `${o.cli}, --no-${o.cli.slice(2)}`;
+    else if (o.type === 'policyPort') left = `${o.cli}[=${o.arg}]`;
+    else if (o.type === 'deflate') left = `${o.cli}[=${o.arg}], --no-${o.cli.slice(2)}`;
+    else if (o.type === 'trustProxy') left = `${o.cli}[=${o.arg}]`;
+    else left = `${o.cli}=${o.arg}`;
+    rows.push([left, `${o.doc} Default: ${shownDefault(o)}.`]);
+    if (o.type === 'deflate') {
+      for (const p of DEFLATE_PARAMS) {
+        const l = p.type === 'boolean' ? `  ${p.cli}` : `  ${p.cli}=${p.arg}`;
+        rows.push([l, `${p.doc} Default: ${p.default}.`]);
+      }
+    } else if (o.type === 'tls') {
+      for (const p of TLS_PARAMS) {
+        if (p.cli) rows.push([`  ${p.cli}=${p.arg}`, `${p.doc}${p.key === 'cert' || p.key === 'key' ? ' Required for wss://.' : ` Default: ${p.shown}.`}`]);
+      }
+    }
+  }
+  return rows;
+}
+
 /**
  * The text of `runserver.js --help`: usage, then every option with its
  * default and its one-line description.
  * @returns {string}
  */
 function helpText() {
-  const rows = OPTIONS.map((o) => {
-    let left = o.cli;
-    if (o.type === 'boolean') left = `${o.cli}, --no-${o.cli.slice(2)}`;
-    else if (o.type === 'apps') left = `${o.cli}=${o.arg}`;
-    else if (o.type === 'policyPort') left = `${o.cli}[=${o.arg}]`;
-    else left = `${o.cli}=${o.arg}`;
-    return [left, `${o.doc} Default: ${shownDefault(o)}.`];
-  });
+  const rows = helpRows();
   rows.push(['--config=FILE', 'Read options and applications from a JSON file: ' +
     '{ "server": { "port": 8080, ... }, "apps": { "chat": { "urls": ["/chat"] } } } ' +
     '(server options may also sit at the top level, beside "apps"). Options on the command line override the file.']);
   rows.push(['-h, --help', 'Show this help and exit.']);
-  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  const codeOnly = OPTIONS.filter((o) => o.codeOnly);
+  const codeRows = codeOnly.map((o) => [o.name, `${o.doc} Default: ${shownDefault(o)}.`]);
+  const width = Math.max(...rows.concat(codeRows).map((r) => r[0].length)) + 2;
+  const format = (list) => list.map(([left, right]) => wrap(right, 100 - 2 - width)
+    .map((line, i) => `  ${(i === 0 ? left : '').padEnd(width)}${line}`).join('\n'));
   const lines = [
     'Usage: node runserver.js [--option=value ...]',
     '',
@@ -815,12 +1315,16 @@ function helpText() {
     'also has a camelCase form (--maxPayload).',
     '',
     'Options:',
-    ...rows.map(([left, right]) => wrap(right, 100 - 2 - width)
-      .map((line, i) => `  ${(i === 0 ? left : '').padEnd(width)}${line}`).join('\n')),
+    ...format(rows),
+    '',
+    'Set from code only, with new Server({ ... }): runserver.js always listens itself',
+    `and refuses ${codeOnly.map((o) => o.cli).join(', ')}.`,
+    ...format(codeRows),
     '',
     'Example:',
     "  node runserver.js --port='8080' --host='some_other_host' --origins=['http://some_allowed_host']",
     '  node runserver.js --config=server.json --port=9000',
+    '  node runserver.js --port=443 --host=:: --tls-cert=/etc/ssl/site.pem --tls-key=/etc/ssl/site.key --deflate',
     '',
   ];
   return lines.join('\n');
@@ -831,18 +1335,37 @@ function helpText() {
  * @returns {string}
  */
 function markdownTable() {
+  const cell = (text) => text.replace(/\|/g, '\\|');
   const lines = ['| option | command line | default | meaning |', '| --- | --- | --- | --- |'];
   for (const o of OPTIONS) {
-    const cli = o.type === 'apps' ? `\`${o.cli}=JSON\`, or \`"apps"\` in the \`--config\` file` : `\`${o.cli}\``;
-    lines.push(`| \`${o.name}\` | ${cli} | ${shownDefault(o)} | ${o.doc.replace(/\|/g, '\\|')} |`);
+    let cli = `\`${o.cli}\``;
+    if (o.type === 'apps') cli = `\`${o.cli}=JSON\`, or \`"apps"\` in the \`--config\` file`;
+    else if (o.type === 'deflate') cli = `\`${o.cli}\`, \`${o.cli}=JSON\`, \`--no-${o.cli.slice(2)}\``;
+    else if (o.type === 'tls') cli = `\`${o.cli}=JSON\`, or the \`--tls-*\` flags below`;
+    else if (o.type === 'trustProxy') cli = `\`${o.cli}\`, \`${o.cli}=LIST\``;
+    else if (o.codeOnly) cli = 'code only';
+    lines.push(`| \`${o.name}\` | ${cli} | ${cell(shownDefault(o))} | ${cell(o.doc)} |`);
+    if (o.type === 'deflate') {
+      for (const p of DEFLATE_PARAMS) {
+        lines.push(`| \`${o.name}.${p.key}\` | \`${p.cli}${p.type === 'boolean' ? '' : `=${p.arg}`}\` | ${p.default} | ${cell(p.doc)} |`);
+      }
+    } else if (o.type === 'tls') {
+      for (const p of TLS_PARAMS) {
+        const c = p.cli ? `\`${p.cli}=${p.arg}\`` : '`--tls=JSON`, the `--config` file';
+        lines.push(`| \`${o.name}.${p.key}\` | ${cell(c)} | ${cell(p.shown)} | ${cell(p.doc)} |`);
+      }
+    }
   }
   return lines.join('\n');
 }
 
 module.exports = {
   OPTIONS,
+  DEFLATE_PARAMS,
+  TLS_PARAMS,
   APP_VALUE_TYPES,
   normalizeOptions,
+  loadTls,
   isAppUrl,
   // For lib/config.js.
   _internal: { BY_NAME, checkOne, closest, describe, invalid, isPlainObject },

@@ -10,7 +10,8 @@ const native = require('./native');
 const { Connection, OPEN, CLOSED, headersOf, parseCookies } = require('./connection');
 const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
-const { normalizeOptions } = require('./options');
+const { normalizeOptions, loadTls } = require('./options');
+const { compileTrust, clientAddress } = require('./forwarded');
 const { createLogger } = require('./log');
 const { WebSocketError } = require('./errors');
 
@@ -20,6 +21,8 @@ const EVENT_BINARY = 2;
 const EVENT_CLOSE = 3;
 const EVENT_DRAIN = 4;
 const EVENT_SERVER_CLOSED = 5;
+const EVENT_WRITE = 6;
+const EVENT_END = 7;
 const CLOSE_FLAG_ERROR = 2;
 
 const POLICIES = { drop: 1, close: 2 };
@@ -44,6 +47,9 @@ class Server extends EventEmitter {
     this.log = createLogger({ enabled: this.options.log });
     this._loader = new Loader(this);
     this._pending = new Map(); // slot -> token of an upgrade whose authorize() is still running
+    this._streams = new Map(); // slot -> the JS socket of a stream connection (TLS terminated by Node)
+    this._adopting = null;     // the socket being handed over by handleUpgrade(), during native.adopt()
+    this._trusted = compileTrust(this.options.trustProxy);
     this._handle = null;
     this._conns = [];      // slot -> Connection
     this._count = 0;
@@ -52,6 +58,134 @@ class Server extends EventEmitter {
     this._state = 'new';   // new, starting, listening, closing, closed
     this._onUpgrade = this._onUpgrade.bind(this);
     this._onEvents = this._onEvents.bind(this);
+    if (this.options.noServer || this.options.server) {
+      // Upgrades come from an HTTP server: no port of our own.
+      this._createHandle();
+      this._state = 'listening';
+      if (this.options.server) {
+        this._httpServer = this.options.server;
+        this._onHttpUpgrade = (req, socket, head) => this.handleUpgrade(req, socket, head);
+        this._httpServer.on('upgrade', this._onHttpUpgrade);
+      }
+    }
+  }
+
+  _createHandle() {
+    const o = this.options;
+    this._handle = native.createServer({
+      maxPayload: o.maxPayload,
+      maxHeaderSize: o.maxHeaderSize,
+      maxConnections: o.maxConnections,
+      handshakeTimeout: o.handshakeTimeout,
+      pingInterval: o.pingInterval,
+      idleTimeout: o.idleTimeout,
+      closeTimeout: o.closeTimeout,
+      maxBufferedAmount: o.maxBufferedAmount,
+      highWaterMark: o.highWaterMark,
+      backlog: o.backlog,
+      maxBackpressure: o.maxBackpressure,
+      backpressurePolicy: POLICIES[o.backpressurePolicy],
+      proxyProtocol: o.proxyProtocol ? 1 : 0,
+      perMessageDeflate: o.perMessageDeflate ? {
+        threshold: o.perMessageDeflate.threshold,
+        serverNoContextTakeover: o.perMessageDeflate.serverNoContextTakeover ? 1 : 0,
+        clientNoContextTakeover: o.perMessageDeflate.clientNoContextTakeover ? 1 : 0,
+        serverMaxWindowBits: o.perMessageDeflate.serverMaxWindowBits,
+        clientMaxWindowBits: o.perMessageDeflate.clientMaxWindowBits,
+        memLevel: o.perMessageDeflate.memLevel,
+        level: o.perMessageDeflate.level,
+      } : undefined,
+      origins: o.origins.includes('*') ? [] : o.origins,
+      docroot: o.docroot === false || o.noServer || o.server ? undefined : o.docroot,
+    }, this._onUpgrade, this._onEvents);
+    if (o.tls) {
+      try {
+        this._setTls(o.tls);
+      } catch (err) {
+        native.release(this._handle);
+        this._handle = null;
+        throw err;
+      }
+    }
+  }
+
+  // The engine's TLS context from a normalized tls option.
+  _setTls(tls) {
+    const sni = Object.keys(tls.sni).map((name) => ({ name, ...tls.sni[name] }));
+    try {
+      native.setTls(this._handle, {
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.ca || undefined,
+        passphrase: tls.passphrase || undefined,
+        minVersion: tls.minVersion === 'TLSv1.3' ? 0x0304 : 0x0303,
+        sni,
+      });
+    } catch (err) {
+      const files = [tls.certFile && `cert ${tls.certFile}`, tls.keyFile && `key ${tls.keyFile}`].filter(Boolean).join(', ');
+      throw new WebSocketError('WS_ERR_INVALID_OPTION', `option tls: ${err.message}${files ? ` (${files})` : ''}`,
+        { option: 'tls' });
+    }
+  }
+
+  /**
+   * Reads the certificate files again; new connections get the new ones,
+   * open connections keep theirs.
+   */
+  reloadTls() {
+    if (!this.options.tls) {
+      throw new WebSocketError('WS_ERR_NO_TLS', 'reloadTls() needs the tls option');
+    }
+    const fresh = loadTls(this.options.tls);
+    if (this._handle !== null) this._setTls(fresh);
+    this.options.tls = fresh;
+  }
+
+  /**
+   * Takes over an upgrade request from an http/https server's 'upgrade'
+   * event. A plain TCP socket is handed to the engine whole; a socket it
+   * cannot own (TLS terminated by Node, any other stream) is fed to it.
+   * @param {import('http').IncomingMessage} req
+   * @param {import('stream').Duplex} socket
+   * @param {Buffer} head
+   * @param {(connection: Connection) => void} [callback]
+   */
+  handleUpgrade(req, socket, head, callback) {
+    if (this._handle === null) {
+      socket.destroy();
+      throw new WebSocketError('WS_ERR_NOT_LISTENING', 'handleUpgrade() needs noServer, server, or a listening server');
+    }
+    const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    const requestHead = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    const raw = head && head.length ? Buffer.concat([requestHead, head]) : requestHead;
+    const secure = Boolean(socket.encrypted);
+    const handle = socket._handle;
+    const fd = !secure && handle && typeof handle.fd === 'number' && handle.fd >= 0 ? handle.fd : -1;
+    if (fd >= 0 && typeof handle.readStop === 'function') handle.readStop(); // the engine reads from now on
+    this._adopting = { callback, secure, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+    let slot;
+    try {
+      slot = native.adopt(this._handle, fd, raw);
+    } finally {
+      this._adopting = null;
+    }
+    if (fd >= 0) {
+      socket.destroy(); // closes Node's descriptor; the engine holds its own duplicate
+      return;
+    }
+    if (slot < 0) {
+      socket.destroy();
+      return;
+    }
+    this._streams.set(slot, socket);
+    const h = this._handle;
+    socket.on('data', (chunk) => { if (this._streams.get(slot) === socket) native.feed(h, slot, chunk); });
+    const ended = () => { if (this._streams.get(slot) === socket && this._handle !== null) native.feedEnd(h, slot); };
+    socket.on('end', ended);
+    socket.on('close', ended);
+    socket.on('error', () => {}); // 'close' follows; the connection reports the end
+    if (socket.isPaused()) socket.resume();
   }
 
   /** Open connections. */
@@ -90,22 +224,12 @@ class Server extends EventEmitter {
 
   _bind(addresses) {
     const o = this.options;
-    this._handle = native.createServer({
-      maxPayload: o.maxPayload,
-      maxHeaderSize: o.maxHeaderSize,
-      maxConnections: o.maxConnections,
-      handshakeTimeout: o.handshakeTimeout,
-      pingInterval: o.pingInterval,
-      idleTimeout: o.idleTimeout,
-      closeTimeout: o.closeTimeout,
-      maxBufferedAmount: o.maxBufferedAmount,
-      highWaterMark: o.highWaterMark,
-      backlog: o.backlog,
-      maxBackpressure: o.maxBackpressure,
-      backpressurePolicy: POLICIES[o.backpressurePolicy],
-      origins: o.origins.includes('*') ? [] : o.origins,
-      docroot: o.docroot === false ? undefined : o.docroot,
-    }, this._onUpgrade, this._onEvents);
+    try {
+      this._createHandle();
+    } catch (err) {
+      this._failListen(err);
+      return;
+    }
     let port = o.port;
     try {
       addresses.forEach((a, i) => {
@@ -150,6 +274,7 @@ class Server extends EventEmitter {
     }
     if (this._state === 'listening') {
       this._state = 'closing';
+      if (this._httpServer) this._httpServer.removeListener('upgrade', this._onHttpUpgrade);
       native.shutdown(this._handle);
     } else if (this._state === 'new') {
       this._state = 'closed';
@@ -224,41 +349,86 @@ class Server extends EventEmitter {
     native.setPolicy(this._handle, name, POLICIES[policy]);
   }
 
-  // A valid upgrade request: choose the module, ask its authorize() if it
-  // has one (which may answer later), then accept.
-  _onUpgrade(slot, path, query, rawHeaders, remoteAddress, remotePort, id) {
+  // A valid upgrade request: find who the client is and which module serves
+  // it, run the checks (the authorize option, 'upgrade-request' listeners,
+  // the module's authorize(); any may answer later), then accept.
+  _onUpgrade(slot, path, query, rawHeaders, remoteAddress, remotePort, id, socketAddress) {
+    const adopting = this._adopting;
+    if (adopting !== null && !remoteAddress) { // a stream: the engine has no socket to ask
+      remoteAddress = adopting.remoteAddress || '';
+      remotePort = adopting.remotePort || 0;
+    }
+    if (socketAddress !== undefined && !this._trusted(socketAddress)) {
+      this._refuse(slot, path, socketAddress, 403, 'PROXY header from an untrusted peer');
+      return;
+    }
+    const peer = socketAddress !== undefined ? socketAddress : remoteAddress;
+    if (this._trusted(peer)) {
+      // X-Forwarded-For when present (what nginx, HAProxy and cloud balancers append), else Forwarded:
+      // reading one the proxy does not write would let the client write it.
+      const which = rawHeaders.includes('x-forwarded-for\0') ? 'x-forwarded-for'
+        : rawHeaders.includes('forwarded\0') ? 'forwarded' : null;
+      if (which !== null) remoteAddress = clientAddress(remoteAddress, headersOf(rawHeaders), this._trusted, which);
+    }
     const resolved = this._loader.resolve(path);
     if (resolved.status !== undefined) {
       this._refuse(slot, path, remoteAddress, resolved.status, resolved.reason);
       return;
     }
-    const request = { slot, id, path, query, rawHeaders, remoteAddress, remotePort };
-    if (resolved.authorize === null) {
+    const request = {
+      slot, id, path, query, rawHeaders, remoteAddress, remotePort,
+      callback: adopting !== null ? adopting.callback : undefined,
+      secure: adopting !== null ? adopting.secure : this.options.tls !== null,
+    };
+    const checks = [];
+    if (this.options.authorize) checks.push(this.options.authorize);
+    if (this.listenerCount('upgrade-request') > 0) checks.push((info) => this._askListeners(info));
+    if (resolved.authorize !== null) checks.push(resolved.authorize);
+    if (checks.length === 0) {
       this._open(request, resolved);
       return;
     }
-    let verdict;
-    try {
-      const headers = headersOf(rawHeaders);
-      verdict = resolved.authorize({
-        path,
-        query: Object.fromEntries(new URLSearchParams(query || '')),
-        headers,
-        cookies: parseCookies(headers.cookie),
-        remoteAddress,
-        context: resolved.context,
-      });
-    } catch (err) {
-      this.log.error(`module '${resolved.resource}' authorize threw: ${err.stack || err}`, { remoteAddress });
-      this._refuse(slot, path, remoteAddress, 500, 'Authorization failed');
-      return;
+    const headers = headersOf(rawHeaders);
+    const info = {
+      path,
+      query: Object.fromEntries(new URLSearchParams(query || '')),
+      headers,
+      cookies: parseCookies(headers.cookie),
+      remoteAddress,
+      context: resolved.context,
+    };
+    this._runChecks(request, resolved, info, checks, 0);
+  }
+
+  // The checks in order: each must say true; the first refusal answers.
+  _runChecks(request, resolved, info, checks, i) {
+    for (; i < checks.length; i++) {
+      let verdict;
+      try {
+        verdict = checks[i](info);
+      } catch (err) {
+        this._authorizeFailed(request, resolved, err);
+        return;
+      }
+      if (verdict !== null && typeof verdict === 'object' && typeof verdict.then === 'function') {
+        this._await(request, resolved, verdict, (v) => {
+          if (v === true) this._runChecks(request, resolved, info, checks, i + 1);
+          else this._decide(request, resolved, v);
+        });
+        return;
+      }
+      if (verdict !== true) {
+        this._decide(request, resolved, verdict);
+        return;
+      }
     }
-    if (verdict === null || typeof verdict !== 'object' || typeof verdict.then !== 'function') {
-      this._decide(request, resolved, verdict);
-      return;
-    }
-    // Decided later: the engine keeps the client waiting (bounded by handshakeTimeout)
-    // and reports a close for this slot if the client leaves first.
+    this._open(request, resolved);
+  }
+
+  // Decided later: the engine keeps the client waiting (bounded by
+  // handshakeTimeout) and reports a close for this slot if it leaves first.
+  _await(request, resolved, promise, then) {
+    const { slot } = request;
     const token = {};
     this._pending.set(slot, token);
     const settle = (fn) => (value) => {
@@ -266,10 +436,25 @@ class Server extends EventEmitter {
       this._pending.delete(slot);
       fn(value);
     };
-    verdict.then(settle((v) => this._decide(request, resolved, v)), settle((err) => {
-      this.log.error(`module '${resolved.resource}' authorize failed: ${err && err.stack ? err.stack : err}`, { remoteAddress });
-      this._refuse(slot, path, remoteAddress, 500, 'Authorization failed');
-    }));
+    promise.then(settle(then), settle((err) => this._authorizeFailed(request, resolved, err)));
+  }
+
+  _authorizeFailed(request, resolved, err) {
+    this.log.error(`authorizing ${request.path} (module '${resolved.resource}') failed: ${err && err.stack ? err.stack : err}`,
+      { remoteAddress: request.remoteAddress });
+    this._refuse(request.slot, request.path, request.remoteAddress, 500, 'Authorization failed');
+  }
+
+  // 'upgrade-request' listeners answer with accept() or reject(status, reason), now or later.
+  _askListeners(info) {
+    return new Promise((resolve) => {
+      let answered = false;
+      const accept = () => { if (!answered) { answered = true; resolve(true); } };
+      const reject = (status = 403, reason = 'Forbidden') => {
+        if (!answered) { answered = true; resolve({ status, reason }); }
+      };
+      this.emit('upgrade-request', info, accept, reject);
+    });
   }
 
   _decide(request, resolved, verdict) {
@@ -292,13 +477,15 @@ class Server extends EventEmitter {
     const handle = this._handle;
     const protocol = resolved.protocols === null ? ''
       : chooseProtocol(headersOf(rawHeaders)['sec-websocket-protocol'], resolved.protocols);
-    if (!native.accept(handle, slot, protocol || undefined)) return;
-    const conn = new Connection(this, request, resolved, protocol);
+    const extensions = native.accept(handle, slot, protocol || undefined);
+    if (extensions === false) return;
+    const conn = new Connection(this, request, resolved, protocol, extensions);
     this._conns[slot] = conn;
     this._count++;
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
       conn._module = new resolved.Module(conn, resolved.context);
+      if (request.callback) request.callback(conn);
       this.emit('connection', conn);
       const m = conn._module;
       if (m !== null && typeof m.onConnect === 'function') m.onConnect(conn);
@@ -342,6 +529,16 @@ class Server extends EventEmitter {
         case EVENT_SERVER_CLOSED:
           this._finishClose();
           break;
+        case EVENT_WRITE: {
+          const socket = this._streams.get(slot);
+          if (socket !== undefined && !socket.destroyed) socket.write(Buffer.from(b.subarray(start, start + len)));
+          break;
+        }
+        case EVENT_END: {
+          const socket = this._streams.get(slot);
+          if (socket !== undefined) socket.end();
+          break;
+        }
         default:
           throw new Error(`node.websocket: unknown event kind ${kind} from the addon`);
       }
@@ -360,6 +557,16 @@ class Server extends EventEmitter {
   }
 
   _closed(slot, code, reason, flags) {
+    const socket = this._streams.get(slot);
+    if (socket !== undefined) { // the engine is done with this stream: let it finish writing, then close
+      this._streams.delete(slot);
+      if (socket.writableFinished || socket.destroyed) socket.destroy();
+      else {
+        socket.end();
+        socket.once('finish', () => socket.destroy());
+        setTimeout(() => socket.destroy(), this.options.closeTimeout).unref();
+      }
+    }
     const conn = this._conns[slot];
     if (conn === undefined) {
       this._pending.delete(slot); // the client left while authorize() was running

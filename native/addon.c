@@ -123,7 +123,16 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
     char addr[64] = "";
     int port = 0;
     ws_conn_peer(c, addr, sizeof addr, &port);
-    napi_value argv[7] = {
+    napi_value socket_addr = undefined(env); /* the real peer, when a PROXY header named another */
+    if (c->peer) {
+        char real[64] = "";
+        int real_port = 0;
+        char *proxied = c->peer;
+        c->peer = NULL;
+        if (ws_conn_peer(c, real, sizeof real, &real_port) == 0) socket_addr = make_string(env, real, strlen(real));
+        c->peer = proxied;
+    }
+    napi_value argv[8] = {
         number(env, c->slot),
         make_string(env, hs->path, hs->path_len),
         hs->query ? make_string(env, hs->query, hs->query_len) : undefined(env),
@@ -131,8 +140,9 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         make_string(env, addr, strlen(addr)),
         number(env, port),
         number(env, (double)c->id),
+        socket_addr,
     };
-    call_js(as, as->on_upgrade, 7, argv);
+    call_js(as, as->on_upgrade, 8, argv);
     napi_close_handle_scope(env, scope);
 }
 
@@ -187,6 +197,16 @@ static addon_server *get_server(napi_env env, napi_value v) {
         return NULL;
     }
     return as;
+}
+
+/* The arguments of a call whose first argument is a server handle: the
+ * server, or NULL with an exception pending. */
+static addon_server *server_call(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+    if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok) { /* fills missing ones with undefined */
+        throw_last(env, "napi_get_cb_info");
+        return NULL;
+    }
+    return get_server(env, argv[0]);
 }
 
 static ws_conn *get_conn(napi_env env, addon_server *as, napi_value slot_v) {
@@ -246,6 +266,21 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     cfg.backlog = (int)get_number(env, cfg_v, "backlog", 511);
     cfg.max_backpressure = (uint64_t)get_number(env, cfg_v, "maxBackpressure", 1024.0 * 1024);
     cfg.backpressure_policy = (int)get_number(env, cfg_v, "backpressurePolicy", WS_BACKPRESSURE_DROP);
+    cfg.proxy_protocol = get_number(env, cfg_v, "proxyProtocol", 0) != 0;
+    napi_value deflate;
+    napi_valuetype deflate_type = napi_undefined;
+    if (napi_get_named_property(env, cfg_v, "perMessageDeflate", &deflate) == napi_ok)
+        napi_typeof(env, deflate, &deflate_type);
+    if (deflate_type == napi_object) {
+        cfg.deflate = 1;
+        cfg.deflate_cfg.threshold = (uint32_t)get_number(env, deflate, "threshold", 1024);
+        cfg.deflate_cfg.server_no_context_takeover = get_number(env, deflate, "serverNoContextTakeover", 0) != 0;
+        cfg.deflate_cfg.client_no_context_takeover = get_number(env, deflate, "clientNoContextTakeover", 0) != 0;
+        cfg.deflate_cfg.server_max_window_bits = (uint8_t)get_number(env, deflate, "serverMaxWindowBits", 15);
+        cfg.deflate_cfg.client_max_window_bits = (uint8_t)get_number(env, deflate, "clientMaxWindowBits", 15);
+        cfg.deflate_cfg.mem_level = (uint8_t)get_number(env, deflate, "memLevel", 8);
+        cfg.deflate_cfg.level = (int8_t)get_number(env, deflate, "level", 6);
+    }
 
     napi_value origins;
     bool is_array = false;
@@ -294,8 +329,7 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
 static napi_value js_listen(napi_env env, napi_callback_info info) {
     size_t argc = 4;
     napi_value argv[4];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     char address[128];
     size_t len;
@@ -309,12 +343,11 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     return number(env, r);
 }
 
-/* accept(server, slot, protocol?) -> false when the client already left */
+/* accept(server, slot, protocol?) -> the negotiated extensions ('' when none), or false when the client already left */
 static napi_value js_accept(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     char protocol[513];
@@ -322,15 +355,20 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
     napi_valuetype t;
     napi_typeof(env, argv[2], &t);
     if (t == napi_string) CHECK(napi_get_value_string_utf8(env, argv[2], protocol, sizeof protocol, &plen));
-    return boolean(env, c && ws_conn_accept(c, plen ? protocol : NULL, plen) == 0);
+    char extensions[512] = "";
+    if (!c || ws_conn_accept(c, plen ? protocol : NULL, plen, extensions, sizeof extensions) != 0 ||
+        c->state == WS_CONN_CLOSED)
+        return boolean(env, false);
+    napi_value ext;
+    CHECK(napi_create_string_utf8(env, extensions, NAPI_AUTO_LENGTH, &ext));
+    return ext;
 }
 
 /* reject(server, slot, status, reason) */
 static napi_value js_reject(napi_env env, napi_callback_info info) {
     size_t argc = 4;
     napi_value argv[4];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     int32_t status;
@@ -374,8 +412,7 @@ static int binary_of(napi_env env, napi_value v, void **data, size_t *len) {
 static napi_value js_send(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     if (!c) return number(env, -1);
@@ -409,8 +446,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 static napi_value js_ping(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     void *data = NULL;
@@ -425,8 +461,7 @@ static napi_value js_ping(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) {
     size_t argc = 4;
     napi_value argv[4];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     uint32_t code;
@@ -443,8 +478,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 static napi_value js_terminate(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     if (c) ws_conn_abort(c);
@@ -455,8 +489,7 @@ static napi_value js_terminate(napi_env env, napi_callback_info info) {
 static napi_value js_buffered(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     return number(env, c ? (double)ws_conn_buffered(c) : 0);
@@ -466,8 +499,7 @@ static napi_value js_buffered(napi_env env, napi_callback_info info) {
 static napi_value js_shutdown(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_server_shutdown(as->srv);
     return undefined(env);
@@ -477,8 +509,7 @@ static napi_value js_shutdown(napi_env env, napi_callback_info info) {
 static napi_value js_release(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     as->released = 1;
     ws_server_release(as->srv);
@@ -487,6 +518,123 @@ static napi_value js_release(napi_env env, napi_callback_info info) {
     if (as->events_ab) napi_delete_reference(env, as->events_ab);
     as->events_ab = NULL;
     napi_async_destroy(env, as->async_context);
+    return undefined(env);
+}
+
+/* ---- connections made elsewhere: adoption, streams, TLS --------------- */
+
+/* adopt(server, fd, head) -> slot, or -1. fd >= 0: a TCP socket the engine
+ * duplicates and owns from now on; fd < 0: a stream connection fed by feed(). */
+static napi_value js_adopt(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    int32_t fd;
+    CHECK(napi_get_value_int32(env, argv[1], &fd));
+    void *head = NULL;
+    size_t len = 0;
+    if (!binary_of(env, argv[2], &head, &len)) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "adopt() takes the request head as a Buffer");
+        return NULL;
+    }
+    ws_conn *c = ws_server_adopt(as->srv, fd, head, len);
+    return number(env, c ? (double)c->slot : -1);
+}
+
+/* feed(server, slot, buffer): bytes from a stream connection's socket */
+static napi_value js_feed(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    ws_conn *c = get_conn(env, as, argv[1]);
+    void *data = NULL;
+    size_t len = 0;
+    if (c && (c->flags & WS_CONN_F_STREAM) && binary_of(env, argv[2], &data, &len)) ws_conn_feed(c, data, len);
+    return undefined(env);
+}
+
+/* feedEnd(server, slot): a stream connection's socket ended */
+static napi_value js_feed_end(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    ws_conn *c = get_conn(env, as, argv[1]);
+    if (c && (c->flags & WS_CONN_F_STREAM)) ws_conn_feed_end(c);
+    return undefined(env);
+}
+
+/* A PEM field of a certificate object: a Buffer, or absent. */
+static void pem_of(napi_env env, napi_value obj, const char *key, const char **pem, size_t *len) {
+    napi_value v;
+    void *data = NULL;
+    *pem = NULL;
+    *len = 0;
+    if (napi_get_named_property(env, obj, key, &v) != napi_ok) return;
+    if (binary_of(env, v, &data, len)) *pem = data;
+}
+
+static char *passphrase_of(napi_env env, napi_value obj) {
+    napi_value v;
+    napi_valuetype t;
+    if (napi_get_named_property(env, obj, "passphrase", &v) != napi_ok) return NULL;
+    napi_typeof(env, v, &t);
+    return t == napi_string ? get_string(env, v) : NULL;
+}
+
+static void cert_of(napi_env env, napi_value obj, ws_tls_cert *cert, char **passphrase) {
+    pem_of(env, obj, "cert", &cert->cert_pem, &cert->cert_len);
+    pem_of(env, obj, "key", &cert->key_pem, &cert->key_len);
+    pem_of(env, obj, "ca", &cert->ca_pem, &cert->ca_len);
+    *passphrase = passphrase_of(env, obj);
+    cert->passphrase = *passphrase;
+}
+
+/* setTls(server, { cert, key, ca?, passphrase?, minVersion, sni: [{ name, cert, key, passphrase? }] }):
+ * builds the TLS context new connections get; throws WS_ERR_TLS with the reason. */
+static napi_value js_set_tls(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    ws_tls_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *passphrases[65] = {0};
+    cert_of(env, argv[1], &cfg.main, &passphrases[0]);
+    cfg.min_version = (int)get_number(env, argv[1], "minVersion", 0x0303);
+    napi_value sni;
+    bool is_array = false;
+    uint32_t n = 0;
+    if (napi_get_named_property(env, argv[1], "sni", &sni) == napi_ok && napi_is_array(env, sni, &is_array) == napi_ok &&
+        is_array)
+        napi_get_array_length(env, sni, &n);
+    if (n > 64) n = 64;
+    const char *names[64];
+    char *name_storage[64] = {0};
+    ws_tls_cert certs[64];
+    memset(certs, 0, sizeof certs);
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value e, name_v;
+        napi_get_element(env, sni, i, &e);
+        napi_get_named_property(env, e, "name", &name_v);
+        name_storage[i] = get_string(env, name_v);
+        names[i] = name_storage[i] ? name_storage[i] : "";
+        cert_of(env, e, &certs[i], &passphrases[i + 1]);
+    }
+    cfg.sni_names = names;
+    cfg.sni_certs = certs;
+    cfg.n_sni = n;
+    char err[512] = "";
+    ws_tls_ctx *ctx = ws_tls_ctx_new(&cfg, err, sizeof err);
+    for (uint32_t i = 0; i < n; i++) free(name_storage[i]);
+    for (size_t i = 0; i < sizeof passphrases / sizeof passphrases[0]; i++) free(passphrases[i]);
+    if (!ctx) {
+        napi_throw_error(env, "WS_ERR_TLS", err[0] ? err : "TLS setup failed");
+        return NULL;
+    }
+    ws_server_set_tls(as->srv, ctx);
     return undefined(env);
 }
 
@@ -513,8 +661,7 @@ static char *utf8_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *
 static napi_value subscription_call(napi_env env, napi_callback_info info, int subscribe) {
     size_t argc = 3;
     napi_value argv[3];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     char name[WS_NAME_MAX];
@@ -546,8 +693,7 @@ static napi_value js_unsubscribe(napi_env env, napi_callback_info info) {
 static napi_value js_subscriptions(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     napi_value out;
@@ -571,8 +717,7 @@ static ws_topic *topic_arg(napi_env env, addon_server *as, napi_value v) {
 static napi_value js_stats(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_topic *t = topic_arg(env, as, argv[1]);
     if (!t) {
@@ -592,8 +737,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 static napi_value js_set_policy(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     char name[WS_NAME_MAX];
     size_t len;
@@ -608,8 +752,7 @@ static napi_value js_set_policy(napi_env env, napi_callback_info info) {
 static napi_value js_dropped(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_conn *c = get_conn(env, as, argv[1]);
     return number(env, c ? c->dropped : 0);
@@ -630,8 +773,7 @@ static void mark_excluded(napi_env env, addon_server *as, napi_value slots, uint
 static napi_value js_multicast(napi_env env, napi_callback_info info) {
     size_t argc = 5;
     napi_value argv[5];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     char name[WS_NAME_MAX];
     size_t name_len;
@@ -679,8 +821,7 @@ static napi_value js_multicast(napi_env env, napi_callback_info info) {
 static napi_value js_subscribers(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    addon_server *as = get_server(env, argv[0]);
+    addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     ws_topic *t = topic_arg(env, as, argv[1]);
     return number(env, t ? t->n_subs : 0);
@@ -786,6 +927,8 @@ NAPI_MODULE_INIT() {
         {"multicast", js_multicast},        {"stats", js_stats},
         {"setPolicy", js_set_policy},       {"dropped", js_dropped},
         {"buildMessage", js_build_message}, {"decodeMessage", js_decode_message},
+        {"adopt", js_adopt},                {"feed", js_feed},
+        {"feedEnd", js_feed_end},           {"setTls", js_set_tls},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

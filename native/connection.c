@@ -7,13 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deflate.h"
 #include "docroot.h"
 #include "handshake.h"
 #include "http.h"
 #include "policy.h"
+#include "proxy.h"
+#include "tls.h"
 
 #define WS_MAX_SERVER_HEADER 10 /* server frames are unmasked */
 #define WS_WRITE_IOV 64
@@ -24,6 +28,7 @@ static void linger(ws_conn *c);
 static void resume_reading(ws_conn *c);
 
 #define WS_PENDING_MAX_BYTES (1u << 20) /* bytes kept from a client while its upgrade is decided */
+#define WS_DEFLATE_IDLE_MS 1000        /* a connection quiet this long gives back zlib state it need not keep */
 
 /* ---- write queue ---------------------------------------------------- */
 
@@ -81,7 +86,7 @@ static int push_chunk(ws_conn *c, ws_buf *b, size_t off, size_t len) {
  * buffer when it is ours alone and not being written, else a new one. */
 static uint8_t *queue_space(ws_conn *c, size_t n) {
     if (n > UINT32_MAX) return NULL;
-    if (c->n_chunks > c->inflight) {
+    if (c->n_chunks > c->inflight && c->n_chunks > c->sealed) {
         ws_chunk *last = &c->chunks[c->n_chunks - 1];
         ws_buf *b = last->buf;
         if (b->refs == 1 && last->off + last->len == b->len && b->cap - b->len >= n &&
@@ -133,6 +138,7 @@ static void consume(ws_conn *c, size_t bytes) {
     if (i) {
         memmove(c->chunks, c->chunks + i, (c->n_chunks - i) * sizeof *c->chunks);
         c->n_chunks = (uint16_t)(c->n_chunks - i);
+        c->sealed = c->sealed > i ? (uint16_t)(c->sealed - i) : 0;
     }
     if (!c->n_chunks && c->chunks) { /* an idle connection holds no write memory */
         chunks_give(c->chunks, c->cap_chunks);
@@ -144,7 +150,7 @@ static void consume(ws_conn *c, size_t bytes) {
 /* Drops queued bytes that are not being written (for a reader too slow to
  * keep: what is queued for it will never be read in time). */
 static void drop_unsent(ws_conn *c) {
-    while (c->n_chunks > c->inflight) {
+    while (c->n_chunks > c->inflight && c->n_chunks > c->sealed) { /* ciphertext stays: the TLS stream needs it */
         ws_chunk *ch = &c->chunks[--c->n_chunks];
         c->queued -= ch->len;
         ws_buf_unref(ch->buf);
@@ -155,17 +161,31 @@ static void release_chunks(ws_conn *c) {
     for (uint16_t i = 0; i < c->n_chunks; i++) ws_buf_unref(c->chunks[i].buf);
     if (c->chunks) chunks_give(c->chunks, c->cap_chunks);
     c->chunks = NULL;
-    c->n_chunks = c->cap_chunks = c->inflight = 0;
+    c->n_chunks = c->cap_chunks = c->inflight = c->sealed = 0;
     c->queued = 0;
 }
 
-static int queue_frame(ws_conn *c, int opcode, const void *payload, size_t len) {
+static int queue_frame_rsv(ws_conn *c, int opcode, int rsv, const void *payload, size_t len) {
     uint8_t *dst = queue_space(c, WS_MAX_SERVER_HEADER + len);
     if (!dst) return -1;
-    size_t h = ws_frame_header(dst, 1, 0, opcode, len, NULL);
+    size_t h = ws_frame_header(dst, 1, rsv, opcode, len, NULL);
     if (len) memcpy(dst + h, payload, len);
     queue_commit(c, h + len);
     return 0;
+}
+
+static int queue_frame(ws_conn *c, int opcode, const void *payload, size_t len) {
+    return queue_frame_rsv(c, opcode, 0, payload, len);
+}
+
+/* permessage-deflate on a message we send: into the server's scratch
+ * buffer. Once compressed it must go out compressed: with context takeover
+ * the peer's inflater has to see every byte our deflater saw. */
+static const ws_bytes *compressed(ws_conn *c, const uint8_t *p, size_t len) {
+    if (!c->deflate || len < c->srv->cfg.deflate_cfg.threshold) return NULL;
+    ws_bytes *out = &c->srv->scratch;
+    out->len = 0;
+    return ws_deflate_compress(c->deflate, p, len, out) == 0 ? out : NULL;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -182,7 +202,17 @@ static void drained(ws_conn *c) {
         if (ws_events_add(&c->srv->events, WS_EVENT_DRAIN, 0, 0, c->slot, 0)) ws_server_wake(c->srv);
     }
     if (c->state == WS_CONN_LINGER && !(c->flags & WS_CONN_F_SHUTDOWN)) {
+        if (c->tls && !(c->flags & WS_CONN_F_TLS_CLOSED)) {
+            c->flags |= WS_CONN_F_TLS_CLOSED;
+            ws_tls_shutdown(c->tls);
+            ws_server_mark_dirty(c->srv, c); /* the close_notify goes out first */
+            return;
+        }
         c->flags |= WS_CONN_F_SHUTDOWN;
+        if (c->flags & WS_CONN_F_STREAM) {
+            if (ws_events_add(&c->srv->events, WS_EVENT_END, 0, 0, c->slot, 0)) ws_server_wake(c->srv);
+            return;
+        }
         ws_req *r = ws_server_req(c->srv);
         if (!r || uv_shutdown(&r->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
             if (r) ws_server_req_free(c->srv, r);
@@ -207,9 +237,59 @@ static void on_write(uv_write_t *req, int status) {
     else drained(c);
 }
 
+/* TLS: every plaintext chunk not yet sealed goes through the session, and
+ * what comes out becomes one ciphertext chunk. */
+static int seal(ws_conn *c) {
+    int failed = 0;
+    for (uint16_t i = c->sealed; i < c->n_chunks; i++) { /* the plaintext chunks are the last ones */
+        ws_chunk *ch = &c->chunks[i];
+        if (!failed && ws_tls_write(c->tls, ch->buf->data + ch->off, ch->len) != 0) failed = 1;
+        c->queued -= ch->len;
+        ws_buf_unref(ch->buf);
+    }
+    c->n_chunks = c->sealed;
+    if (failed) return -1;
+    size_t pending = ws_tls_pending(c->tls);
+    if (!pending) return 0;
+    ws_buf *b = ws_buf_new(pending);
+    if (!b) return -1;
+    b->len = ws_tls_take(c->tls, b->data, pending);
+    if (push_chunk(c, b, 0, b->len) != 0) {
+        ws_buf_unref(b);
+        return -1;
+    }
+    c->queued += b->len;
+    c->sealed = c->n_chunks;
+    return 0;
+}
+
+/* A stream connection: the bytes go to JS, which writes them to its socket. */
+static void hand_to_js(ws_conn *c) {
+    for (uint16_t i = 0; i < c->n_chunks; i++) {
+        ws_chunk *ch = &c->chunks[i];
+        uint8_t *dst = ws_events_add(&c->srv->events, WS_EVENT_WRITE, 0, 0, c->slot, ch->len);
+        if (!dst) {
+            finish(c);
+            return;
+        }
+        memcpy(dst, ch->buf->data + ch->off, ch->len);
+    }
+    ws_server_wake(c->srv);
+    consume(c, c->queued);
+    drained(c);
+}
+
 void ws_conn_flush(ws_conn *c) {
     uv_buf_t bufs[WS_WRITE_IOV];
     if (c->state == WS_CONN_CLOSED || c->inflight) return;
+    if (c->tls && seal(c) != 0) {
+        finish(c);
+        return;
+    }
+    if (c->flags & WS_CONN_F_STREAM) {
+        hand_to_js(c);
+        return;
+    }
     if (!c->n_chunks) {
         drained(c);
         return;
@@ -267,7 +347,9 @@ static int can_send(const ws_conn *c) {
 
 int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     if (!can_send(c)) return -1;
-    if (queue_frame(c, opcode, data, len) != 0) return -1;
+    const ws_bytes *z = compressed(c, data, len);
+    int r = z ? queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) : queue_frame(c, opcode, data, len);
+    if (r != 0) return -1;
     return after_send(c);
 }
 
@@ -280,6 +362,11 @@ uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
 }
 
 int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t len) {
+    const ws_bytes *z = compressed(c, r->base + r->header, len);
+    if (z) { /* the reservation is left unused; the compressed frame goes after it */
+        if (queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) != 0) return -1;
+        return after_send(c);
+    }
     size_t h = ws_frame_header_size(len, 0);
     if (h < r->header) memmove(r->base + h, r->base + r->header, len); /* keep the length minimal */
     ws_frame_header(r->base, 1, 0, opcode, len, NULL);
@@ -387,6 +474,9 @@ void ws_conn_free_handle(uv_handle_t *h) {
     ws_server *srv = c->srv;
     release_chunks(c);
     ws_parser_free(&c->parser);
+    if (c->tls) ws_tls_free(c->tls);
+    if (c->deflate) ws_deflate_free(c->deflate);
+    free(c->peer);
     ws_bytes_free(&c->in);
     free(c->close_reason);
     free(c);
@@ -445,7 +535,8 @@ void ws_conn_refuse(ws_conn *c, int status, const char *reason) {
 
 int ws_conn_reject(ws_conn *c, int status, const char *reason) {
     if (c->state != WS_CONN_PENDING) return -1;
-    c->flags &= (uint16_t)~WS_CONN_F_JS; /* JS decided: it expects no close event */
+    /* JS decided: it expects no close event, unless it must learn when to drop its stream. */
+    if (!(c->flags & WS_CONN_F_STREAM)) c->flags &= (uint16_t)~WS_CONN_F_JS;
     http_error(c, status, reason);
     return 0;
 }
@@ -521,23 +612,64 @@ static void open_with_leftovers(ws_conn *c, uint32_t head_len) {
 }
 
 static _Thread_local ws_handshake *upgrading_hs; /* the handshake inside the upgrade hook */
+static _Thread_local const ws_http_request *upgrading_req;
 static _Thread_local ws_conn *upgrading_conn;
 
-int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len) {
+/* permessage-deflate: the first acceptable offer among every
+ * Sec-WebSocket-Extensions header. Returns the response value's length
+ * (0: not negotiated), or -1 for a malformed header. */
+static int negotiate_deflate(ws_conn *c, const ws_http_request *req, char *response, size_t cap) {
+    const ws_server_config *cfg = &c->srv->cfg;
+    if (!cfg->deflate) return 0;
+    char offers[4096];
+    size_t len = 0;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const ws_http_header *h = &req->headers[i];
+        if (h->name_len != 24 || strncasecmp(h->name, "sec-websocket-extensions", 24) != 0) continue;
+        if (len + h->value_len + 2 > sizeof offers) return -1;
+        if (len) {
+            memcpy(offers + len, ", ", 2);
+            len += 2;
+        }
+        memcpy(offers + len, h->value, h->value_len);
+        len += h->value_len;
+    }
+    if (!len) return 0;
+    ws_deflate_params params;
+    size_t response_len = 0;
+    int r = ws_deflate_negotiate(&cfg->deflate_cfg, offers, len, &params, response, cap, &response_len);
+    if (r <= 0) return r;
+    c->deflate = ws_deflate_new(&params, &cfg->deflate_cfg);
+    if (!c->deflate) return 0; /* out of memory: go on without compression */
+    return (int)response_len;
+}
+
+/* extensions (extensions_cap bytes) receives the negotiated extensions, NUL-terminated ("" when none). */
+int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *extensions_out, size_t extensions_cap) {
     if (c->state != WS_CONN_PENDING) return -1;
-    ws_http_request req;
+    ws_http_request parsed;
+    const ws_http_request *req = upgrading_conn == c ? upgrading_req : NULL;
     ws_handshake hs_copy;
     ws_handshake *hs = upgrading_conn == c ? upgrading_hs : NULL;
     if (!hs) { /* decided later: parse the kept head again */
-        if (ws_http_parse_request((const char *)c->in.data, c->in.len, &req) <= 0) return -1;
-        ws_handshake_check(&req, &hs_copy);
+        if (ws_http_parse_request((const char *)c->in.data, c->in.len, &parsed) <= 0) return -1;
+        ws_handshake_check(&parsed, &hs_copy);
         hs = &hs_copy;
+        req = &parsed;
     }
+    if (protocol_len > 512) return -1;
+    char extensions[512];
+    int ext_len = negotiate_deflate(c, req, extensions, sizeof extensions);
+    if (ext_len < 0) {
+        ws_conn_reject(c, 400, "Malformed Sec-WebSocket-Extensions header");
+        return -1;
+    }
+    if (extensions_cap) snprintf(extensions_out, extensions_cap, "%.*s", ext_len, extensions);
     char accept[WS_ACCEPT_LEN];
     ws_accept_key(hs->key, hs->key_len, accept);
-    char out[1024];
-    if (protocol_len > 512) return -1;
-    size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, NULL, 0);
+    char out[2048];
+    size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, ext_len ? extensions : NULL,
+                                     (size_t)ext_len);
     if (!n || queue_bytes(c, out, n) != 0) {
         finish(c);
         return 0;
@@ -546,8 +678,9 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len) {
     c->state = WS_CONN_OPEN;
     c->t_state = c->t_read = now;
     ws_parser_init(&c->parser, c->srv->cfg.max_payload, 1);
+    if (c->deflate) c->parser.allowed_rsv = WS_RSV1;
     if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
-        uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &req);
+        uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &parsed);
         resume_reading(c);
         open_with_leftovers(c, head_len);
     }
@@ -598,15 +731,37 @@ static void on_head(ws_conn *c) {
     c->flags |= WS_CONN_F_IN_UPGRADE | WS_CONN_F_JS;
     upgrading_conn = c;
     upgrading_hs = &hs;
+    upgrading_req = &req;
     srv->hooks.upgrade(srv->hooks.ctx, c, &req, &hs);
     upgrading_conn = NULL;
     upgrading_hs = NULL;
+    upgrading_req = NULL;
     c->flags &= (uint16_t)~WS_CONN_F_IN_UPGRADE;
     if (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) { /* CLOSING: JS closed it in onConnect */
         open_with_leftovers(c, (uint32_t)r);
     } else if (c->state == WS_CONN_LINGER) {
         ws_server_mark_dirty(srv, c);
     }
+}
+
+/* A PROXY v1/v2 header from the load balancer in front: the client's
+ * address replaces the socket's (JS then checks the peer is trusted). */
+static int read_proxy_header(ws_conn *c) {
+    ws_proxy_header h;
+    int r = ws_proxy_parse(c->in.data, c->in.len, &h);
+    if (r == WS_PROXY_INCOMPLETE) return 0;
+    if (r < 0) {
+        finish(c);
+        return -1;
+    }
+    if (h.family) {
+        c->peer = strdup(h.src_addr);
+        c->peer_port = h.src_port;
+    }
+    memmove(c->in.data, c->in.data + r, c->in.len - (size_t)r);
+    c->in.len -= (size_t)r;
+    c->flags |= WS_CONN_F_PROXY_DONE;
+    return 1;
 }
 
 static void on_first_bytes(ws_conn *c, const uint8_t *p, size_t n) {
@@ -670,17 +825,29 @@ void ws_conn_run_deferred(ws_conn *c, int kind, uint16_t code, const char *reaso
     }
 }
 
+/* A violation: answered now, or after JS has handled the messages before it. */
+static void violation(ws_conn *c, uint16_t code, const char *reason) {
+    if (behind_js(c)) {
+        c->flags |= WS_CONN_F_HOLD;
+        if (ws_server_defer(c->srv, c, WS_DEFER_FAIL, code, reason, NULL, 0) == 0) return;
+    }
+    fail(c, code, reason);
+}
+
+static int inflate_failed(ws_conn *c, int err) {
+    if (err == WS_DEFLATE_TOO_BIG) violation(c, WS_CLOSE_TOO_BIG, "message exceeds maxPayload");
+    else if (err == WS_DEFLATE_DATA_ERROR) violation(c, WS_CLOSE_INVALID_DATA, "invalid compressed data");
+    else violation(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+    return -1;
+}
+
 static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
     ws_event ev;
+    uint64_t max = c->srv->cfg.max_payload;
     while ((c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) && !(c->flags & WS_CONN_F_HOLD)) {
         ssize_t r = ws_parser_next(&c->parser, p, n, &ev);
         if (r < 0) {
-            if (behind_js(c)) {
-                c->flags |= WS_CONN_F_HOLD;
-                if (ws_server_defer(c->srv, c, WS_DEFER_FAIL, c->parser.close_code, c->parser.errstr, NULL, 0) == 0)
-                    return;
-            }
-            fail(c, c->parser.close_code, c->parser.errstr);
+            violation(c, c->parser.close_code, c->parser.errstr);
             return;
         }
         p += r;
@@ -691,7 +858,10 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
             return;
         case WS_EV_DATA:
             if (!deliver) break;
-            if (ev.first && ev.last) {
+            if (ev.rsv & WS_RSV1) { /* compressed: inflated as it arrives, bounded by maxPayload */
+                int z = ws_deflate_inflate_chunk(c->deflate, ev.data, ev.len, &c->in, max);
+                if (z != 0 && inflate_failed(c, z)) return;
+            } else if (ev.first && ev.last) {
                 if (emit_message(c, ev.opcode, ev.data, ev.len) != 0) goto oom;
                 c->message_direct = 1;
             } else {
@@ -704,6 +874,14 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
             if (c->message_direct) {
                 c->message_direct = 0;
             } else if (deliver) {
+                if (ev.rsv & WS_RSV1) {
+                    int z = ws_deflate_inflate_end(c->deflate, &c->in, max);
+                    if (z != 0 && inflate_failed(c, z)) return;
+                    if (ev.opcode == WS_OP_TEXT && !ws_utf8_is_valid(c->in.data, c->in.len)) {
+                        violation(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in text message");
+                        return;
+                    }
+                }
                 if (emit_message(c, ev.opcode, c->in.data, c->in.len) != 0) goto oom;
             }
             ws_bytes_free(&c->in);
@@ -741,6 +919,36 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init((char *)c->srv->slab, WS_SLAB_SIZE);
 }
 
+static void on_bytes(ws_conn *c, uint8_t *p, size_t n);
+
+/* wss://: ciphertext in, plaintext out into the same slab (the session has
+ * copied the ciphertext), then whatever the session must answer. */
+static void on_ciphertext(ws_conn *c, const uint8_t *p, size_t n) {
+    if (ws_tls_feed(c->tls, p, n) != 0) {
+        finish(c);
+        return;
+    }
+    for (;;) {
+        ssize_t r = ws_tls_read(c->tls, c->srv->slab, WS_SLAB_SIZE);
+        if (r < 0) { /* a failed handshake: send the alert if any, then drop */
+            c->state = c->state < WS_CONN_LINGER ? WS_CONN_LINGER : c->state;
+            c->flags |= WS_CONN_F_SHUTDOWN | WS_CONN_F_TLS_CLOSED;
+            if (ws_tls_pending(c->tls)) ws_server_mark_dirty(c->srv, c);
+            else finish(c);
+            return;
+        }
+        if (r == 0) break;
+        on_bytes(c, c->srv->slab, (size_t)r);
+        if (c->state == WS_CONN_CLOSED) return;
+    }
+    if (ws_tls_pending(c->tls)) ws_server_mark_dirty(c->srv, c);
+}
+
+static void on_wire_bytes(ws_conn *c, uint8_t *p, size_t n) {
+    if (c->tls) on_ciphertext(c, p, n);
+    else on_bytes(c, p, n);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     ws_conn *c = stream->data;
     if (nread == 0) return;
@@ -748,20 +956,45 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
         finish(c);
         return;
     }
+    if (!(c->flags & WS_CONN_F_PROXY_DONE)) { /* before anything else, TLS included */
+        if (ws_bytes_append(&c->in, buf->base, (size_t)nread) != 0) {
+            finish(c);
+            return;
+        }
+        if (read_proxy_header(c) <= 0) return;
+        ws_bytes rest = c->in;
+        c->in = (ws_bytes){0};
+        if (rest.len) on_wire_bytes(c, rest.data, rest.len);
+        ws_bytes_free(&rest);
+        return;
+    }
+    on_wire_bytes(c, (uint8_t *)buf->base, (size_t)nread);
+}
+
+void ws_conn_feed(ws_conn *c, uint8_t *p, size_t n) {
+    if (c->state != WS_CONN_CLOSED && n) on_bytes(c, p, n);
+}
+
+void ws_conn_feed_end(ws_conn *c) {
+    finish(c);
+}
+
+static void on_bytes(ws_conn *c, uint8_t *p, size_t n) {
     c->t_read = ws_server_now(c->srv);
     c->flags &= (uint16_t)~WS_CONN_F_PINGED;
-    uint8_t *p = (uint8_t *)buf->base;
     switch (c->state) {
     case WS_CONN_HANDSHAKE:
-        on_first_bytes(c, p, (size_t)nread);
+        on_first_bytes(c, p, n);
         break;
     case WS_CONN_PENDING: /* early frames wait for the decision, within a bound */
-        if (c->in.len + (size_t)nread > WS_PENDING_MAX_BYTES || ws_bytes_append(&c->in, p, (size_t)nread) != 0)
-            uv_read_stop(stream);
+        if (c->in.len + n > WS_PENDING_MAX_BYTES || ws_bytes_append(&c->in, p, n) != 0) {
+            if (c->flags & WS_CONN_F_STREAM) finish(c); /* a stream cannot be paused from here */
+            else uv_read_stop((uv_stream_t *)&c->tcp);
+        }
         break;
     case WS_CONN_OPEN:
     case WS_CONN_CLOSING:
-        process_frames(c, p, (size_t)nread);
+        process_frames(c, p, n);
         break;
     default: /* lingering: the bytes no longer matter */
         break;
@@ -776,6 +1009,7 @@ ws_conn *ws_conn_new(ws_server *srv, int policy_only) {
     c->srv = srv;
     c->tcp.data = c;
     if (policy_only) c->flags |= WS_CONN_F_POLICY;
+    if (!srv->cfg.proxy_protocol || policy_only) c->flags |= WS_CONN_F_PROXY_DONE;
     c->t_state = c->t_read = ws_server_now(srv);
     if (uv_tcp_init(srv->loop, &c->tcp) != 0) {
         free(c);
@@ -790,7 +1024,7 @@ void ws_conn_start(ws_conn *c) {
 }
 
 static void resume_reading(ws_conn *c) {
-    if (!uv_is_active((uv_handle_t *)&c->tcp)) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!(c->flags & WS_CONN_F_STREAM) && !uv_is_active((uv_handle_t *)&c->tcp)) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 void ws_conn_sweep(ws_conn *c, uint32_t now) {
@@ -808,6 +1042,7 @@ void ws_conn_sweep(ws_conn *c, uint32_t now) {
         break;
     case WS_CONN_OPEN: {
         uint32_t quiet = now - c->t_read;
+        if (c->deflate && quiet >= WS_DEFLATE_IDLE_MS) ws_deflate_trim(c->deflate);
         if (cfg->idle_timeout_ms && quiet >= cfg->idle_timeout_ms) {
             static const char reason[] = "idle timeout";
             ws_conn_close(c, WS_CLOSE_GOING_AWAY, reason, sizeof reason - 1, 1);
@@ -830,6 +1065,12 @@ void ws_conn_sweep(ws_conn *c, uint32_t now) {
 
 int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port) {
     struct sockaddr_storage ss;
+    if (c->peer) {
+        snprintf(addr, cap, "%s", c->peer);
+        *port = c->peer_port;
+        return 0;
+    }
+    if (c->flags & WS_CONN_F_STREAM) return UV_ENOTCONN; /* JS knows the stream's address */
     int len = sizeof ss;
     int r = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
     if (r != 0) return r;

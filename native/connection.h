@@ -36,6 +36,9 @@ enum {
     WS_CONN_F_JS = 1 << 9,         /* JS knows the slot: it gets a close event at the end */
     WS_CONN_F_HOLD = 1 << 10,      /* a close or failure waits behind JS: read no more frames */
     WS_CONN_F_EXCLUDED = 1 << 11,  /* skipped by the multicast in progress */
+    WS_CONN_F_STREAM = 1 << 12,    /* bytes come from and go to a JS stream, not a socket of ours */
+    WS_CONN_F_TLS_CLOSED = 1 << 13, /* close_notify is queued */
+    WS_CONN_F_PROXY_DONE = 1 << 14, /* the PROXY header was read (or none is expected) */
 };
 
 typedef struct {
@@ -62,6 +65,11 @@ struct ws_conn {
     ws_chunk *chunks;       /* the write queue */
     uint16_t n_chunks, cap_chunks, inflight;
     size_t queued;          /* bytes in the write queue, in flight included */
+    struct ws_tls *tls;     /* wss:// in the engine, else NULL */
+    struct ws_deflate *deflate; /* permessage-deflate in force, else NULL */
+    char *peer;             /* the client address a PROXY header gave, else NULL */
+    uint16_t peer_port;
+    uint16_t sealed;        /* leading chunks that are TLS ciphertext: never appended to */
     ws_sub *subs;           /* subscriptions, NULL when none */
     uint16_t n_subs, cap_subs;
     uint32_t dropped;       /* multicasts dropped for this connection by the backpressure policy */
@@ -71,11 +79,16 @@ struct ws_conn {
 ws_conn *ws_conn_new(ws_server *srv, int policy_only);
 void ws_conn_start(ws_conn *c);
 
+/* Bytes for a connection whose transport is a JS stream (or the request
+ * head of an adopted socket); end: that stream ended. */
+void ws_conn_feed(ws_conn *c, uint8_t *p, size_t n);
+void ws_conn_feed_end(ws_conn *c);
+
 /* The upgrade decision, made by JS. accept: protocol may be NULL (no
  * header). reject: answers status with a one-line reason and closes, with
  * no close event. Both return 0, or -1 when the connection is no longer
  * waiting for a decision (it ended: its close event is on the way). */
-int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len);
+int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *extensions, size_t extensions_cap);
 int ws_conn_reject(ws_conn *c, int status, const char *reason);
 
 /* Answers an HTTP error on the server's own account (limits, timeouts,

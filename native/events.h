@@ -17,6 +17,8 @@ enum ws_event_kind {
     WS_EVENT_CLOSE = 3,  /* code, flags (WS_CLOSE_FLAG_*), payload: the reason */
     WS_EVENT_DRAIN = 4,  /* the write queue emptied after send() returned false */
     WS_EVENT_SERVER_CLOSED = 5, /* the listeners and every connection are gone */
+    WS_EVENT_WRITE = 6,  /* a stream connection: payload goes to its JS socket */
+    WS_EVENT_END = 7,    /* a stream connection: end its JS socket after what was written */
 };
 
 enum {

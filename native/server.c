@@ -1,7 +1,9 @@
 #include "server.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "connection.h"
 
@@ -38,6 +40,8 @@ static void free_server(ws_server *srv) {
     free(srv->free_slots);
     free(srv->deferred);
     ws_pubsub_free(&srv->pubsub);
+    ws_bytes_free(&srv->scratch);
+    if (srv->tls) ws_tls_ctx_unref(srv->tls);
     while (srv->free_reqs) {
         ws_req *r = srv->free_reqs;
         srv->free_reqs = r->next_free;
@@ -218,9 +222,45 @@ static void on_connection(uv_stream_t *server, int status) {
     }
     c->id = ++srv->next_id;
     srv->n_conns++;
+    if (srv->tls && l->kind == WS_LISTENER_WEBSOCKET && !(c->tls = ws_tls_new(srv->tls))) {
+        ws_conn_abort(c);
+        return;
+    }
     ws_conn_start(c);
     if (srv->cfg.max_connections && srv->n_conns > srv->cfg.max_connections)
         ws_conn_refuse(c, 503, "Too many connections");
+}
+
+ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len) {
+    ws_conn *c = ws_conn_new(srv, 0);
+    if (!c) return NULL;
+    int own = -1;
+    if (fd >= 0) {
+        own = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* ours to keep after Node closes its handle */
+        if (own < 0 || uv_tcp_open(&c->tcp, own) != 0) {
+            if (own >= 0) close(own);
+            own = -2;
+        }
+    }
+    if (own == -2 || slot_alloc(srv, c) != 0) {
+        c->state = WS_CONN_CLOSED;
+        srv->n_conns++; /* balanced by the close callback */
+        uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
+        return NULL;
+    }
+    c->id = ++srv->next_id;
+    srv->n_conns++;
+    /* JS hears how every adopted connection ends: it holds its request, and for a stream its socket. */
+    c->flags |= WS_CONN_F_JS | WS_CONN_F_PROXY_DONE; /* a PROXY header is the HTTP server's business */
+    if (fd < 0) c->flags |= WS_CONN_F_STREAM;
+    else ws_conn_start(c);
+    if (c->state != WS_CONN_CLOSED) ws_conn_feed(c, head, len);
+    return c;
+}
+
+void ws_server_set_tls(ws_server *srv, ws_tls_ctx *ctx) {
+    if (srv->tls) ws_tls_ctx_unref(srv->tls);
+    srv->tls = ctx;
 }
 
 int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind) {

@@ -12,7 +12,9 @@
 #include "events.h"
 #include "handshake.h"
 #include "http.h"
+#include "deflate.h"
 #include "pubsub.h"
+#include "tls.h"
 
 #define WS_MAX_LISTENERS 8
 #define WS_SLAB_SIZE (256u * 1024u)
@@ -36,6 +38,9 @@ typedef struct {
     char *docroot;             /* owned, resolved absolute path; NULL: off */
     uint64_t max_backpressure; /* a multicast applies the policy to a subscriber past this many queued bytes */
     int backpressure_policy;   /* WS_BACKPRESSURE_DROP or _CLOSE */
+    int proxy_protocol;        /* a PROXY v1/v2 header precedes each request */
+    int deflate;               /* permessage-deflate offered */
+    ws_deflate_config deflate_cfg;
 } ws_server_config;
 
 typedef struct {
@@ -103,6 +108,8 @@ struct ws_server {
     ws_conn *dirty;     /* connections with corked writes, linked through next_dirty */
     ws_events events;
     ws_pubsub pubsub;
+    ws_tls_ctx *tls;    /* wss:// for new connections on the listeners; NULL: ws:// */
+    ws_bytes scratch;   /* compressed payloads on their way into a frame */
     uint32_t batch;     /* number of the batch being filled; a connection with messages in it has c->batch == batch */
     ws_deferred *deferred;
     size_t n_deferred, cap_deferred;
@@ -130,6 +137,15 @@ void ws_server_shutdown(ws_server *srv);
 /* The owner lets go: the server frees itself once its handles are closed.
  * Connections still open are dropped. */
 void ws_server_release(ws_server *srv);
+
+/* Takes over a connection accepted elsewhere (Node's http server): fd >= 0
+ * is a TCP socket to duplicate and own; fd < 0 makes a stream connection
+ * whose bytes JS feeds. head is the request (and any bytes after it).
+ * Returns the connection, or NULL. */
+ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len);
+
+/* Replaces the TLS context new connections get; existing ones keep theirs. */
+void ws_server_set_tls(ws_server *srv, ws_tls_ctx *ctx);
 
 /* Connection by slot, or NULL. */
 ws_conn *ws_server_conn(ws_server *srv, uint32_t slot);
