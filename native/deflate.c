@@ -674,3 +674,7 @@ void ws_deflate_shared_free(void) {
     inflater_close(&shared_inf, &shared_held);
     shared_clock = 0;
 }
+
+const ws_deflate_params *ws_deflate_params_of(const ws_deflate *d) {
+    return &d->params;
+}

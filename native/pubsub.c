@@ -5,6 +5,7 @@
 
 #include "buffer.h"
 #include "connection.h"
+#include "deflate.h"
 #include "frame.h"
 #include "server.h"
 
@@ -140,16 +141,48 @@ int ws_pubsub_set_policy(ws_server *srv, const char *name, size_t len, int polic
     return 0;
 }
 
+static ws_buf *make_frame(int opcode, int rsv, const void *payload, size_t payload_len) {
+    size_t frame_len = ws_frame_header_size(payload_len, 0) + payload_len;
+    ws_buf *frame = ws_buf_new(frame_len);
+    if (!frame) return NULL;
+    size_t h = ws_frame_header(frame->data, 1, rsv, opcode, payload_len, NULL);
+    if (payload_len) memcpy(frame->data + h, payload, payload_len);
+    frame->len = frame_len;
+    return frame;
+}
+
+/* Subscribers with permessage-deflate and no server context takeover share
+ * one compressed frame, made at the smallest window any of them negotiated.
+ * The others get the plain frame: an uncompressed message never enters the
+ * peer's window, so a connection's own compressor stays in step. */
+static int takes_shared_compressed(const ws_conn *c) {
+    return c->deflate && ws_deflate_params_of(c->deflate)->server_no_context_takeover;
+}
+
+static ws_buf *compressed_frame(ws_server *srv, ws_topic *t, int opcode, const void *payload, size_t payload_len) {
+    if (!srv->cfg.deflate || payload_len < srv->cfg.deflate_cfg.threshold) return NULL;
+    uint8_t window = 16;
+    for (uint32_t i = 0; i < t->n_subs; i++) {
+        const ws_conn *c = t->subs[i];
+        if (!(c->flags & WS_CONN_F_EXCLUDED) && takes_shared_compressed(c)) {
+            uint8_t w = ws_deflate_params_of(c->deflate)->server_max_window_bits;
+            if (w < window) window = w;
+        }
+    }
+    if (window == 16) return NULL;
+    ws_bytes *z = &srv->scratch;
+    z->len = 0;
+    if (ws_deflate_compress_shared(&srv->cfg.deflate_cfg, window, payload, payload_len, z) != 0) return NULL;
+    return make_frame(opcode, WS_RSV1, z->data, z->len);
+}
+
 long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcode, const void *payload,
                          size_t payload_len) {
     ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
     if (!t || !t->n_subs) return 0;
-    size_t frame_len = ws_frame_header_size(payload_len, 0) + payload_len;
-    ws_buf *frame = ws_buf_new(frame_len);
+    ws_buf *frame = make_frame(opcode, 0, payload, payload_len);
     if (!frame) return -1;
-    size_t h = ws_frame_header(frame->data, 1, 0, opcode, payload_len, NULL);
-    if (payload_len) memcpy(frame->data + h, payload, payload_len);
-    frame->len = frame_len;
+    ws_buf *zframe = compressed_frame(srv, t, opcode, payload, payload_len);
 
     int policy = t->policy ? t->policy : srv->cfg.backpressure_policy;
     long queued = 0;
@@ -158,7 +191,7 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
     for (uint32_t i = 0; i < t->n_subs; i++) {
         ws_conn *c = t->subs[i];
         if (c->flags & WS_CONN_F_EXCLUDED) continue;
-        int r = ws_conn_send_shared(c, frame, srv->cfg.max_backpressure);
+        int r = ws_conn_send_shared(c, zframe && takes_shared_compressed(c) ? zframe : frame, srv->cfg.max_backpressure);
         if (r > 0) {
             queued++;
         } else if (r == 0) { /* past maxBackpressure */
@@ -172,6 +205,7 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
         }
     }
     ws_buf_unref(frame);
+    if (zframe) ws_buf_unref(zframe);
     for (uint32_t i = 0; i < n_slow; i++) ws_conn_close_slow(slow[i]);
     free(slow);
     return queued;
