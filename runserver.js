@@ -65,11 +65,18 @@ server.on('listening', () => {
   const o = server.options;
   const address = server.address();
   const port = address ? address.port : o.port; // the real port when --port=0
-  process.stdout.write(`node.websocket listening on ws://${urlHost(o.host)}:${port}/ ` +
+  const scheme = o.tls ? 'wss' : 'ws';
+  process.stdout.write(`node.websocket listening on ${scheme}://${urlHost(o.host)}:${port}/ ` +
     `(modules: ${o.modules}, docroot: ${o.docroot === false ? 'off' : o.docroot})\n`);
   if (parsed.config) process.stdout.write(`  config: ${parsed.config}\n`);
+  if (o.tls) {
+    const files = [o.tls.certFile, ...Object.values(o.tls.sni).map((e) => e.certFile)].filter(Boolean);
+    process.stdout.write(`  tls: ${o.tls.minVersion}+, certificates ${files.length ? files.join(', ') : 'given as contents'}; ` +
+      `kill -HUP ${process.pid} reloads them\n`);
+  }
+  if (o.perMessageDeflate) process.stdout.write(`  permessage-deflate: on (threshold ${o.perMessageDeflate.threshold} bytes)\n`);
   for (const [name, app] of Object.entries(o.apps || {})) {
-    process.stdout.write(`  app ${name} (${app.module}.js): ${app.urls.map((u) => `ws://${urlHost(o.host)}:${port}${u}`).join(', ')}\n`);
+    process.stdout.write(`  app ${name} (${app.module}.js): ${app.urls.map((u) => `${scheme}://${urlHost(o.host)}:${port}${u}`).join(', ')}\n`);
   }
 });
 
@@ -99,5 +106,26 @@ function shutdown(signal) {
 }
 process.on('SIGINT', () => shutdown('SIGINT'));
 process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+// SIGHUP: read the TLS certificates again from their files (after a renewal).
+// New connections get the new ones; open connections carry on. When a file
+// is missing or wrong, the error is logged and the old certificates stay.
+process.on('SIGHUP', () => {
+  if (closing) return;
+  if (!server.options.tls) {
+    process.stderr.write('runserver: SIGHUP received; no TLS certificates to reload\n');
+    return;
+  }
+  const failed = (err) => process.stderr.write('runserver: SIGHUP received; TLS certificates NOT reloaded, ' +
+    `still serving the old ones: ${err && err.message ? err.message : err}\n`);
+  const done = () => process.stderr.write('runserver: SIGHUP received; TLS certificates reloaded\n');
+  try {
+    const result = server.reloadTls();
+    if (result && typeof result.then === 'function') result.then(done, failed);
+    else done();
+  } catch (err) {
+    failed(err);
+  }
+});
 
 server.listen();

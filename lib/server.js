@@ -440,6 +440,10 @@ class Server extends EventEmitter {
   }
 
   _authorizeFailed(request, resolved, err) {
+    if (err && Number.isInteger(err.status) && err.status >= 400 && err.status <= 599) {
+      this._decide(request, resolved, err); // rejected with an answer: { status, reason }
+      return;
+    }
     this.log.error(`authorizing ${request.path} (module '${resolved.resource}') failed: ${err && err.stack ? err.stack : err}`,
       { remoteAddress: request.remoteAddress });
     this._refuse(request.slot, request.path, request.remoteAddress, 500, 'Authorization failed');

@@ -859,7 +859,13 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
         case WS_EV_DATA:
             if (!deliver) break;
             if (ev.rsv & WS_RSV1) { /* compressed: inflated as it arrives, bounded by maxPayload */
-                int z = ws_deflate_inflate_chunk(c->deflate, ev.data, ev.len, &c->in, max);
+                int z;
+                if (ev.first && ev.last) { /* whole: no per-connection inflater needed without context takeover */
+                    z = ws_deflate_inflate_message(c->deflate, ev.data, ev.len, &c->in, max);
+                    c->message_direct = 2;
+                } else {
+                    z = ws_deflate_inflate_chunk(c->deflate, ev.data, ev.len, &c->in, max);
+                }
                 if (z != 0 && inflate_failed(c, z)) return;
             } else if (ev.first && ev.last) {
                 if (emit_message(c, ev.opcode, ev.data, ev.len) != 0) goto oom;
@@ -871,11 +877,11 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
             }
             break;
         case WS_EV_MESSAGE:
-            if (c->message_direct) {
+            if (c->message_direct == 1) {
                 c->message_direct = 0;
             } else if (deliver) {
-                if (ev.rsv & WS_RSV1) {
-                    int z = ws_deflate_inflate_end(c->deflate, &c->in, max);
+                if (ev.rsv & WS_RSV1) { /* compressed text is checked once inflated */
+                    int z = c->message_direct == 2 ? 0 : ws_deflate_inflate_end(c->deflate, &c->in, max);
                     if (z != 0 && inflate_failed(c, z)) return;
                     if (ev.opcode == WS_OP_TEXT && !ws_utf8_is_valid(c->in.data, c->in.len)) {
                         violation(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in text message");
@@ -884,6 +890,7 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
                 }
                 if (emit_message(c, ev.opcode, c->in.data, c->in.len) != 0) goto oom;
             }
+            c->message_direct = 0;
             ws_bytes_free(&c->in);
             break;
         case WS_EV_PING:
@@ -930,11 +937,13 @@ static void on_ciphertext(ws_conn *c, const uint8_t *p, size_t n) {
     }
     for (;;) {
         ssize_t r = ws_tls_read(c->tls, c->srv->slab, WS_SLAB_SIZE);
-        if (r < 0) { /* a failed handshake: send the alert if any, then drop */
-            c->state = c->state < WS_CONN_LINGER ? WS_CONN_LINGER : c->state;
-            c->flags |= WS_CONN_F_SHUTDOWN | WS_CONN_F_TLS_CLOSED;
-            if (ws_tls_pending(c->tls)) ws_server_mark_dirty(c->srv, c);
-            else finish(c);
+        if (r < 0) { /* failed (send the alert), or the peer's close_notify (answer it): then half-close */
+            if (c->state >= WS_CONN_LINGER) return;
+            if (r != WS_TLS_CLOSED) c->flags |= WS_CONN_F_TLS_CLOSED; /* no close_notify after a fatal alert */
+            c->state = WS_CONN_LINGER;
+            c->t_state = ws_server_now(c->srv);
+            ws_bytes_free(&c->in);
+            ws_server_mark_dirty(c->srv, c);
             return;
         }
         if (r == 0) break;

@@ -57,7 +57,7 @@ struct ws_conn {
     uint32_t t_state;  /* ms the current deadline counts from */
     uint16_t flags;
     uint8_t state;
-    uint8_t message_direct; /* the current message went straight to the event batch */
+    uint8_t message_direct; /* 1: the current message went straight to the event batch; 2: inflated whole into in */
     uint16_t close_code;    /* the code the close event reports */
     char *close_reason;     /* owned; NULL = empty */
     ws_parser parser;

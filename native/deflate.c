@@ -199,20 +199,22 @@ static void offer_param(pmd_offer *o, const char *name, size_t name_len, const p
     }
 }
 
-static int put_str(char *out, size_t cap, size_t *n, const char *s) {
+/* Appends s and a NUL; out has room (WS_DEFLATE_RESPONSE_MAX is the longest response). */
+static void put_str(char *out, size_t cap, size_t *n, const char *s) {
     size_t l = strlen(s);
-    if (l >= cap - *n) return -1; /* keep room for the NUL */
+    assert(l < cap - *n);
+    (void)cap;
     memcpy(out + *n, s, l);
     *n += l;
     out[*n] = 0;
-    return 0;
 }
 
-static int put_bits(char *out, size_t cap, size_t *n, const char *name, unsigned bits) {
-    char num[4] = {0};
+static void put_bits(char *out, size_t cap, size_t *n, const char *name, unsigned bits) {
+    char num[3] = {0};
     if (bits >= 10) num[0] = '1', num[1] = (char)('0' + bits - 10);
     else num[0] = (char)('0' + bits);
-    return put_str(out, cap, n, name) || put_str(out, cap, n, num) ? -1 : 0;
+    put_str(out, cap, n, name);
+    put_str(out, cap, n, num);
 }
 
 int ws_deflate_negotiate(const ws_deflate_config *cfg, const char *value, size_t len,
@@ -270,18 +272,17 @@ int ws_deflate_negotiate(const ws_deflate_config *cfg, const char *value, size_t
     if (accepted.cmwb < 0) p.client_max_window_bits = 15;
     else p.client_max_window_bits = accepted.cmwb && accepted.cmwb < cfg_cmwb ? (uint8_t)accepted.cmwb : cfg_cmwb;
 
+    char buf[WS_DEFLATE_RESPONSE_MAX];
     size_t n = 0;
-    if (cap == 0 || put_str(response, cap, &n, "permessage-deflate")) return 0;
-    if (p.server_no_context_takeover && put_str(response, cap, &n, "; server_no_context_takeover"))
-        return 0;
-    if (p.client_no_context_takeover && put_str(response, cap, &n, "; client_no_context_takeover"))
-        return 0;
-    if ((accepted.smwb || p.server_max_window_bits < 15) &&
-        put_bits(response, cap, &n, "; server_max_window_bits=", p.server_max_window_bits))
-        return 0;
-    if (accepted.cmwb >= 0 && p.client_max_window_bits < 15 &&
-        put_bits(response, cap, &n, "; client_max_window_bits=", p.client_max_window_bits))
-        return 0;
+    put_str(buf, sizeof buf, &n, "permessage-deflate");
+    if (p.server_no_context_takeover) put_str(buf, sizeof buf, &n, "; server_no_context_takeover");
+    if (p.client_no_context_takeover) put_str(buf, sizeof buf, &n, "; client_no_context_takeover");
+    if (accepted.smwb || p.server_max_window_bits < 15)
+        put_bits(buf, sizeof buf, &n, "; server_max_window_bits=", p.server_max_window_bits);
+    if (accepted.cmwb >= 0 && p.client_max_window_bits < 15)
+        put_bits(buf, sizeof buf, &n, "; client_max_window_bits=", p.client_max_window_bits);
+    if (n >= cap) return 0; /* no room for it and its NUL */
+    memcpy(response, buf, n + 1);
     *params = p;
     *response_len = n;
     return 1;
@@ -673,8 +674,4 @@ void ws_deflate_shared_free(void) {
     for (int i = 0; i < WS_DEFLATE_SHARED_MAX; i++) deflater_close(&shared_def[i].s, &shared_held);
     inflater_close(&shared_inf, &shared_held);
     shared_clock = 0;
-}
-
-const ws_deflate_params *ws_deflate_params_of(const ws_deflate *d) {
-    return &d->params;
 }

@@ -178,9 +178,6 @@ int ws_deflate_compress(ws_deflate *d, const uint8_t *in, size_t len, ws_bytes *
 int ws_deflate_compress_shared(const ws_deflate_config *cfg, uint8_t window_bits, const uint8_t *in,
                                size_t len, ws_bytes *out);
 
-/* The parameters this connection negotiated. */
-const ws_deflate_params *ws_deflate_params_of(const ws_deflate *d);
-
 /* Drops the connection's compression context (frees its compressor): to be
  * called after the connection was sent a frame it did not compress itself (see
  * above). Costs compression ratio, never correctness. */

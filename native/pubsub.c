@@ -156,7 +156,7 @@ static ws_buf *make_frame(int opcode, int rsv, const void *payload, size_t paylo
  * The others get the plain frame: an uncompressed message never enters the
  * peer's window, so a connection's own compressor stays in step. */
 static int takes_shared_compressed(const ws_conn *c) {
-    return c->deflate && ws_deflate_params_of(c->deflate)->server_no_context_takeover;
+    return c->deflate && ws_deflate_get_params(c->deflate)->server_no_context_takeover;
 }
 
 static ws_buf *compressed_frame(ws_server *srv, ws_topic *t, int opcode, const void *payload, size_t payload_len) {
@@ -165,7 +165,7 @@ static ws_buf *compressed_frame(ws_server *srv, ws_topic *t, int opcode, const v
     for (uint32_t i = 0; i < t->n_subs; i++) {
         const ws_conn *c = t->subs[i];
         if (!(c->flags & WS_CONN_F_EXCLUDED) && takes_shared_compressed(c)) {
-            uint8_t w = ws_deflate_params_of(c->deflate)->server_max_window_bits;
+            uint8_t w = ws_deflate_get_params(c->deflate)->server_max_window_bits;
             if (w < window) window = w;
         }
     }

@@ -64,6 +64,18 @@ async function startServer(options = {}) {
 }
 
 /**
+ * Starts a node.websocket Server over TLS (certificates from test/certs.js,
+ * made with the openssl command) on 127.0.0.1 and a free port.
+ * Resolves { server, port, url: 'wss://127.0.0.1:PORT', close, certs, ca }:
+ * give `ca` to clients (`{ ca }` for ws, `{ tls: { ca } }` for RawClient).
+ */
+async function startTlsServer(options = {}) {
+  const certs = require('./certs').makeCerts();
+  const started = await startServer({ tls: { cert: certs.cert, key: certs.key }, ...options });
+  return { ...started, url: `wss://127.0.0.1:${started.port}`, certs, ca: certs.caPem };
+}
+
+/**
  * An independent echo server made with the npm `ws` package: echoes text
  * as text and binary as binary on every path. Used to check that the
  * conformance suite and the raw client are right before trusting them
@@ -141,6 +153,7 @@ module.exports = {
   waitEvent,
   waitUntil,
   startServer,
+  startTlsServer,
   startWsEchoServer,
   startTarget,
   wsClient,

@@ -8,8 +8,11 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { OPTIONS, normalizeOptions, parseLiteral, parseArgv, helpText, markdownTable } = require('../lib/options');
+const http = require('http');
+const https = require('https');
+const { OPTIONS, DEFLATE_PARAMS, normalizeOptions, loadTls, parseLiteral, parseArgv, helpText, markdownTable } = require('../lib/options');
 const { loadConfig } = require('../lib/config');
+const { makeCerts } = require('./certs');
 
 const root = path.join(__dirname, '..');
 const appFixtures = path.join(__dirname, 'fixtures', 'apps');
@@ -110,8 +113,10 @@ describe('parseArgv', () => {
   test('accepts the camelCase form of every option name', () => {
     assert.deepEqual(parseArgv(['--maxPayload=1000', '--max-header-size=2048']).options, { maxPayload: 1000, maxHeaderSize: 2048 });
     for (const o of OPTIONS) {
-      assert.doesNotThrow(() => parseArgv([`--${o.name}=${sampleCliValue(o)}`]), `--${o.name}`);
-      assert.doesNotThrow(() => parseArgv([`${o.cli}=${sampleCliValue(o)}`]), o.cli);
+      if (o.codeOnly) continue;
+      const companions = o.name === 'proxyProtocol' ? ['--trust-proxy'] : []; // it needs trusted peers
+      assert.doesNotThrow(() => parseArgv([`--${o.name}=${sampleCliValue(o)}`, ...companions]), `--${o.name}`);
+      assert.doesNotThrow(() => parseArgv([`${o.cli}=${sampleCliValue(o)}`, ...companions]), o.cli);
     }
   });
 
@@ -216,6 +221,13 @@ describe('normalizeOptions', () => {
     assert.equal(o.maxBackpressure, 1048576);
     assert.equal(o.backpressurePolicy, 'drop');
     assert.deepEqual(o.apps, {});
+    assert.equal(o.perMessageDeflate, false);
+    assert.equal(o.tls, null);
+    assert.equal(o.noServer, false);
+    assert.equal(o.server, null);
+    assert.equal(o.authorize, null);
+    assert.equal(o.trustProxy, false);
+    assert.equal(o.proxyProtocol, false);
   });
 
   test('returns a new object and treats undefined values as absent', () => {
@@ -557,6 +569,373 @@ describe('the --config file', () => {
   });
 });
 
+describe('the perMessageDeflate option', () => {
+  const defaults = {
+    threshold: 1024,
+    serverNoContextTakeover: false,
+    clientNoContextTakeover: false,
+    serverMaxWindowBits: 15,
+    clientMaxWindowBits: 15,
+    memLevel: 8,
+    level: 6,
+  };
+
+  test('is off by default; true means every parameter at its default', () => {
+    assert.equal(normalizeOptions().perMessageDeflate, false);
+    assert.equal(normalizeOptions({ perMessageDeflate: false }).perMessageDeflate, false);
+    assert.deepEqual(normalizeOptions({ perMessageDeflate: true }).perMessageDeflate, defaults);
+    assert.deepEqual(normalizeOptions({ perMessageDeflate: {} }).perMessageDeflate, defaults);
+  });
+
+  test('an object is completed with the defaults, and normalizes to itself', () => {
+    const o = normalizeOptions({ perMessageDeflate: { threshold: 0, serverNoContextTakeover: true, clientMaxWindowBits: 9, level: '1' } });
+    assert.deepEqual(o.perMessageDeflate, { ...defaults, threshold: 0, serverNoContextTakeover: true, clientMaxWindowBits: 9, level: 1 });
+    assert.deepEqual(normalizeOptions(o), o);
+  });
+
+  test('accepts the edges of every parameter and refuses what lies past them, naming the parameter', () => {
+    assert.doesNotThrow(() => normalizeOptions({ perMessageDeflate: { serverMaxWindowBits: 8, clientMaxWindowBits: 8, memLevel: 1, level: 0 } }));
+    assert.doesNotThrow(() => normalizeOptions({ perMessageDeflate: { serverMaxWindowBits: 15, clientMaxWindowBits: 15, memLevel: 9, level: 9 } }));
+    const cases = [
+      [{ threshold: -1 }, /option perMessageDeflate\.threshold must be an integer from 0 to \d+ \(received -1\)/],
+      [{ threshold: 1.5 }, /perMessageDeflate\.threshold .*received 1\.5/],
+      [{ serverMaxWindowBits: 7 }, /option perMessageDeflate\.serverMaxWindowBits must be an integer from 8 to 15 \(received 7\)/],
+      [{ clientMaxWindowBits: 16 }, /perMessageDeflate\.clientMaxWindowBits must be an integer from 8 to 15 \(received 16\)/],
+      [{ memLevel: 0 }, /perMessageDeflate\.memLevel must be an integer from 1 to 9/],
+      [{ level: 10 }, /perMessageDeflate\.level must be an integer from 0 to 9 \(received 10\)/],
+      [{ level: -1 }, /perMessageDeflate\.level must be an integer from 0 to 9/],
+      [{ serverNoContextTakeover: 'yes' }, /option perMessageDeflate\.serverNoContextTakeover must be true or false \(received 'yes'\)/],
+      [{ treshold: 10 }, /option perMessageDeflate\.treshold is not a permessage-deflate parameter .*did you mean threshold\?/],
+    ];
+    for (const [value, pattern] of cases) {
+      assert.throws(() => normalizeOptions({ perMessageDeflate: value }), invalidOption('perMessageDeflate', pattern), JSON.stringify(value));
+    }
+    assert.throws(() => normalizeOptions({ perMessageDeflate: 'yes' }), invalidOption('perMessageDeflate', /must be true, false, or an object/));
+    assert.throws(() => normalizeOptions({ perMessageDeflate: [1] }), invalidOption('perMessageDeflate', /received \[ 1 \]/));
+    assert.throws(() => normalizeOptions({ perMessageDeflate: 1 }), invalidOption('perMessageDeflate'));
+  });
+
+  test('on the command line: --deflate alone, --no-deflate, --deflate=JSON and one flag per parameter', () => {
+    assert.deepEqual(parseArgv(['--deflate']).options, { perMessageDeflate: defaults });
+    assert.deepEqual(parseArgv(['--deflate', '--port=1']).options, { perMessageDeflate: defaults, port: 1 });
+    assert.deepEqual(parseArgv(['--deflate=true']).options, { perMessageDeflate: defaults });
+    assert.deepEqual(parseArgv(['--per-message-deflate']).options, { perMessageDeflate: defaults });
+    assert.deepEqual(parseArgv(['--perMessageDeflate=true']).options, { perMessageDeflate: defaults });
+    assert.deepEqual(parseArgv(['--no-deflate']).options, { perMessageDeflate: false });
+    assert.deepEqual(parseArgv(['--deflate=false']).options, { perMessageDeflate: false });
+    assert.deepEqual(parseArgv(['--deflate={"threshold":0,"level":1}']).options, { perMessageDeflate: { ...defaults, threshold: 0, level: 1 } });
+    assert.deepEqual(parseArgv(["--deflate='{\"memLevel\": 4}'"]).options, { perMessageDeflate: { ...defaults, memLevel: 4 } });
+    assert.deepEqual(parseArgv(['--deflate-threshold=512']).options, { perMessageDeflate: { ...defaults, threshold: 512 } });
+    assert.deepEqual(parseArgv(['--deflate-threshold', '512', '--deflate-server-no-context-takeover',
+      '--deflate-client-no-context-takeover', '--deflate-server-max-window-bits=10', '--deflate-client-max-window-bits=11',
+      '--deflate-mem-level=9', "--deflate-level='9'"]).options, {
+      perMessageDeflate: { threshold: 512, serverNoContextTakeover: true, clientNoContextTakeover: true,
+        serverMaxWindowBits: 10, clientMaxWindowBits: 11, memLevel: 9, level: 9 },
+    });
+    assert.deepEqual(parseArgv(['--deflate', '--deflate-server-no-context-takeover=false']).options,
+      { perMessageDeflate: defaults });
+    assert.deepEqual(parseArgv(['--deflate-level=1', '--deflate={"level":2,"memLevel":3}']).options,
+      { perMessageDeflate: { ...defaults, level: 1, memLevel: 3 } }, 'a parameter flag wins over the same parameter in --deflate=JSON');
+    for (const p of DEFLATE_PARAMS) assert.ok(helpText().includes(p.cli), `--help lists ${p.cli}`);
+  });
+
+  test('refuses bad command-line values, naming the flag', () => {
+    assert.throws(() => parseArgv(['--deflate-level=10']), invalidOption('perMessageDeflate', /^--deflate-level must be an integer from 0 to 9 \(received 10\)$/));
+    assert.throws(() => parseArgv(['--deflate-level']), invalidOption('perMessageDeflate', /--deflate-level needs a value/));
+    assert.throws(() => parseArgv(['--deflate-server-no-context-takeover=maybe']),
+      invalidOption('perMessageDeflate', /--deflate-server-no-context-takeover must be true or false \(received 'maybe'\)/));
+    assert.throws(() => parseArgv(['--no-deflate', '--deflate-threshold=5']),
+      invalidOption('perMessageDeflate', /--deflate-threshold cannot be combined with --no-deflate/));
+    assert.throws(() => parseArgv(['--deflate=yes']), invalidOption('perMessageDeflate', /--deflate must be true, false, or an object/));
+    assert.throws(() => parseArgv(['--deflate={"level":']), invalidOption('perMessageDeflate', /--deflate: not JSON/));
+    assert.throws(() => parseArgv(['--deflate-levl=1']), invalidOption(undefined, /did you mean --deflate-level\?/));
+    assert.throws(() => parseArgv(['--deflate-level=1', '--deflate-level=2']), invalidOption('perMessageDeflate', /given twice/));
+    assert.throws(() => parseArgv(['--no-deflate-level']), invalidOption('perMessageDeflate', /cannot be negated/));
+  });
+});
+
+describe('the tls option', () => {
+  const certs = makeCerts();
+
+  test('reads cert, key and ca files into Buffers and keeps their paths', () => {
+    const { tls } = normalizeOptions({ tls: { cert: certs.cert, key: certs.key, ca: certs.ca } });
+    assert.ok(Buffer.isBuffer(tls.cert) && Buffer.isBuffer(tls.key) && Buffer.isBuffer(tls.ca));
+    assert.deepEqual(tls.cert, fs.readFileSync(certs.cert));
+    assert.deepEqual(tls.key, fs.readFileSync(certs.key));
+    assert.deepEqual(tls.ca, fs.readFileSync(certs.ca));
+    assert.equal(tls.certFile, certs.cert);
+    assert.equal(tls.keyFile, certs.key);
+    assert.equal(tls.caFile, certs.ca);
+    assert.equal(tls.minVersion, 'TLSv1.2');
+    assert.equal(tls.passphrase, null);
+    assert.deepEqual(tls.sni, {});
+  });
+
+  test('takes PEM contents as strings or Buffers too (no file paths then)', () => {
+    const cert = fs.readFileSync(certs.cert, 'utf8');
+    const key = fs.readFileSync(certs.key);
+    const { tls } = normalizeOptions({ tls: { cert, key, minVersion: 'TLSv1.3' } });
+    assert.deepEqual(tls.cert, Buffer.from(cert));
+    assert.deepEqual(tls.key, key);
+    assert.equal(tls.certFile, null);
+    assert.equal(tls.keyFile, null);
+    assert.equal(tls.minVersion, 'TLSv1.3');
+  });
+
+  test('resolves relative paths against the working directory', () => {
+    const rel = path.relative(process.cwd(), certs.cert);
+    assert.equal(normalizeOptions({ tls: { cert: rel, key: certs.key } }).tls.certFile, certs.cert);
+  });
+
+  test('decrypts an encrypted key with its passphrase', () => {
+    const { tls } = normalizeOptions({ tls: { cert: certs.cert, key: certs.encKey, passphrase: certs.passphrase } });
+    assert.equal(tls.passphrase, certs.passphrase);
+    assert.equal(tls.keyFile, certs.encKey);
+  });
+
+  test('reads SNI certificates by server name', () => {
+    const { tls } = normalizeOptions({ tls: { cert: certs.cert, key: certs.key, sni: {
+      'SNI.test': { cert: certs.sniCert, key: certs.sniKey },
+      '*.sni.test': { cert: fs.readFileSync(certs.sniCert), key: fs.readFileSync(certs.sniKey, 'utf8') },
+    } } });
+    assert.deepEqual(Object.keys(tls.sni), ['sni.test', '*.sni.test']);
+    assert.equal(tls.sni['sni.test'].certFile, certs.sniCert);
+    assert.deepEqual(tls.sni['*.sni.test'].cert, fs.readFileSync(certs.sniCert));
+    assert.equal(tls.sni['*.sni.test'].certFile, null);
+  });
+
+  test('normalized tls normalizes to itself', () => {
+    const once = normalizeOptions({ port: 0, tls: { cert: certs.cert, key: certs.encKey, passphrase: certs.passphrase, ca: certs.ca,
+      sni: { 'sni.test': { cert: certs.sniCert, key: certs.sniKey } } } });
+    assert.deepEqual(normalizeOptions(once), once);
+    assert.equal(normalizeOptions({ tls: null }).tls, null);
+  });
+
+  test('a missing or unreadable file is an error naming the option and the file', () => {
+    assert.throws(() => normalizeOptions({ tls: { cert: '/no/such/cert.pem', key: certs.key } }),
+      invalidOption('tls', /^option tls\.cert: cannot read \/no\/such\/cert\.pem: ENOENT$/));
+    assert.throws(() => normalizeOptions({ tls: { cert: certs.cert, key: '/no/such/key.pem' } }),
+      invalidOption('tls', /^option tls\.key: cannot read \/no\/such\/key\.pem: ENOENT$/));
+    assert.throws(() => normalizeOptions({ tls: { cert: certs.cert, key: certs.key, ca: certs.dir } }),
+      invalidOption('tls', new RegExp(`^option tls\\.ca: cannot read ${certs.dir}: EISDIR$`)));
+    assert.throws(() => normalizeOptions({ tls: { cert: certs.cert, key: certs.key, sni: { 'a.test': { cert: '/no/a.pem', key: certs.key } } } }),
+      invalidOption('tls', /^option tls\.sni\["a\.test"\]\.cert: cannot read \/no\/a\.pem: ENOENT$/));
+    try {
+      normalizeOptions({ tls: { cert: '/no/such/cert.pem', key: certs.key } });
+    } catch (err) {
+      assert.equal(err.key, 'tls.cert');
+    }
+  });
+
+  test('a file that is not PEM, a key that does not match, a missing passphrase are errors naming the files', () => {
+    const cases = [
+      [{ cert: certs.notPem, key: certs.key }, new RegExp(`option tls\\.cert: ${certs.notPem} holds no PEM data`)],
+      [{ cert: certs.key, key: certs.key }, new RegExp(`option tls\\.cert: ${certs.key} is not a PEM certificate`)],
+      [{ cert: certs.cert, key: certs.cert }, new RegExp(`option tls\\.key: ${certs.cert} is not a PEM private key`)],
+      [{ cert: certs.cert, key: certs.otherKey }, new RegExp(`option tls\\.key: ${certs.otherKey} does not match the certificate ${certs.cert}`)],
+      [{ cert: certs.cert, key: certs.key2 }, new RegExp(`option tls\\.key: ${certs.key2} does not match the certificate ${certs.cert}`)],
+      [{ cert: certs.cert, key: certs.encKey }, new RegExp(`option tls\\.key: ${certs.encKey} is encrypted: give its passphrase \\(tls\\.passphrase\\)`)],
+      [{ cert: certs.cert, key: certs.encKey, passphrase: 'wrong' }, /cannot be decrypted with the passphrase given/],
+      [{ cert: certs.cert, key: certs.key, ca: certs.key }, /option tls\.ca: .* holds no certificate/],
+      [{ cert: certs.cert, key: certs.key, sni: { 'sni.test': { cert: certs.sniCert, key: certs.key } } },
+        /option tls\.sni\["sni\.test"\]\.key: .* does not match the certificate/],
+    ];
+    for (const [tls, pattern] of cases) {
+      assert.throws(() => normalizeOptions({ tls }), invalidOption('tls', pattern), JSON.stringify(tls));
+    }
+  });
+
+  test('refuses malformed tls settings, naming the part', () => {
+    const cases = [
+      ['yes', /option tls must be null or an object/],
+      [{ key: certs.key }, /option tls\.cert is required/],
+      [{ cert: certs.cert }, /option tls\.key is required/],
+      [{ cert: 42, key: certs.key }, /option tls\.cert must be a certificate in PEM.*\(received 42\)/],
+      [{ cert: '', key: certs.key }, /option tls\.cert must be a certificate in PEM/],
+      [{ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.1' }, /option tls\.minVersion must be 'TLSv1\.2' or 'TLSv1\.3' \(received 'TLSv1\.1'\)/],
+      [{ cert: certs.cert, key: certs.key, passphrase: 5 }, /option tls\.passphrase must be a string/],
+      [{ cert: certs.cert, key: certs.key, crt: 'x' }, /option tls\.crt is not a TLS setting .*did you mean cert\?/],
+      [{ cert: certs.cert, key: certs.key, sni: [] }, /option tls\.sni must be an object of server names/],
+      [{ cert: certs.cert, key: certs.key, sni: { 'not a name': { cert: certs.cert, key: certs.key } } }, /invalid server name 'not a name'/],
+      [{ cert: certs.cert, key: certs.key, sni: { 'a.test': { cert: certs.cert } } }, /option tls\.sni\["a\.test"\] needs both cert and key/],
+      [{ cert: certs.cert, key: certs.key, sni: { 'a.test': 'x' } }, /option tls\.sni\["a\.test"\] must be an object/],
+      [{ cert: certs.cert, key: certs.key, sni: { 'A.test': { cert: certs.cert, key: certs.key }, 'a.test': { cert: certs.cert, key: certs.key } } }, /lists a\.test twice/],
+    ];
+    for (const [tls, pattern] of cases) {
+      assert.throws(() => normalizeOptions({ tls }), invalidOption('tls', pattern), String(JSON.stringify(tls)));
+    }
+  });
+
+  test('loadTls() reads the files again: new contents, same paths; a broken file is an error and nothing changes', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nws-reload-'));
+    try {
+      const cert = path.join(dir, 'cert.pem');
+      const key = path.join(dir, 'key.pem');
+      fs.copyFileSync(certs.cert, cert);
+      fs.copyFileSync(certs.key, key);
+      const { tls } = normalizeOptions({ tls: { cert, key, sni: { 'sni.test': { cert: certs.sniCert, key: certs.sniKey } } } });
+      const before = Buffer.from(tls.cert);
+      fs.copyFileSync(certs.cert2, cert);
+      fs.copyFileSync(certs.key2, key);
+      const reloaded = loadTls(tls);
+      assert.deepEqual(reloaded.cert, fs.readFileSync(certs.cert2));
+      assert.deepEqual(reloaded.key, fs.readFileSync(certs.key2));
+      assert.equal(reloaded.certFile, cert);
+      assert.equal(reloaded.sni['sni.test'].certFile, certs.sniCert);
+      assert.deepEqual(tls.cert, before, 'the old option is left as it was');
+      fs.copyFileSync(certs.otherKey, key); // a renewal gone wrong: the key no longer matches
+      assert.throws(() => loadTls(tls), invalidOption('tls', new RegExp(`option tls\\.key: ${key} does not match the certificate ${cert}`)));
+      fs.rmSync(cert);
+      assert.throws(() => loadTls(tls), invalidOption('tls', new RegExp(`option tls\\.cert: cannot read ${cert}: ENOENT`)));
+      assert.equal(loadTls(null), null);
+      const contents = normalizeOptions({ tls: { cert: fs.readFileSync(certs.cert), key: fs.readFileSync(certs.key) } }).tls;
+      assert.deepEqual(loadTls(contents), contents, 'contents given directly stay as they were');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('on the command line: --tls-cert, --tls-key, --tls-ca, --tls-passphrase, --tls-min-version, --tls=JSON', () => {
+    const { tls } = parseArgv([`--tls-cert=${certs.cert}`, '--tls-key', certs.encKey, `--tls-ca=${certs.ca}`,
+      "--tls-passphrase='correct horse'", '--tls-min-version=TLSv1.3']).options;
+    assert.equal(tls.certFile, certs.cert);
+    assert.equal(tls.keyFile, certs.encKey);
+    assert.equal(tls.caFile, certs.ca);
+    assert.equal(tls.passphrase, 'correct horse');
+    assert.equal(tls.minVersion, 'TLSv1.3');
+    const json = parseArgv([`--tls=${JSON.stringify({ cert: certs.cert, key: certs.key, sni: { 'sni.test': { cert: certs.sniCert, key: certs.sniKey } } })}`]).options.tls;
+    assert.equal(json.sni['sni.test'].certFile, certs.sniCert);
+    const both = parseArgv([`--tls=${JSON.stringify({ cert: certs.cert, key: certs.key })}`, '--tls-min-version=TLSv1.3']).options.tls;
+    assert.equal(both.minVersion, 'TLSv1.3');
+    assert.equal(both.certFile, certs.cert);
+    assert.deepEqual(parseArgv(['--no-tls']).options, { tls: null });
+    assert.ok(/--tls-cert=FILE/.test(helpText()) && /--tls-key=FILE/.test(helpText()));
+  });
+
+  test('a passphrase that looks like a number stays text', () => {
+    assert.throws(() => parseArgv([`--tls-cert=${certs.cert}`, `--tls-key=${certs.encKey}`, '--tls-passphrase=1234']),
+      invalidOption('tls', /--tls-key: .* cannot be decrypted with the passphrase given/));
+  });
+
+  test('bad command-line TLS values name the flag and the file', () => {
+    assert.throws(() => parseArgv(['--tls-cert=/no/cert.pem', `--tls-key=${certs.key}`]),
+      invalidOption('tls', /^--tls-cert: cannot read \/no\/cert\.pem: ENOENT$/));
+    assert.throws(() => parseArgv([`--tls-cert=${certs.cert}`, `--tls-key=${certs.otherKey}`]),
+      invalidOption('tls', new RegExp(`^--tls-key: ${certs.otherKey} does not match the certificate ${certs.cert}$`)));
+    assert.throws(() => parseArgv([`--tls-cert=${certs.cert}`]), invalidOption('tls', /--tls-key is required/));
+    assert.throws(() => parseArgv([`--tls-key=${certs.key}`]), invalidOption('tls', /--tls-cert is required/));
+    assert.throws(() => parseArgv([`--tls-cert=${certs.cert}`, `--tls-key=${certs.key}`, '--tls-min-version=TLSv1']),
+      invalidOption('tls', /--tls-min-version must be 'TLSv1\.2' or 'TLSv1\.3' \(received 'TLSv1'\)/));
+    assert.throws(() => parseArgv(['--tls-cert']), invalidOption('tls', /--tls-cert needs a value, e\.g\. --tls-cert=FILE/));
+    assert.throws(() => parseArgv(['--no-tls', `--tls-cert=${certs.cert}`]), invalidOption('tls', /cannot be combined with --no-tls/));
+    assert.throws(() => parseArgv(['--tls=yes']), invalidOption('tls', /--tls must be null or an object/));
+    assert.throws(() => parseArgv(['--tls']), invalidOption('tls', /--tls needs a value/));
+  });
+
+  test('the --config file may hold tls, and the command line replaces parts of it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nws-tlsconf-'));
+    try {
+      const file = path.join(dir, 'server.json');
+      fs.writeFileSync(file, JSON.stringify({ server: { port: 0, tls: { cert: certs.cert, key: certs.key, sni: { 'sni.test': { cert: certs.sniCert, key: certs.sniKey } } } } }));
+      const fromFile = parseArgv([`--config=${file}`]).options.tls;
+      assert.equal(fromFile.certFile, certs.cert);
+      const mixed = parseArgv([`--config=${file}`, `--tls-cert=${certs.cert2}`, `--tls-key=${certs.key2}`]).options.tls;
+      assert.equal(mixed.certFile, certs.cert2);
+      assert.equal(mixed.keyFile, certs.key2);
+      assert.equal(mixed.sni['sni.test'].certFile, certs.sniCert, 'the file\'s SNI entries stay');
+      fs.writeFileSync(file, JSON.stringify({ server: { tls: { cert: '/no/cert.pem', key: certs.key } } }));
+      assert.throws(() => parseArgv([`--config=${file}`]), invalidOption('tls', /server\.json: server\.tls\.cert: cannot read \/no\/cert\.pem: ENOENT/));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sharing a port: server, noServer; authorize', () => {
+  test('server takes an http.Server or https.Server; noServer a boolean; authorize a function', () => {
+    const plain = http.createServer();
+    const secure = https.createServer();
+    assert.equal(normalizeOptions({ server: plain }).server, plain);
+    assert.equal(normalizeOptions({ server: secure }).server, secure);
+    assert.equal(normalizeOptions({ server: null }).server, null);
+    assert.equal(normalizeOptions({ noServer: true }).noServer, true);
+    const authorize = () => true;
+    assert.equal(normalizeOptions({ authorize }).authorize, authorize);
+    const once = normalizeOptions({ server: plain, authorize });
+    assert.deepEqual(normalizeOptions(once), once);
+  });
+
+  test('port and host are ignored with server or noServer (even a port equal to policyPort)', () => {
+    assert.doesNotThrow(() => normalizeOptions({ noServer: true, port: 9000, policyPort: 9000 }));
+  });
+
+  test('refuses wrong values and combinations that cannot work', () => {
+    const app = function app(req, res) { res.end(); };
+    app.listen = () => {};
+    const cases = [
+      [{ server: {} }, 'server', /option server must be an http\.Server or https\.Server/],
+      [{ server: 8080 }, 'server', /received 8080/],
+      [{ server: app }, 'server', /must be the http\.Server, not the app: pass what app\.listen\(\) or http\.createServer\(app\) returns/],
+      [{ noServer: 'yes' }, 'noServer', /option noServer must be true or false/],
+      [{ authorize: 'admin' }, 'authorize', /option authorize must be a function/],
+      [{ noServer: true, server: http.createServer() }, 'noServer', /option noServer and option server exclude each other/],
+      [{ noServer: true, tls: { cert: makeCerts().cert, key: makeCerts().key } }, 'tls', /option tls applies to the engine's own listener, not with option noServer/],
+      [{ server: http.createServer(), tls: { cert: makeCerts().cert, key: makeCerts().key } }, 'tls', /not with option server/],
+      [{ server: http.createServer(), proxyProtocol: true, trustProxy: true }, 'proxyProtocol', /needs the engine's own listener/],
+    ];
+    for (const [input, option, pattern] of cases) {
+      assert.throws(() => normalizeOptions(input), invalidOption(option, pattern), Object.keys(input).join('+'));
+    }
+  });
+
+  test('are not on the command line: runserver.js always listens itself', () => {
+    assert.throws(() => parseArgv(['--server=x']), invalidOption('server', /--server cannot be given on the command line/));
+    assert.throws(() => parseArgv(['--no-server']), invalidOption('noServer', /--no-server cannot be given on the command line/));
+    assert.throws(() => parseArgv(['--noServer']), invalidOption('noServer', /cannot be given on the command line/));
+    assert.throws(() => parseArgv(['--authorize=x']), invalidOption('authorize', /--authorize cannot be given on the command line: authorize is set from code/));
+  });
+});
+
+describe('trustProxy and proxyProtocol', () => {
+  test('trustProxy is false, true, or a list of addresses and CIDR ranges', () => {
+    assert.equal(normalizeOptions({ trustProxy: true }).trustProxy, true);
+    assert.equal(normalizeOptions({ trustProxy: false }).trustProxy, false);
+    assert.equal(normalizeOptions({ trustProxy: [] }).trustProxy, false);
+    assert.deepEqual(normalizeOptions({ trustProxy: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8', '127.0.0.1'] }).trustProxy,
+      ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
+    assert.deepEqual(normalizeOptions({ trustProxy: '127.0.0.1, 192.168.0.0/16' }).trustProxy, ['127.0.0.1', '192.168.0.0/16']);
+    const once = normalizeOptions({ trustProxy: ['10.0.0.0/8'] });
+    assert.deepEqual(normalizeOptions(once), once);
+  });
+
+  test('refuses entries that are not addresses or ranges', () => {
+    for (const bad of [['10.0.0.0/33'], ['::1/129'], ['example.com'], ['10.0.0.1/x'], [5], 'yes', 42]) {
+      assert.throws(() => normalizeOptions({ trustProxy: bad }), invalidOption('trustProxy', /option trustProxy must/), JSON.stringify(bad));
+    }
+  });
+
+  test('proxyProtocol needs a trusted peer list (or true), and the engine\'s own listener', () => {
+    assert.equal(normalizeOptions({ proxyProtocol: true, trustProxy: ['127.0.0.1'] }).proxyProtocol, true);
+    assert.throws(() => normalizeOptions({ proxyProtocol: true }),
+      invalidOption('proxyProtocol', /option proxyProtocol needs option trustProxy: a PROXY header is believed only from a trusted peer/));
+    assert.throws(() => normalizeOptions({ proxyProtocol: 1, trustProxy: true }), invalidOption('proxyProtocol', /must be true or false/));
+  });
+
+  test('on the command line: --trust-proxy, --trust-proxy=LIST, --proxy-protocol', () => {
+    assert.deepEqual(parseArgv(['--trust-proxy']).options, { trustProxy: true });
+    assert.deepEqual(parseArgv(['--trust-proxy', '--port=1']).options, { trustProxy: true, port: 1 });
+    assert.deepEqual(parseArgv(['--no-trust-proxy']).options, { trustProxy: false });
+    assert.deepEqual(parseArgv(["--trust-proxy=['10.0.0.0/8']"]).options, { trustProxy: ['10.0.0.0/8'] });
+    assert.deepEqual(parseArgv(['--trust-proxy=[10.0.0.0/8, ::1]']).options, { trustProxy: ['10.0.0.0/8', '::1'] });
+    assert.deepEqual(parseArgv(['--trust-proxy=127.0.0.1,10.1.2.3']).options, { trustProxy: ['127.0.0.1', '10.1.2.3'] });
+    assert.deepEqual(parseArgv(['--trust-proxy', '127.0.0.1']).options, { trustProxy: ['127.0.0.1'] });
+    assert.deepEqual(parseArgv(['--trustProxy=true']).options, { trustProxy: true });
+    assert.deepEqual(parseArgv(['--proxy-protocol', '--trust-proxy=127.0.0.1']).options, { proxyProtocol: true, trustProxy: ['127.0.0.1'] });
+    assert.throws(() => parseArgv(['--trust-proxy=[nonsense]']), invalidOption('trustProxy', /--trust-proxy must contain addresses or CIDR ranges/));
+    assert.throws(() => parseArgv(['--proxy-protocol']), invalidOption('proxyProtocol', /--proxy-protocol needs --trust-proxy/));
+  });
+});
+
 describe('helpText and the README', () => {
   test('--help lists every option with its default and its description', () => {
     const text = helpText();
@@ -599,6 +978,9 @@ function sampleCliValue(o) {
     case 'boolean': return 'true';
     case 'choice': return o.choices[o.choices.length - 1];
     case 'apps': return '{"chat":{"urls":["/chat"]}}';
+    case 'deflate': return 'true';
+    case 'tls': { const c = makeCerts(); return JSON.stringify({ cert: c.cert, key: c.key }); }
+    case 'trustProxy': return '127.0.0.1';
     default: throw new Error(`no sample value for type ${o.type}`);
   }
 }

@@ -6,8 +6,16 @@
 // Sec-WebSocket-Accept, and parses every frame the server sends strictly:
 // server frames must be unmasked and well-formed (RFC 6455 section 5), and
 // every departure is recorded in `violations` for the test to assert on.
+//
+// Over TLS too (`tls` option, or a wss:// URL), and with permessage-deflate
+// when the server agreed to it: compressed messages are inflated (keeping the
+// server's window between messages unless server_no_context_takeover), RSV1
+// is accepted on the first frame of a data message only, and
+// sendCompressed() sends messages compressed by hand.
 
 const net = require('net');
+const tls = require('tls');
+const zlib = require('zlib');
 const crypto = require('crypto');
 const { EventEmitter } = require('events');
 const { isUtf8 } = require('buffer');
@@ -128,6 +136,73 @@ function buildUpgradeRequest({ host, port, path = '/', key, headers = {}, rawLin
   return Buffer.from(s, 'latin1');
 }
 
+/**
+ * Parses a Sec-WebSocket-Extensions value into [{ name, params: { key: value|true } }].
+ * Quoted values are unquoted. Throws on a syntax error.
+ */
+function parseExtensions(value) {
+  const out = [];
+  if (!value) return out;
+  for (const item of value.split(',')) {
+    const parts = item.split(';').map((x) => x.trim());
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(parts[0])) throw new Error(`malformed extension ${JSON.stringify(item)}`);
+    const params = {};
+    for (const p of parts.slice(1)) {
+      const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*(?:"([^"]*)"|([!#$%&'*+.^_`|~0-9A-Za-z-]+)))?$/.exec(p);
+      if (!m) throw new Error(`malformed extension parameter ${JSON.stringify(p)}`);
+      if (Object.prototype.hasOwnProperty.call(params, m[1])) throw new Error(`parameter ${m[1]} twice`);
+      params[m[1]] = m[2] !== undefined ? m[2] : m[3] !== undefined ? m[3] : true;
+    }
+    out.push({ name: parts[0], params });
+  }
+  return out;
+}
+
+const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const WINDOW = 32768;
+
+/**
+ * Compresses one message as permessage-deflate does (sync flush, the
+ * 00 00 ff ff tail removed). `dictionary`: the sender's window so far, for
+ * context takeover.
+ */
+function deflateMessage(data, { dictionary, windowBits = 15, level } = {}) {
+  const o = { finishFlush: zlib.constants.Z_SYNC_FLUSH, windowBits: Math.max(windowBits, 9) };
+  if (dictionary && dictionary.length) o.dictionary = dictionary;
+  if (level !== undefined) o.level = level;
+  const out = zlib.deflateRawSync(toBuffer(data), o);
+  if (out.length >= 4 && out.subarray(out.length - 4).equals(TAIL)) return out.subarray(0, out.length - 4);
+  return out;
+}
+
+/** Inflates one permessage-deflate message (appends the tail); `dictionary` is the window so far. */
+function inflateMessage(data, { dictionary } = {}) {
+  const o = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  if (dictionary && dictionary.length) o.dictionary = dictionary;
+  return zlib.inflateRawSync(Buffer.concat([data, TAIL]), o);
+}
+
+// The last WINDOW bytes of window + data.
+function slide(window, data) {
+  if (data.length >= WINDOW) return Buffer.from(data.subarray(data.length - WINDOW));
+  const joined = Buffer.concat([window, data]);
+  return joined.length > WINDOW ? joined.subarray(joined.length - WINDOW) : joined;
+}
+
+/** A TCP connection with `bytes` written and flushed; resolves the socket. */
+function connectAndWrite(host, port, bytes, timeout) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`connect to ${host}:${port} timed out`)); }, timeout);
+    socket.once('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.once('connect', () => socket.write(toBuffer(bytes), () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    }));
+  });
+}
+
 /** Parses an HTTP response head from buf; null when incomplete. */
 function parseResponseHead(buf) {
   const end = buf.indexOf('\r\n\r\n');
@@ -157,11 +232,18 @@ class RawClient extends EventEmitter {
    * @param {number} [o.timeout=3000] ms for TCP connect + handshake
    * @param {boolean} [o.autoCloseReply=true] answer the server's close frame with a close
    * @param {boolean} [o.autoPong=false] answer server pings with pongs
+   * @param {object} [o.tls] connect over TLS with these tls.connect() options
+   *   (ca, servername, minVersion, ...); a wss:// URL implies TLS
+   * @param {string|boolean} [o.deflate] offer permessage-deflate: true for a
+   *   bare offer, or the Sec-WebSocket-Extensions value to send
+   * @param {Buffer|string} [o.prefix] bytes sent first, before TLS and the
+   *   request (a PROXY protocol header)
    */
   static async connect(url, o = {}) {
     const u = new URL(url);
     const client = new RawClient(o);
-    await client._open(u.hostname, Number(u.port), o.path || (u.pathname + u.search), o);
+    const opts = u.protocol === 'wss:' && !o.tls ? { ...o, tls: {} } : o;
+    await client._open(u.hostname.replace(/^\[(.*)\]$/, '$1'), Number(u.port), o.path || (u.pathname + u.search), opts);
     return client;
   }
 
@@ -187,16 +269,36 @@ class RawClient extends EventEmitter {
     this._pendingLen = 0;
     this._need = 0;
     this._paused = false;
+    this.deflate = null;      // agreed permessage-deflate parameters, once the 101 says so
+    this._fragRsv = 0;
+    this._inflateWindow = Buffer.alloc(0);
+    this._deflateWindow = Buffer.alloc(0);
   }
 
-  _open(host, port, path, o) {
+  async _open(host, port, path, o) {
+    // o.prefix: bytes sent first on the TCP connection, before TLS and HTTP
+    // (a PROXY protocol header, say).
+    let under;
+    if (o.prefix && o.tls) under = await connectAndWrite(host, port, o.prefix, o.timeout || 3000);
+    return this._handshake(host, port, path, o, under);
+  }
+
+  _handshake(host, port, path, o, under) {
     const timeout = o.timeout || 3000;
     this.key = o.key || crypto.randomBytes(16).toString('base64');
-    const request = buildUpgradeRequest({ host, port, path, key: this.key, headers: o.headers || {} });
+    const headers = { ...(o.headers || {}) };
+    if (o.deflate) {
+      headers['Sec-WebSocket-Extensions'] = o.deflate === true ? 'permessage-deflate; client_max_window_bits' : o.deflate;
+    }
+    let request = buildUpgradeRequest({ host, port, path, key: this.key, headers });
     this.request = request;
+    if (o.prefix && !o.tls) request = Buffer.concat([toBuffer(o.prefix), request]);
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
+      const socket = o.tls
+        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...(under ? { socket: under } : {}), ...o.tls })
+        : net.connect({ host, port });
       this.socket = socket;
+      this.secure = Boolean(o.tls);
       socket.setNoDelay(true);
       let head = Buffer.alloc(0);
       let done = false;
@@ -246,6 +348,30 @@ class RawClient extends EventEmitter {
           finish(new Error(`101 without "Connection: Upgrade": ${res.headers.connection}`));
           return;
         }
+        if (res.headers['sec-websocket-extensions'] !== undefined) {
+          let agreed;
+          try {
+            agreed = parseExtensions(res.headers['sec-websocket-extensions']);
+          } catch (e) {
+            finish(new Error(`malformed Sec-WebSocket-Extensions in the 101: ${e.message}`));
+            return;
+          }
+          const pmd = agreed.filter((x) => x.name === 'permessage-deflate');
+          if (!o.deflate || agreed.length !== pmd.length || pmd.length > 1) {
+            finish(new Error(`the 101 agrees to extensions that were not offered: ${res.headers['sec-websocket-extensions']}`));
+            return;
+          }
+          if (pmd.length === 1) {
+            const p = pmd[0].params;
+            this.deflate = {
+              serverNoContextTakeover: p.server_no_context_takeover === true,
+              clientNoContextTakeover: p.client_no_context_takeover === true,
+              serverMaxWindowBits: p.server_max_window_bits === undefined ? 15 : Number(p.server_max_window_bits),
+              clientMaxWindowBits: p.client_max_window_bits === undefined || p.client_max_window_bits === true ? 15 : Number(p.client_max_window_bits),
+              params: p,
+            };
+          }
+        }
         this.response = res;
         const rest = head.subarray(res.headLength);
         finish(null);
@@ -264,7 +390,7 @@ class RawClient extends EventEmitter {
         this.emit('update');
         this.emit('tcpclose');
       });
-      socket.once('connect', async () => {
+      socket.once(o.tls ? 'secureConnect' : 'connect', async () => {
         // o.splitAt: byte offsets where the request is cut into separate
         // writes; o.chop: write it this many bytes at a time; o.gap: ms between.
         let cuts = [];
@@ -326,6 +452,30 @@ class RawClient extends EventEmitter {
     }
     if (o.chop) return this.writeChopped(bytes, o.chop, o.gap || 0);
     return this.write(bytes);
+  }
+
+  /**
+   * Sends a data message compressed with permessage-deflate (RSV1 on its
+   * first frame), keeping our window between messages unless the server
+   * asked for client_no_context_takeover or o.noContext is set.
+   * o.fragments splits the compressed payload into that many frames.
+   */
+  sendCompressed(opcode, payload, o = {}) {
+    const data = toBuffer(payload);
+    const keep = !(this.deflate && this.deflate.clientNoContextTakeover) && !o.noContext;
+    const compressed = deflateMessage(data, {
+      dictionary: keep ? this._deflateWindow : undefined,
+      windowBits: this.deflate ? this.deflate.clientMaxWindowBits : 15,
+    });
+    if (keep) this._deflateWindow = slide(this._deflateWindow, data);
+    const n = Math.max(1, Math.min(o.fragments || 1, compressed.length || 1));
+    const frames = [];
+    const size = Math.ceil(compressed.length / n);
+    for (let i = 0; i < n; i++) {
+      const part = compressed.subarray(i * size, Math.min(compressed.length, (i + 1) * size));
+      frames.push(frame(i === 0 ? opcode : OP.CONTINUATION, part, { fin: i === n - 1, rsv: i === 0 ? 4 : 0 }));
+    }
+    return this.write(Buffer.concat(frames));
   }
 
   text(s, o) { return this.send(OP.TEXT, s, o); }
@@ -412,7 +562,11 @@ class RawClient extends EventEmitter {
     this.frames.push(f);
     const { fin, rsv, opcode, payload } = f;
     if (this.closeFrame) this._violation(`frame (opcode ${opcode}) after the close frame`);
-    if (rsv) this._violation(`RSV bits ${rsv} set on a server frame (opcode ${opcode})`);
+    // RSV1 means "compressed" on the first frame of a data message, once deflate was agreed.
+    const rsv1Allowed = this.deflate && (opcode === OP.TEXT || opcode === OP.BINARY);
+    if (rsv && !(rsv === 4 && rsv1Allowed)) {
+      this._violation(`RSV bits ${rsv} set on a server frame (opcode ${opcode})${this.deflate ? '' : ' without an agreed extension'}`);
+    }
     if (opcode >= 8) {
       if (!fin) this._violation(`fragmented control frame (opcode ${opcode})`);
       if (payload.length > 125) this._violation(`control frame (opcode ${opcode}) with ${payload.length} bytes`);
@@ -421,8 +575,8 @@ class RawClient extends EventEmitter {
       case OP.TEXT:
       case OP.BINARY:
         if (this._frag) this._violation(`new data frame (opcode ${opcode}) inside a fragmented message`);
-        if (fin) this._message(opcode, payload);
-        else this._frag = { opcode, parts: [payload] };
+        if (fin) this._message(opcode, payload, rsv);
+        else this._frag = { opcode, parts: [payload], rsv };
         break;
       case OP.CONTINUATION:
         if (!this._frag) {
@@ -431,9 +585,9 @@ class RawClient extends EventEmitter {
         }
         this._frag.parts.push(payload);
         if (fin) {
-          const { opcode: op, parts } = this._frag;
+          const { opcode: op, parts, rsv: first } = this._frag;
           this._frag = null;
-          this._message(op, Buffer.concat(parts));
+          this._message(op, Buffer.concat(parts), first);
         }
         break;
       case OP.PING:
@@ -468,9 +622,21 @@ class RawClient extends EventEmitter {
     }
   }
 
-  _message(opcode, data) {
+  _message(opcode, wire, rsv = 0) {
+    const compressed = (rsv & 4) !== 0 && this.deflate !== null;
+    let data = wire;
+    if (compressed) {
+      const keep = !this.deflate.serverNoContextTakeover;
+      try {
+        data = inflateMessage(wire, { dictionary: keep ? this._inflateWindow : undefined });
+      } catch (e) {
+        this._violation(`a compressed message does not inflate: ${e.message}`);
+        data = Buffer.alloc(0);
+      }
+      if (keep) this._inflateWindow = slide(this._inflateWindow, data);
+    }
     if (opcode === OP.TEXT && !isUtf8(data)) this._violation('text message is not UTF-8');
-    const m = { type: 'message', opcode, data };
+    const m = { type: 'message', opcode, data, compressed, wireLength: wire.length };
     this.events.push(m);
     this.emit('message', m);
   }
@@ -559,10 +725,10 @@ class RawClient extends EventEmitter {
  * pass. Parses the HTTP response head when there is one.
  * Resolves { raw, status, headers, body, closed, head }.
  */
-function rawExchange(port, request, { gap = 0, timeout = 3000, host = '127.0.0.1', endAfter = false } = {}) {
+function rawExchange(port, request, { gap = 0, timeout = 3000, host = '127.0.0.1', endAfter = false, tls: tlsOptions } = {}) {
   const parts = Array.isArray(request) ? request : [request];
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = tlsOptions ? tls.connect({ host, port, ...tlsOptions }) : net.connect({ host, port });
     socket.setNoDelay(true);
     const chunks = [];
     let closed = false;
@@ -604,7 +770,7 @@ function rawExchange(port, request, { gap = 0, timeout = 3000, host = '127.0.0.1
       closed = true;
       done();
     });
-    socket.once('connect', async () => {
+    socket.once(tlsOptions ? 'secureConnect' : 'connect', async () => {
       try {
         for (let i = 0; i < parts.length; i++) {
           if (socket.destroyed) break;
@@ -629,6 +795,9 @@ module.exports = {
   buildUpgradeRequest,
   parseResponseHead,
   rawExchange,
+  parseExtensions,
+  deflateMessage,
+  inflateMessage,
   delay,
   GUID,
 };

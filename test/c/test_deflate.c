@@ -391,8 +391,10 @@ static void test_negotiation(void) {
     test_cond("the longest response fits in WS_DEFLATE_RESPONSE_MAX",
               ws_deflate_negotiate(&def, full, strlen(full), &p, big, sizeof big, &n) == 1 &&
                   n == WS_DEFLATE_RESPONSE_MAX - 1 && strcmp(big, full) == 0);
-    test_cond("a response buffer one byte short declines instead of truncating",
-              ws_deflate_negotiate(&def, full, strlen(full), &p, big, sizeof big - 1, &n) == 0);
+    memset(big, 'x', sizeof big);
+    test_cond("a response buffer one byte short declines instead of truncating, and is left untouched",
+              ws_deflate_negotiate(&def, full, strlen(full), &p, big, sizeof big - 1, &n) == 0 && big[0] == 'x' &&
+                  big[sizeof big - 2] == 'x');
     test_cond("a zero-size response buffer declines",
               ws_deflate_negotiate(&def, "permessage-deflate", 18, &p, big, 0, &n) == 0);
     test_cond("a malformed header is -1 even when an offer before it was acceptable",

@@ -84,10 +84,11 @@ async function closeOrExtra(c, expected, ms) {
 /**
  * Runs a case: { id, title, frames?: () => Buffer[], mode?, run?: async (c) => {}, expect, timeout? }.
  * `frames` are delivered per `mode`; `run` does anything more elaborate.
+ * `connect`: more RawClient.connect options (e.g. { tls: { ca } } for wss://).
  */
-async function runCase(url, kase) {
+async function runCase(url, kase, connect = {}) {
   const T = kase.timeout || 2000;
-  const c = await RawClient.connect(url, { path: kase.path || '/' });
+  const c = await RawClient.connect(url, { ...connect, path: kase.path || '/' });
   try {
     // A case that closes by itself must not have its close answered again.
     if (kase.expect.kind === 'closed') c.closeSent = c.closeSent || { code: 'sent by the case' };
