@@ -33,7 +33,7 @@ export interface ServerOptions {
   idleTimeout?: number;
   /** Milliseconds to wait for the peer's close frame after sending ours before dropping TCP. Default 5000. */
   closeTimeout?: number;
-  /** Bytes queued for one connection past which it is closed with 1008. Default 16 MiB. */
+  /** A send while more than this many bytes already wait for one connection closes it with 1008 (one larger message still goes to a reader that keeps up). Default 16 MiB. */
   maxBufferedAmount?: number;
   /** send() returns false, and 'drain' follows, once this many bytes are queued. Default 64 KiB. */
   highWaterMark?: number;

@@ -60,6 +60,30 @@ function loadConfig(file) {
  *   against it; label: how to name the file in messages
  * @returns {{ options: object, apps: object|undefined }}
  */
+/**
+ * The tls option with its file paths made relative to the config file's
+ * folder; PEM contents (they hold "-----BEGIN") are left as they are.
+ * @param {unknown} tls
+ * @param {string} dir
+ */
+function tlsPathsFrom(tls, dir) {
+  if (!isPlainObject(tls)) return tls;
+  const fix = (entry) => {
+    const out = { ...entry };
+    for (const key of ['cert', 'key', 'ca']) {
+      const v = out[key];
+      if (typeof v === 'string' && v !== '' && !v.includes('-----BEGIN')) out[key] = path.resolve(dir, v);
+    }
+    return out;
+  };
+  const out = fix(tls);
+  if (isPlainObject(tls.sni)) {
+    out.sni = {};
+    for (const name of Object.keys(tls.sni)) out.sni[name] = isPlainObject(tls.sni[name]) ? fix(tls.sni[name]) : tls.sni[name];
+  }
+  return out;
+}
+
 function parseConfig(data, { dir, label }) {
   if (!isPlainObject(data)) {
     throw invalid(`${label}: must hold a JSON object like { "server": { "port": 8080 }, "apps": { "chat": { "urls": ["/chat"] } } }`,
@@ -77,6 +101,7 @@ function parseConfig(data, { dir, label }) {
     const option = BY_NAME.get(name);
     let v = value;
     if (PATH_TYPES.has(option.type) && typeof v === 'string' && v !== '') v = path.resolve(dir, v);
+    if (option.type === 'tls') v = tlsPathsFrom(v, dir);
     options[name] = checkOne(option, v, `${label}: ${keyPath}`);
   };
 

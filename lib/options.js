@@ -59,7 +59,7 @@ const OPTIONS = [
   { name: 'closeTimeout', type: 'integer', default: 5000, min: 1, max: MAX_INT32, arg: 'MS',
     doc: "Milliseconds to wait for the peer's close frame after sending ours before dropping TCP." },
   { name: 'maxBufferedAmount', type: 'integer', default: 16 * MIB, shown: '16777216 (16 MiB)', min: 1, max: MAX_SAFE, arg: 'BYTES',
-    doc: 'Bytes queued for one connection past which it is closed with 1008.' },
+    doc: 'A send while more than this many bytes already wait for one connection closes it with 1008 (a reader that falls behind).' },
   { name: 'highWaterMark', type: 'integer', default: 64 * 1024, shown: '65536 (64 KiB)', min: 1, max: MAX_SAFE, arg: 'BYTES',
     doc: "send() returns false, and 'drain' follows, once this many bytes are queued." },
   { name: 'log', type: 'boolean', default: true,

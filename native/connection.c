@@ -326,9 +326,12 @@ size_t ws_conn_buffered(const ws_conn *c) {
 
 /* ---- sending -------------------------------------------------------- */
 
-static int after_send(ws_conn *c) {
+/* before: bytes queued before this message. The cap is for a reader that
+ * falls behind, so it applies to what was already waiting: one message
+ * larger than the cap still goes to a reader that keeps up. */
+static int after_send(ws_conn *c, size_t before) {
     const ws_server_config *cfg = &c->srv->cfg;
-    if (c->queued > cfg->max_buffered) {
+    if (before > cfg->max_buffered) {
         drop_unsent(c);
         static const char reason[] = "send queue exceeded maxBufferedAmount";
         ws_conn_close(c, WS_CLOSE_POLICY, reason, sizeof reason - 1, 1);
@@ -347,10 +350,11 @@ static int can_send(const ws_conn *c) {
 
 int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     if (!can_send(c)) return -1;
+    size_t before = c->queued;
     const ws_bytes *z = compressed(c, data, len);
     int r = z ? queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) : queue_frame(c, opcode, data, len);
     if (r != 0) return -1;
-    return after_send(c);
+    return after_send(c, before);
 }
 
 uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
@@ -362,16 +366,17 @@ uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
 }
 
 int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t len) {
+    size_t before = c->queued;
     const ws_bytes *z = compressed(c, r->base + r->header, len);
     if (z) { /* the reservation is left unused; the compressed frame goes after it */
         if (queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) != 0) return -1;
-        return after_send(c);
+        return after_send(c, before);
     }
     size_t h = ws_frame_header_size(len, 0);
     if (h < r->header) memmove(r->base + h, r->base + r->header, len); /* keep the length minimal */
     ws_frame_header(r->base, 1, 0, opcode, len, NULL);
     queue_commit(c, h + len);
-    return after_send(c);
+    return after_send(c, before);
 }
 
 int ws_conn_send_shared(ws_conn *c, ws_buf *frame, uint64_t limit) {
