@@ -52,7 +52,6 @@ class Server extends EventEmitter {
     this._trusted = compileTrust(this.options.trustProxy);
     this._handle = null;
     this._conns = [];      // slot -> Connection
-    this._count = 0;
     this._batch = null;    // Buffer over the events ArrayBuffer C shares with us
     this._address = null;
     this._state = 'new';   // new, starting, listening, closing, closed
@@ -485,7 +484,6 @@ class Server extends EventEmitter {
     if (extensions === false) return;
     const conn = new Connection(this, request, resolved, protocol, extensions);
     this._conns[slot] = conn;
-    this._count++;
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
       conn._module = new resolved.Module(conn, resolved.context);
@@ -577,7 +575,6 @@ class Server extends EventEmitter {
       return;
     }
     this._conns[slot] = undefined;
-    this._count--;
     conn.readyState = CLOSED;
     if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
