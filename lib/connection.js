@@ -79,7 +79,7 @@ Object.defineProperties(Connection.prototype, {
   },
   query: {
     get() {
-      return Object.fromEntries(new URLSearchParams(this._rawQuery || ''));
+      return queryOf(this._rawQuery);
     },
   },
   cookies: {
@@ -203,6 +203,15 @@ function headersOf(raw) {
 }
 
 /**
+ * The query string as an object (the last of repeated names wins).
+ * @param {string|undefined} raw the request-target after '?'
+ * @returns {Record<string, string>}
+ */
+function queryOf(raw) {
+  return Object.fromEntries(new URLSearchParams(raw || ''));
+}
+
+/**
  * Parses a Cookie header; the first of repeated names wins (RFC 6265 5.4).
  * @param {string|undefined} header
  * @returns {Record<string, string>}
@@ -225,4 +234,4 @@ function parseCookies(header) {
   return out;
 }
 
-module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };

@@ -14,6 +14,9 @@ const { AppContext } = require('./context');
 
 const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 
+/** @param {string} s one segment of a resource name or path */
+const isSegment = (s) => SEGMENT.test(s) && s !== '.' && s !== '..';
+
 /**
  * @typedef {object} Resolved
  * @property {string} resource   the app name, or the resource ('test', 'a/b', '_default')
@@ -111,10 +114,7 @@ function resourceName(requestPath) {
   if (requestPath === '/') return '_default';
   if (requestPath[0] !== '/') return null;
   const segments = requestPath.slice(1).split('/');
-  for (const s of segments) {
-    if (!SEGMENT.test(s) || s === '.' || s === '..') return null;
-  }
-  return segments.join('/');
+  return segments.every(isSegment) ? segments.join('/') : null;
 }
 
 /**
@@ -132,4 +132,4 @@ function chooseProtocol(header, supported) {
   return '';
 }
 
-module.exports = { Loader, resourceName, chooseProtocol };
+module.exports = { Loader, resourceName, isSegment, chooseProtocol };

@@ -276,10 +276,9 @@ function checkChoice(option, value) {
 // ---------------------------------------------------------------------------
 // Named applications (the "apps" option, usually from the --config file).
 
-// The names of apps and their modules, and the segments of their URLs, use the
-// same strict alphabet as resource names (see lib/loader.js).
-const SEGMENT_RE = /^[A-Za-z0-9_.-]+$/;
-const isSegment = (s) => SEGMENT_RE.test(s) && s !== '.' && s !== '..';
+// The names of apps and their modules, and their URLs, follow the rules of
+// resource names: the loader's, so the two can never disagree.
+const { isSegment, resourceName } = require('./loader');
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) &&
   (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 
@@ -297,9 +296,7 @@ const APP_VALUE_TYPES = {
  * @param {string} url
  */
 function isAppUrl(url) {
-  if (typeof url !== 'string' || url[0] !== '/') return false;
-  if (url === '/') return true;
-  return url.slice(1).split('/').every(isSegment);
+  return typeof url === 'string' && resourceName(url) !== null;
 }
 
 /**

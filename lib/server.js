@@ -7,7 +7,7 @@
 const dns = require('dns');
 const EventEmitter = require('events');
 const native = require('./native');
-const { Connection, OPEN, CLOSED, headersOf, parseCookies } = require('./connection');
+const { Connection, OPEN, CLOSED, headersOf, parseCookies, queryOf } = require('./connection');
 const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
@@ -390,7 +390,7 @@ class Server extends EventEmitter {
     const headers = headersOf(rawHeaders);
     const info = {
       path,
-      query: Object.fromEntries(new URLSearchParams(query || '')),
+      query: queryOf(query),
       headers,
       cookies: parseCookies(headers.cookie),
       remoteAddress,

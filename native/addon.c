@@ -215,6 +215,14 @@ static ws_conn *get_conn(napi_env env, addon_server *as, napi_value slot_v) {
     return ws_server_conn(as->srv, slot);
 }
 
+/* The arguments of a call whose arguments start (server handle, slot): the
+ * connection, or NULL when the slot holds none; *as is NULL with an
+ * exception pending when the handle is bad. */
+static ws_conn *conn_call(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, addon_server **as) {
+    *as = server_call(env, info, argc, argv);
+    return *as ? get_conn(env, *as, argv[1]) : NULL;
+}
+
 static double get_number(napi_env env, napi_value obj, const char *key, double fallback) {
     napi_value v;
     double d;
@@ -347,9 +355,9 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
 static napi_value js_accept(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     char protocol[513];
     size_t plen = 0;
     napi_valuetype t;
@@ -368,9 +376,9 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
 static napi_value js_reject(napi_env env, napi_callback_info info) {
     size_t argc = 4;
     napi_value argv[4];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     int32_t status;
     CHECK(napi_get_value_int32(env, argv[2], &status));
     char reason[256];
@@ -412,9 +420,9 @@ static int binary_of(napi_env env, napi_value v, void **data, size_t *len) {
 static napi_value js_send(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     if (!c) return number(env, -1);
     napi_valuetype t;
     napi_typeof(env, argv[2], &t);
@@ -446,9 +454,9 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 static napi_value js_ping(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     void *data = NULL;
     size_t len = 0;
     bool is = false;
@@ -461,9 +469,9 @@ static napi_value js_ping(napi_env env, napi_callback_info info) {
 static napi_value js_close(napi_env env, napi_callback_info info) {
     size_t argc = 4;
     napi_value argv[4];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     uint32_t code;
     CHECK(napi_get_value_uint32(env, argv[2], &code));
     void *reason = NULL;
@@ -478,9 +486,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 static napi_value js_terminate(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     if (c) ws_conn_abort(c);
     return undefined(env);
 }
@@ -489,9 +497,9 @@ static napi_value js_terminate(napi_env env, napi_callback_info info) {
 static napi_value js_buffered(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     return number(env, c ? (double)ws_conn_buffered(c) : 0);
 }
 
@@ -546,9 +554,9 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
 static napi_value js_feed(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     void *data = NULL;
     size_t len = 0;
     if (c && (c->flags & WS_CONN_F_STREAM) && binary_of(env, argv[2], &data, &len)) ws_conn_feed(c, data, len);
@@ -559,9 +567,9 @@ static napi_value js_feed(napi_env env, napi_callback_info info) {
 static napi_value js_feed_end(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     if (c && (c->flags & WS_CONN_F_STREAM)) ws_conn_feed_end(c);
     return undefined(env);
 }
@@ -661,9 +669,9 @@ static char *utf8_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *
 static napi_value subscription_call(napi_env env, napi_callback_info info, int subscribe) {
     size_t argc = 3;
     napi_value argv[3];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     char name[WS_NAME_MAX];
     size_t len;
     if (napi_get_value_string_utf8(env, argv[2], name, sizeof name, &len) != napi_ok || len >= sizeof name - 1) {
@@ -693,9 +701,9 @@ static napi_value js_unsubscribe(napi_env env, napi_callback_info info) {
 static napi_value js_subscriptions(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     napi_value out;
     CHECK(napi_create_array(env, &out));
     for (uint16_t i = 0; c && i < c->n_subs; i++) {
@@ -752,9 +760,9 @@ static napi_value js_set_policy(napi_env env, napi_callback_info info) {
 static napi_value js_dropped(napi_env env, napi_callback_info info) {
     size_t argc = 2;
     napi_value argv[2];
-    addon_server *as = server_call(env, info, &argc, argv);
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    ws_conn *c = get_conn(env, as, argv[1]);
     return number(env, c ? c->dropped : 0);
 }
 

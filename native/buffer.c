@@ -43,15 +43,6 @@ void ws_buf_unref(ws_buf *b) {
     }
 }
 
-void ws_buf_pool_drain(void) {
-    while (pool_head) {
-        ws_buf *b = pool_head;
-        pool_head = b->next_free;
-        free(b);
-    }
-    pool_count = 0;
-}
-
 uint8_t *ws_bytes_reserve(ws_bytes *v, size_t n) {
     if (n > SIZE_MAX - v->len) return NULL;
     if (v->len + n > v->cap) {

@@ -25,8 +25,6 @@ ws_buf *ws_buf_new(size_t cap);
 void ws_buf_ref(ws_buf *b);
 /* Drops a reference; the last one returns the buffer to the pool or frees it. */
 void ws_buf_unref(ws_buf *b);
-/* Frees every pooled buffer (at exit, so leak checkers stay quiet). */
-void ws_buf_pool_drain(void);
 
 /* A growable byte vector owned by one place (a message being reassembled,
  * a request head being read). Empty vectors hold no memory. */
