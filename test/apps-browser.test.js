@@ -10,8 +10,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium")`;
+const { chromiumMissing: skip, launchChromium } = require('./helpers');
 const shots = process.env.WS_SCREENSHOT_DIR;
 
 describe('application pages in headless Chromium', { skip, timeout: 180000 }, () => {
@@ -24,7 +23,6 @@ describe('application pages in headless Chromium', { skip, timeout: 180000 }, ()
 
   before(async () => {
     const { Server } = require('../lib');
-    const { chromium } = require('playwright-core');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-pages-'));
     logs = { 'app.log': path.join(dir, 'app.log'), 'error.log': path.join(dir, 'error.log') };
     fs.writeFileSync(logs['app.log'], 'old line that must not show\n');
@@ -44,11 +42,7 @@ describe('application pages in headless Chromium', { skip, timeout: 180000 }, ()
       server.listen();
     });
     base = `http://127.0.0.1:${server.address().port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -6,13 +6,12 @@
 
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('fs');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
-const CHROMIUM = '/usr/bin/chromium';
+const { chromiumMissing: skip, launchChromium } = require('./helpers');
+
 const root = path.join(__dirname, '..');
-const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium")`;
 
 describe('in headless Chromium', { skip, timeout: 120000 }, () => {
   let server;
@@ -21,7 +20,6 @@ describe('in headless Chromium', { skip, timeout: 120000 }, () => {
 
   before(async () => {
     const { Server } = require('../lib');
-    const { chromium } = require('playwright-core');
     server = new Server({ port: 0, host: '127.0.0.1', log: false });
     await new Promise((resolve, reject) => {
       server.once('listening', resolve);
@@ -29,11 +27,7 @@ describe('in headless Chromium', { skip, timeout: 120000 }, () => {
       server.listen();
     });
     base = `http://127.0.0.1:${server.address().port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

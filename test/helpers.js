@@ -1,4 +1,6 @@
 'use strict';
+
+const fs = require('fs');
 // Shared test utilities: starting a node.websocket server on a free port,
 // an independent echo server built on the npm `ws` package (to check the
 // suites themselves), bounded waits, and the raw client.
@@ -137,6 +139,31 @@ function wsRoundTrip(ws, data, options, ms = 5000) {
   }), ms, 'an echo');
 }
 
+/**
+ * Opens TCP, writes `bytes` (in pieces of `chop` bytes when given), and
+ * resolves { closed, data, ms } when the server closes, answers 101, or `ms` pass.
+ */
+async function tcpExchange(port, bytes, { ms = 3000, chop } = {}) {
+  const parts = [];
+  for (let i = 0; bytes && i < bytes.length; i += chop || bytes.length) parts.push(bytes.subarray(i, i + (chop || bytes.length)));
+  const started = Date.now();
+  const r = await raw.rawExchange(port, parts, { gap: chop ? 2 : 0, timeout: ms });
+  return { closed: r.closed, data: r.raw, ms: Date.now() - started };
+}
+
+// Debian's Chromium, driven by playwright-core, with the flags this machine needs.
+const CHROMIUM = '/usr/bin/chromium';
+const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium")`;
+
+function launchChromium() {
+  const { chromium } = require('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
 /** Resolves true when a new TCP listen on port succeeds (the port was released). */
 function canListen(port, host = '127.0.0.1') {
   return new Promise((resolve) => {
@@ -158,5 +185,8 @@ module.exports = {
   startTarget,
   wsClient,
   wsRoundTrip,
+  tcpExchange,
+  chromiumMissing,
+  launchChromium,
   canListen,
 };

@@ -17,7 +17,7 @@ const os = require('os');
 const path = require('path');
 const WebSocket = require('ws');
 const {
-  RawClient, OP, frame, buildUpgradeRequest, rawExchange, withTimeout, waitUntil, waitEvent, delay,
+  RawClient, OP, frame, buildUpgradeRequest, rawExchange, withTimeout, waitUntil, waitEvent, delay, wsRoundTrip,
 } = require('./helpers');
 const { conformanceSuite } = require('./conformance/suite');
 const { makeCerts } = require('./certs');
@@ -96,12 +96,7 @@ async function client(url, options = {}) {
   return ws;
 }
 
-function roundTrip(ws, data, ms = 8000) {
-  return withTimeout(new Promise((resolve) => {
-    ws.once('message', (msg, isBinary) => resolve({ data: msg, isBinary }));
-    ws.send(data, { binary: Buffer.isBuffer(data) });
-  }), ms, 'an echo');
-}
+const roundTrip = (ws, data, ms = 8000) => wsRoundTrip(ws, data, undefined, ms);
 
 /** The oldest message not yet taken (sent by the server unasked). */
 async function nextMessage(ws, ms = 3000) {

@@ -12,6 +12,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 const {
   startServer, RawClient, buildUpgradeRequest, withTimeout, waitUntil, delay, FIXTURE_MODULES,
+  tcpExchange,
 } = require('./helpers');
 const { makeCerts } = require('./certs');
 
@@ -76,29 +77,6 @@ function tlv(type, value) {
   b[0] = type;
   b.writeUInt16BE(v.length, 1);
   return Buffer.concat([b, v]);
-}
-
-/**
- * Opens TCP, writes `bytes` (in pieces of `chop` bytes when given), and
- * resolves { closed, data, ms } when the server closes or `ms` pass.
- */
-function exchange(port, bytes, { ms = 3000, chop } = {}) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const chunks = [];
-    const started = Date.now();
-    const timer = setTimeout(() => { socket.destroy(); resolve({ closed: false, data: Buffer.concat(chunks), ms: Date.now() - started }); }, ms);
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', () => {});
-    socket.on('close', () => { clearTimeout(timer); resolve({ closed: true, data: Buffer.concat(chunks), ms: Date.now() - started }); });
-    socket.on('connect', async () => {
-      if (!chop) { socket.write(bytes); return; }
-      for (let i = 0; i < bytes.length && !socket.destroyed; i += chop) {
-        socket.write(bytes.subarray(i, i + chop));
-        await delay(2);
-      }
-    });
-  });
 }
 
 const request = (port, p = '/props') => buildUpgradeRequest({ host: '127.0.0.1', port, path: p, key: KEY });
@@ -217,7 +195,7 @@ describe('the PROXY protocol', () => {
     const srv = await startServer({ modules: FIXTURE_MODULES, trustProxy: ['127.0.0.1'], proxyProtocol: true });
     try {
       for (const prefix of [Buffer.from('PROXY TCP4 203.0.113.8 10.0.0.1 1000 443\r\n'), proxyV2({ src: '203.0.113.9', dst: '10.0.0.1', srcPort: 1, dstPort: 2 })]) {
-        const r = await exchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { chop: 3, ms: 3000 });
+        const r = await tcpExchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { chop: 3, ms: 3000 });
         assert.match(r.data.toString('latin1'), /^HTTP\/1\.1 101 /, `split ${prefix.subarray(0, 6).toString('hex')}`);
       }
     } finally {
@@ -257,7 +235,7 @@ describe('the PROXY protocol', () => {
         ['garbage', Buffer.from('\x00\x01\x02 hello there\r\n\r\n', 'latin1')],
       ];
       for (const [what, prefix] of bad) {
-        const r = await exchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { ms: 4000 });
+        const r = await tcpExchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { ms: 4000 });
         assert.ok(r.closed, `${what}: the connection should be dropped`);
         assert.doesNotMatch(r.data.toString('latin1'), /^HTTP\/1\.1 101/, `${what}: upgraded anyway`);
       }
@@ -271,7 +249,7 @@ describe('the PROXY protocol', () => {
   test('an incomplete header followed by silence is dropped after handshakeTimeout', async () => {
     const srv = await startServer({ modules: FIXTURE_MODULES, trustProxy: ['127.0.0.1'], proxyProtocol: true, handshakeTimeout: 500 });
     try {
-      const r = await exchange(srv.port, Buffer.from('PROXY TCP4 203.0.113.7 '), { ms: 3000 });
+      const r = await tcpExchange(srv.port, Buffer.from('PROXY TCP4 203.0.113.7 '), { ms: 3000 });
       assert.ok(r.closed, 'still open');
       assert.ok(r.ms < 2500, `dropped after ${r.ms} ms`);
     } finally {
@@ -286,7 +264,7 @@ describe('the PROXY protocol', () => {
       srv.server.on('connection', (c) => opened.push(c));
       try {
         for (const prefix of [Buffer.from('PROXY TCP4 203.0.113.7 10.0.0.1 56324 443\r\n'), proxyV2({ src: '203.0.113.7', dst: '10.0.0.1', srcPort: 1, dstPort: 2 })]) {
-          const r = await exchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { ms: 3000 });
+          const r = await tcpExchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { ms: 3000 });
           assert.ok(r.closed, 'the connection should be closed');
           const text = r.data.toString('latin1');
           assert.doesNotMatch(text, /^HTTP\/1\.1 101/, 'an untrusted peer was upgraded');
@@ -320,7 +298,7 @@ describe('the PROXY protocol', () => {
   test('the Flash policy request is not answered before a PROXY header (it is not one)', async () => {
     const srv = await startServer({ modules: FIXTURE_MODULES, trustProxy: ['127.0.0.1'], proxyProtocol: true });
     try {
-      const r = await exchange(srv.port, Buffer.from('<policy-file-request/>\0', 'latin1'), { ms: 3000 });
+      const r = await tcpExchange(srv.port, Buffer.from('<policy-file-request/>\0', 'latin1'), { ms: 3000 });
       assert.ok(r.closed);
       assert.doesNotMatch(r.data.toString('latin1'), /cross-domain-policy/);
     } finally {

@@ -17,6 +17,7 @@ const { spawn } = require('child_process');
 const WebSocket = require('ws');
 const {
   startServer, startTlsServer, RawClient, OP, buildUpgradeRequest, frame, withTimeout, waitUntil, delay,
+  tcpExchange, wsRoundTrip,
 } = require('./helpers');
 const { makeCerts, fingerprint } = require('./certs');
 
@@ -42,12 +43,7 @@ async function wssClient(url, options = {}) {
   return ws;
 }
 
-function roundTrip(ws, data, ms = 5000) {
-  return withTimeout(new Promise((resolve) => {
-    ws.once('message', (msg, isBinary) => resolve({ data: msg, isBinary }));
-    ws.send(data, { binary: Buffer.isBuffer(data) });
-  }), ms, 'an echo');
-}
+const roundTrip = (ws, data, ms = 5000) => wsRoundTrip(ws, data, undefined, ms);
 
 async function closeWs(ws) {
   if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000);
@@ -70,18 +66,7 @@ function tlsConnect(port, options = {}) {
 }
 
 /** Opens a plain TCP socket, writes bytes, and resolves when the server closes it. */
-function plainExchange(port, bytes, ms = 4000) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const chunks = [];
-    const started = Date.now();
-    const timer = setTimeout(() => { socket.destroy(); resolve({ closed: false, data: Buffer.concat(chunks), ms: Date.now() - started }); }, ms);
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', () => {});
-    socket.on('close', () => { clearTimeout(timer); resolve({ closed: true, data: Buffer.concat(chunks), ms: Date.now() - started }); });
-    socket.on('connect', () => { if (bytes && bytes.length) socket.write(bytes); });
-  });
-}
+const plainExchange = (port, bytes, ms = 4000) => tcpExchange(port, bytes, { ms });
 
 /** Spawns openssl with a fixed argv and collects its output. */
 function openssl(args) {
