@@ -680,7 +680,8 @@ describe('runserver.js --config', () => {
     const file = write('good.json', { server: { port: 1, host: '127.0.0.1', log: true }, apps: { chat: { urls: ['/websocket/chat', '/team/chat'] } } });
     const child = spawnServer([`--config=${file}`, '--port=0', '--no-log']);
     const re = /listening on ws:\/\/127\.0\.0\.1:(\d+)\//;
-    await waitUntil(() => re.test(child.out) || child.exitCode !== null, 30000, 'runserver to listen');
+    // The app lines follow the listening line, possibly in a later chunk.
+    await waitUntil(() => /app chat/.test(child.out) || child.exitCode !== null, 30000, 'runserver to list its apps');
     assert.match(child.out, re, child.err);
     const port = Number(re.exec(child.out)[1]);
     assert.notEqual(port, 1, '--port overrides the file');
