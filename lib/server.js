@@ -23,6 +23,7 @@ const EVENT_DRAIN = 4;
 const EVENT_SERVER_CLOSED = 5;
 const EVENT_WRITE = 6;
 const EVENT_END = 7;
+const EVENT_FLAG_OWNED = 1; // a large message in its own buffer, not in the batch
 const CLOSE_FLAG_ERROR = 2;
 
 const POLICIES = { drop: 1, close: 2 };
@@ -497,10 +498,12 @@ class Server extends EventEmitter {
   }
 
   // One call per loop iteration: every message, close and drain since the last.
-  _onEvents(arrayBuffer, length) {
+  // owned: large messages, in record order, each a string or a Buffer of its own.
+  _onEvents(arrayBuffer, length, owned) {
     if (arrayBuffer !== undefined) this._batch = Buffer.from(arrayBuffer);
     const b = this._batch;
     let off = 0;
+    let nextOwned = 0;
     while (off < length) {
       const kind = b[off];
       const flags = b[off + 1];
@@ -512,12 +515,14 @@ class Server extends EventEmitter {
       switch (kind) {
         case EVENT_TEXT: {
           const conn = this._conns[slot];
-          if (conn !== undefined) this._deliver(conn, b.utf8Slice(start, start + len), false);
+          const data = flags & EVENT_FLAG_OWNED ? owned?.[nextOwned++] : b.utf8Slice(start, start + len);
+          if (conn !== undefined && data !== undefined) this._deliver(conn, data, false);
           break;
         }
         case EVENT_BINARY: {
           const conn = this._conns[slot];
-          if (conn !== undefined) this._deliver(conn, b.subarray(start, start + len), true);
+          const data = flags & EVENT_FLAG_OWNED ? owned?.[nextOwned++] : b.subarray(start, start + len);
+          if (conn !== undefined && data !== undefined) this._deliver(conn, data, true);
           break;
         }
         case EVENT_CLOSE:

@@ -152,6 +152,37 @@ static void free_events_buffer(napi_env env, void *data, void *hint) {
     free(data);
 }
 
+static void free_block(napi_env env, void *data, void *hint) {
+    (void)env;
+    (void)hint;
+    ws_block_free(data);
+}
+
+typedef struct {
+    napi_env env;
+    napi_value array; /* NULL: could not be made; the buffers are freed */
+    uint32_t n;
+} owned_list;
+
+/* A large message in its own block: a string (the block is freed now) or
+ * a Buffer over it (freed by GC), in batch order. */
+static void take_owned(void *ctx, uint8_t kind, uint8_t *data, size_t len) {
+    owned_list *list = ctx;
+    napi_value v = NULL;
+    if (!list->array) {
+        ws_block_free(data);
+        return;
+    }
+    if (kind == WS_EVENT_TEXT) {
+        if (napi_create_string_utf8(list->env, (const char *)data, len, &v) != napi_ok) v = NULL;
+        ws_block_free(data);
+    } else if (napi_create_external_buffer(list->env, len, data, free_block, NULL, &v) != napi_ok) {
+        ws_block_free(data);
+        v = NULL;
+    }
+    napi_set_element(list->env, list->array, list->n++, v ? v : undefined(list->env));
+}
+
 static void hook_flush(void *ctx, ws_events *events, size_t n) {
     addon_server *as = ctx;
     napi_env env = as->env;
@@ -165,6 +196,8 @@ static void hook_flush(void *ctx, ws_events *events, size_t n) {
         as->events_ab = NULL;
         if (napi_create_external_arraybuffer(env, events->data, events->cap, free_events_buffer, NULL, &ab) !=
             napi_ok) {
+            owned_list none = {env, NULL, 0};
+            ws_events_each_owned(events, n, take_owned, &none); /* frees them */
             napi_close_handle_scope(env, scope);
             return;
         }
@@ -172,8 +205,15 @@ static void hook_flush(void *ctx, ws_events *events, size_t n) {
         as->events_data = events->data;
         events->shared = 1;
     }
-    napi_value argv[2] = {ab, number(env, (double)n)};
-    call_js(as, as->on_events, 2, argv);
+    napi_value owned = undefined(env);
+    if (events->owned) {
+        owned_list list = {env, NULL, 0};
+        if (napi_create_array(env, &list.array) != napi_ok) list.array = NULL;
+        ws_events_each_owned(events, n, take_owned, &list);
+        if (list.array) owned = list.array;
+    }
+    napi_value argv[3] = {ab, number(env, (double)n), owned};
+    call_js(as, as->on_events, 3, argv);
     napi_close_handle_scope(env, scope);
 }
 

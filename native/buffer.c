@@ -43,16 +43,91 @@ void ws_buf_unref(ws_buf *b) {
     }
 }
 
+/* ---- blocks ---------------------------------------------------------- */
+
+typedef struct block {
+    size_t cap;
+    struct block *next_free;
+} block; /* 16 bytes: the data after it stays 16-byte aligned */
+
+#define BLOCK_CLASSES 7 /* 16 KiB .. 1 MiB */
+static _Thread_local block *block_pool[BLOCK_CLASSES];
+static _Thread_local size_t block_pooled; /* bytes */
+
+/* The pool class of a capacity, or -1 for sizes not pooled. */
+static int block_class(size_t cap) {
+    if (cap < WS_BLOCK_POOLED_MIN || cap > WS_BLOCK_POOLED_MAX || (cap & (cap - 1))) return -1;
+    int k = 0;
+    for (size_t c = WS_BLOCK_POOLED_MIN; c < cap; c <<= 1) k++;
+    return k;
+}
+
+static uint8_t *block_new(size_t cap) {
+    int k = block_class(cap);
+    block *b = k >= 0 ? block_pool[k] : NULL;
+    if (b) {
+        block_pool[k] = b->next_free;
+        block_pooled -= b->cap;
+        return (uint8_t *)(b + 1);
+    }
+    if (cap > SIZE_MAX - sizeof(block)) return NULL;
+    b = malloc(sizeof(block) + (cap ? cap : 1));
+    if (!b) return NULL;
+    b->cap = cap;
+    return (uint8_t *)(b + 1);
+}
+
+uint8_t *ws_block_alloc(size_t n, size_t *cap) {
+    size_t want = n;
+    if (n >= WS_BLOCK_POOLED_MIN && n <= WS_BLOCK_POOLED_MAX) { /* round up to a pooled size */
+        want = WS_BLOCK_POOLED_MIN;
+        while (want < n) want <<= 1;
+    }
+    uint8_t *p = block_new(want);
+    if (p) *cap = want;
+    return p;
+}
+
+void ws_block_free(uint8_t *p) {
+    if (!p) return;
+    block *b = (block *)p - 1;
+    int k = block_class(b->cap);
+    if (k >= 0 && block_pooled + b->cap <= WS_BLOCK_POOL_BYTES) {
+        b->next_free = block_pool[k];
+        block_pool[k] = b;
+        block_pooled += b->cap;
+        return;
+    }
+    free(b);
+}
+
+/* Moves v into a block of cap bytes, or more unless exact. */
+static int bytes_regrow(ws_bytes *v, size_t cap, int exact) {
+    size_t got = cap;
+    uint8_t *p = exact ? block_new(cap) : ws_block_alloc(cap, &got);
+    if (!p) return -1;
+    if (v->len) memcpy(p, v->data, v->len);
+    ws_block_free(v->data);
+    v->data = p;
+    v->cap = got;
+    return 0;
+}
+
+/* ---- byte vectors ---------------------------------------------------- */
+
 uint8_t *ws_bytes_reserve(ws_bytes *v, size_t n) {
     if (n > SIZE_MAX - v->len) return NULL;
     if (v->len + n > v->cap) {
         size_t cap = v->cap ? v->cap : 256;
         while (cap < v->len + n) cap = cap > SIZE_MAX / 2 ? v->len + n : cap * 2;
-        uint8_t *p = realloc(v->data, cap);
-        if (!p) return NULL;
-        v->data = p;
-        v->cap = cap;
+        if (bytes_regrow(v, cap, 0) != 0) return NULL;
     }
+    return v->data + v->len;
+}
+
+uint8_t *ws_bytes_reserve_exact(ws_bytes *v, size_t n) {
+    if (n > SIZE_MAX - v->len) return NULL;
+    if (v->len + n > v->cap && bytes_regrow(v, v->len + n, 1) != 0) return NULL;
     return v->data + v->len;
 }
 
@@ -65,7 +140,7 @@ int ws_bytes_append(ws_bytes *v, const void *p, size_t n) {
 }
 
 void ws_bytes_free(ws_bytes *v) {
-    free(v->data);
+    ws_block_free(v->data);
     v->data = NULL;
     v->len = v->cap = 0;
 }

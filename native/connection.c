@@ -21,6 +21,8 @@
 
 #define WS_MAX_SERVER_HEADER 10 /* server frames are unmasked */
 #define WS_WRITE_IOV 64
+#define WS_SEND_DIRECT_MIN 16384 /* messages from this size on are written at once when they can be */
+#define WS_DIRECT_READ_MIN 16384 /* frame payloads from this size on are read straight into their message */
 
 static void process_frames(ws_conn *c, uint8_t *p, size_t n);
 static void finish(ws_conn *c);
@@ -348,11 +350,54 @@ static int can_send(const ws_conn *c) {
     return c->state == WS_CONN_OPEN && !(c->flags & WS_CONN_F_CLOSE_SENT);
 }
 
+/* A large message on a plain socket that is not being written to: written
+ * now, after what is queued, straight from the caller's memory; only what
+ * the socket does not take is copied into the queue. 0 done (queued or
+ * written), -1 failed, 1 not applicable. */
+static int send_direct(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
+    if (len < WS_SEND_DIRECT_MIN || c->inflight || c->tls || (c->flags & WS_CONN_F_STREAM) ||
+        c->n_chunks + 2 > WS_WRITE_IOV)
+        return 1;
+    uv_buf_t bufs[WS_WRITE_IOV];
+    uint8_t header[WS_MAX_SERVER_HEADER];
+    size_t h = ws_frame_header(header, 1, 0, opcode, len, NULL);
+    unsigned n = 0;
+    for (; n < c->n_chunks; n++)
+        bufs[n] = uv_buf_init((char *)c->chunks[n].buf->data + c->chunks[n].off, c->chunks[n].len);
+    bufs[n++] = uv_buf_init((char *)header, (unsigned)h);
+    bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
+    if (r < 0) {
+        finish(c);
+        return -1;
+    }
+    size_t written = (size_t)r, queued = c->queued;
+    consume(c, written < queued ? written : queued);
+    written = written > queued ? written - queued : 0; /* of this frame */
+    size_t rest = h + len - written;
+    if (rest) {
+        uint8_t *dst = queue_space(c, rest);
+        if (!dst) { /* part of the frame is out: nothing else may follow it */
+            finish(c);
+            return -1;
+        }
+        size_t from_header = written < h ? h - written : 0;
+        memcpy(dst, header + h - from_header, from_header);
+        memcpy(dst + from_header, data + (len - (rest - from_header)), rest - from_header);
+        queue_commit(c, rest);
+    } else if (!c->n_chunks && (c->flags & WS_CONN_F_NEED_DRAIN)) {
+        ws_server_mark_dirty(c->srv, c); /* the flush reports the drain */
+    }
+    return 0;
+}
+
 int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     if (!can_send(c)) return -1;
     size_t before = c->queued;
     const ws_bytes *z = compressed(c, data, len);
-    int r = z ? queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) : queue_frame(c, opcode, data, len);
+    int r = z ? queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) : send_direct(c, opcode, data, len);
+    if (r == 1) r = queue_frame(c, opcode, data, len);
     if (r != 0) return -1;
     return after_send(c, before);
 }
@@ -798,14 +843,42 @@ static void on_first_bytes(ws_conn *c, const uint8_t *p, size_t n) {
 
 /* ---- frames in ------------------------------------------------------ */
 
-static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
-    uint8_t kind = opcode == WS_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
-    uint8_t *dst = ws_events_add(&c->srv->events, kind, 0, 0, c->slot, len);
-    if (!dst) return -1;
-    if (len) memcpy(dst, data, len);
+static int emitted(ws_conn *c, size_t len) {
+    if (len >= WS_EVENT_OWNED_MIN) c->flags |= WS_CONN_F_LARGE_IN;
+    else c->flags &= (uint16_t)~WS_CONN_F_LARGE_IN;
     c->batch = c->srv->batch;
     ws_server_wake(c->srv);
     return 0;
+}
+
+/* A large message goes to JS in its own buffer rather than through the batch. */
+static int emit_owned(ws_conn *c, int opcode, uint8_t *data, size_t len) {
+    uint8_t kind = opcode == WS_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
+    if (ws_events_add_owned(&c->srv->events, kind, c->slot, data, len) != 0) return -1;
+    return emitted(c, len);
+}
+
+static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
+    uint8_t kind = opcode == WS_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
+    if (len >= WS_EVENT_OWNED_MIN) {
+        size_t cap;
+        uint8_t *copy = ws_block_alloc(len, &cap);
+        if (!copy) return -1;
+        memcpy(copy, data, len);
+        return emit_owned(c, opcode, copy, len);
+    }
+    uint8_t *dst = ws_events_add(&c->srv->events, kind, 0, 0, c->slot, len);
+    if (!dst) return -1;
+    if (len) memcpy(dst, data, len);
+    return emitted(c, len);
+}
+
+/* The message reassembled in c->in: large ones hand the buffer over whole. */
+static int emit_reassembled(ws_conn *c, int opcode) {
+    if (c->in.len < WS_EVENT_OWNED_MIN) return emit_message(c, opcode, c->in.data, c->in.len);
+    ws_bytes m = c->in;
+    c->in = (ws_bytes){0};
+    return emit_owned(c, opcode, m.data, m.len);
 }
 
 /* JS has yet to see messages this connection sent before the frame at
@@ -872,6 +945,8 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
                     z = ws_deflate_inflate_chunk(c->deflate, ev.data, ev.len, &c->in, max);
                 }
                 if (z != 0 && inflate_failed(c, z)) return;
+            } else if (c->in.data && ev.data == c->in.data + c->in.len) { /* read straight into place */
+                c->in.len += ev.len;
             } else if (ev.first && ev.last) {
                 if (emit_message(c, ev.opcode, ev.data, ev.len) != 0) goto oom;
                 c->message_direct = 1;
@@ -893,7 +968,7 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
                         return;
                     }
                 }
-                if (emit_message(c, ev.opcode, c->in.data, c->in.len) != 0) goto oom;
+                if (emit_reassembled(c, ev.opcode) != 0) goto oom;
             }
             c->message_direct = 0;
             ws_bytes_free(&c->in);
@@ -925,9 +1000,26 @@ oom:
 
 /* ---- reading -------------------------------------------------------- */
 
+/* The rest of a large uncompressed frame is read straight to where its
+ * message is reassembled (it then goes to JS without a copy); after a large
+ * message, the next header is read alone so its payload can follow suit. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     ws_conn *c = h->data;
     (void)suggested;
+    if (!c->tls && (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) &&
+        !(c->parser.msg_rsv & WS_RSV1) && (c->flags & WS_CONN_F_PROXY_DONE)) {
+        uint64_t left = ws_parser_payload_left(&c->parser);
+        if (left >= WS_DIRECT_READ_MIN && left <= UINT_MAX) {
+            uint8_t *dst = ws_bytes_reserve(&c->in, (size_t)left);
+            if (dst) {
+                *buf = uv_buf_init((char *)dst, (unsigned)left);
+                return;
+            }
+        } else if (!left && (c->flags & WS_CONN_F_LARGE_IN)) {
+            *buf = uv_buf_init((char *)c->srv->slab, WS_MAX_HEADER);
+            return;
+        }
+    }
     *buf = uv_buf_init((char *)c->srv->slab, WS_SLAB_SIZE);
 }
 

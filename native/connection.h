@@ -39,6 +39,7 @@ enum {
     WS_CONN_F_STREAM = 1 << 12,    /* bytes come from and go to a JS stream, not a socket of ours */
     WS_CONN_F_TLS_CLOSED = 1 << 13, /* close_notify is queued */
     WS_CONN_F_PROXY_DONE = 1 << 14, /* the PROXY header was read (or none is expected) */
+    WS_CONN_F_LARGE_IN = 1 << 15,   /* the last message was large: read the next header alone */
 };
 
 typedef struct {

@@ -491,12 +491,7 @@ static int grow_bounded(ws_bytes *out, size_t hint, uint64_t allowed) {
     size_t want = out->cap > hint ? out->cap : hint;
     if (want < WS_INFLATE_ROOM_MIN) want = WS_INFLATE_ROOM_MIN;
     if (want > allowed) want = (size_t)allowed;
-    if (want > SIZE_MAX - out->len) return -1;
-    uint8_t *p = realloc(out->data, out->len + want);
-    if (!p) return -1;
-    out->data = p;
-    out->cap = out->len + want;
-    return 0;
+    return ws_bytes_reserve_exact(out, want) ? 0 : -1;
 }
 
 typedef struct {

@@ -1,5 +1,7 @@
 #include "events.h"
 
+#include "buffer.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,9 +62,43 @@ uint8_t *ws_events_add(ws_events *e, uint8_t kind, uint8_t flags, uint16_t code,
     put_u32(r + 4, slot);
     put_u32(r + 8, (uint32_t)len);
     e->len += size;
-    if (kind == WS_EVENT_BINARY) e->has_binary = 1;
+    if (kind == WS_EVENT_BINARY && !(flags & WS_EVENT_FLAG_OWNED)) e->has_binary = 1; /* owned: no view into the batch */
     if (kind == WS_EVENT_CLOSE) e->closes++;
     return r + WS_EVENT_HEADER;
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} owned_payload;
+
+int ws_events_add_owned(ws_events *e, uint8_t kind, uint32_t slot, uint8_t *data, size_t len) {
+    uint8_t *dst = ws_events_add(e, kind, WS_EVENT_FLAG_OWNED, 0, slot, sizeof(owned_payload));
+    if (!dst) {
+        ws_block_free(data);
+        return -1;
+    }
+    memcpy(dst, &(owned_payload){data, len}, sizeof(owned_payload));
+    e->owned++;
+    return 0;
+}
+
+static int is_owned(const uint8_t *r) {
+    return (r[0] == WS_EVENT_TEXT || r[0] == WS_EVENT_BINARY) && (r[1] & WS_EVENT_FLAG_OWNED);
+}
+
+void ws_events_each_owned(const ws_events *e, size_t n,
+                          void (*fn)(void *ctx, uint8_t kind, uint8_t *data, size_t len), void *ctx) {
+    if (!e->owned) return;
+    for (size_t off = 0; off < n;) {
+        const uint8_t *r = e->data + off;
+        if (is_owned(r)) {
+            owned_payload m;
+            memcpy(&m, r + WS_EVENT_HEADER, sizeof m);
+            fn(ctx, r[0], m.data, m.len);
+        }
+        off += record_size(get_u32(r + 8));
+    }
 }
 
 void ws_events_each_close(const ws_events *e, size_t n, void (*fn)(void *ctx, uint32_t slot),
@@ -78,9 +114,11 @@ int ws_events_consume(ws_events *e, size_t n, uint8_t **abandoned) {
     size_t rest = e->len - n;
     *abandoned = NULL;
     e->closes = 0;
+    e->owned = 0;
     for (size_t off = n; off < e->len;) { /* recount what stays */
         const uint8_t *r = e->data + off;
         if (r[0] == WS_EVENT_CLOSE) e->closes++;
+        if (is_owned(r)) e->owned++;
         off += record_size(get_u32(r + 8));
     }
     if (e->has_binary) {
@@ -101,7 +139,7 @@ int ws_events_consume(ws_events *e, size_t n, uint8_t **abandoned) {
         e->has_binary = 0;
         for (size_t off = 0; off < e->len;) {
             const uint8_t *r = e->data + off;
-            if (r[0] == WS_EVENT_BINARY) e->has_binary = 1;
+            if (r[0] == WS_EVENT_BINARY && !is_owned(r)) e->has_binary = 1;
             off += record_size(get_u32(r + 8));
         }
         return 0;
@@ -111,7 +149,15 @@ int ws_events_consume(ws_events *e, size_t n, uint8_t **abandoned) {
     return 0;
 }
 
+static void free_owned(void *ctx, uint8_t kind, uint8_t *data, size_t len) {
+    (void)ctx;
+    (void)kind;
+    (void)len;
+    ws_block_free(data);
+}
+
 void ws_events_free(ws_events *e) {
+    ws_events_each_owned(e, e->len, free_owned, NULL); /* never handed to JS */
     if (!e->shared) free(e->data);
     memset(e, 0, sizeof *e);
 }

@@ -2,7 +2,10 @@
  * happened since the last flush, as records in one byte buffer, so that one
  * call into JS carries all of them. Record layout (little-endian):
  *   [0] u8 kind  [1] u8 flags  [2..3] u16 code  [4..7] u32 slot
- *   [8..11] u32 payload length  [12..] payload, padded to 4 bytes. */
+ *   [8..11] u32 payload length  [12..] payload, padded to 4 bytes.
+ * A large message is not copied into the batch: its record (flag
+ * WS_EVENT_FLAG_OWNED) carries a pointer to its own block (buffer.h) and its
+ * length, and whoever hands the batch to JS takes that buffer. */
 #ifndef WS_EVENTS_H
 #define WS_EVENTS_H
 
@@ -22,6 +25,13 @@ enum ws_event_kind {
 };
 
 enum {
+    WS_EVENT_FLAG_OWNED = 1, /* TEXT/BINARY: the payload is {uint8_t *data; size_t len}, data a block */
+};
+
+/* Messages from this size on travel in their own buffer. */
+#define WS_EVENT_OWNED_MIN 16384
+
+enum {
     WS_CLOSE_FLAG_CLEAN = 1, /* both close frames were exchanged */
     WS_CLOSE_FLAG_ERROR = 2, /* the server closed it: protocol violation, limit, timeout */
 };
@@ -32,12 +42,22 @@ typedef struct {
     uint8_t has_binary; /* a binary payload is in the batch: JS keeps views into it */
     uint8_t shared;     /* JS has an ArrayBuffer over data: never realloc it in place */
     uint32_t closes;    /* CLOSE records in the batch */
+    uint32_t owned;     /* records with their own buffer in the batch */
 } ws_events;
 
 /* Appends a record and returns where its len payload bytes go (the caller
  * fills them), or NULL when memory is exhausted. */
 uint8_t *ws_events_add(ws_events *e, uint8_t kind, uint8_t flags, uint16_t code, uint32_t slot,
                        size_t len);
+
+/* Appends a TEXT or BINARY record for a message in data, a block (buffer.h)
+ * the batch now owns (freed here on failure). 0, or -1 out of memory. */
+int ws_events_add_owned(ws_events *e, uint8_t kind, uint32_t slot, uint8_t *data, size_t len);
+
+/* Calls fn for each message with its own buffer among the first n bytes;
+ * fn takes ownership of data. */
+void ws_events_each_owned(const ws_events *e, size_t n,
+                          void (*fn)(void *ctx, uint8_t kind, uint8_t *data, size_t len), void *ctx);
 
 /* Drops the first n bytes of records (those JS has just handled), keeping
  * records appended since. When the handled part held binary payloads, JS

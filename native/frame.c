@@ -172,6 +172,10 @@ static ssize_t emit_control(ws_parser *p, ws_event *ev, size_t consumed, const u
     return (ssize_t)consumed;
 }
 
+uint64_t ws_parser_payload_left(const ws_parser *p) {
+    return p->state == RECV_PAYLOAD ? p->remaining : 0;
+}
+
 ssize_t ws_parser_next(ws_parser *p, uint8_t *buf, size_t len, ws_event *ev) {
     size_t pos = 0;
 

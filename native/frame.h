@@ -135,6 +135,11 @@ void ws_parser_free(ws_parser *p);
  * events are never reordered. */
 ssize_t ws_parser_next(ws_parser *p, uint8_t *buf, size_t len, ws_event *ev);
 
+/* Payload bytes still to come in the data frame being read; 0 between
+ * frames and in control frames. A caller may read that many straight into
+ * the place the message is reassembled and pass them from there. */
+uint64_t ws_parser_payload_left(const ws_parser *p);
+
 /* Writes a frame header into out (room for WS_MAX_HEADER bytes) and returns
  * its length. rsv is a mask of WS_RSV*; mask NULL sends unmasked. */
 size_t ws_frame_header(uint8_t *out, int fin, int rsv, int opcode, uint64_t payload_len,

@@ -689,6 +689,125 @@ describe('the ws client as an independent peer', () => {
   });
 });
 
+// From 16 KiB on, a message reaches JS in its own (pooled) buffer, the rest
+// of a large frame is read straight into it, and a large send is written
+// from the caller's memory when the socket takes it: these check the
+// seams of those paths.
+describe('large messages', () => {
+  let srv;
+  before(async () => { srv = await startServer({ modules: FIXTURE_MODULES, maxPayload: 8 * 1024 * 1024 }); });
+  after(() => srv && srv.close());
+
+  /** n bytes of a pattern that differs per seed, so a stale or reused buffer shows. */
+  const pattern = (n, seed) => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
+    return b;
+  };
+
+  test('messages JS keeps stay intact while more large messages arrive, mixed with small ones', async () => {
+    const kept = [];
+    const connP = nextConnection(srv.server);
+    const ws = await wsClient(srv.url);
+    const conn = await connP;
+    conn.on('message', (data, isBinary) => kept.push({ data, isBinary }));
+    const sizes = [16384, 20000, 65536, 100, 70000, 1 << 20, 5, 16383, 65535, 3 << 20];
+    const sent = sizes.map((n, i) => (i % 3 === 1 ? 'ĉ€'.repeat(Math.ceil(n / 5)).slice(0, Math.ceil(n / 5)) + `#${i}` : pattern(n, i)));
+    const got = [];
+    const total = sent.length + 20;
+    const all = withTimeout(new Promise((resolve) => ws.on('message', (d, isBinary) => {
+      got.push({ d: Buffer.from(d), isBinary });
+      if (got.length === total) resolve();
+    })), 20000, 'every echo');
+    for (const m of sent) ws.send(m);
+    for (let i = 0; i < 20; i++) ws.send(pattern(65536, 100 + i)); // churn the pool after the kept ones
+    await all;
+    sent.forEach((m, i) => {
+      const isText = typeof m === 'string';
+      assert.equal(got[i].isBinary, !isText, `echo ${i}: type`);
+      assert.ok(got[i].d.equals(Buffer.from(m)), `echo ${i} (${got[i].d.length} bytes) differs`);
+      assert.equal(kept[i].isBinary, !isText, `kept ${i}: type`);
+      if (isText) assert.equal(kept[i].data, m, `kept text ${i} differs`);
+      else assert.ok(Buffer.from(kept[i].data).equals(m), `kept message ${i} (${m.length} bytes) changed after later messages`);
+    });
+    for (let i = 0; i < 20; i++) assert.ok(got[sent.length + i].d.equals(pattern(65536, 100 + i)), `churn echo ${i}`);
+    ws.close();
+    await ws.closed;
+  });
+
+  test('large frames split anywhere, fragmented, and sharing writes with small frames come back exactly, in order', async () => {
+    const text = 'κόσμε-𝄞-'.repeat(5000); // multi-byte UTF-8 split at arbitrary points
+    const frag1 = pattern(30000, 1);
+    const frag2 = pattern(40000, 2);
+    const stream = Buffer.concat([
+      frame(OP.BINARY, pattern(20000, 3)), // 16-bit length
+      frame(OP.TEXT, text), // 64-bit length
+      frame(OP.BINARY, frag1, { fin: false }),
+      frame(OP.PING, 'between fragments'),
+      frame(OP.CONTINUATION, frag2),
+      frame(OP.TEXT, 'small'),
+      frame(OP.BINARY, pattern(65536, 4)),
+      frame(OP.BINARY, Buffer.alloc(0)),
+      frame(OP.BINARY, pattern(16384, 5)),
+    ]);
+    for (const [chop, gap] of [[[7000], 1], [[65536 + 14, 9, 14, 1], 1], [[1, 13, 4096, 16384 + 3], 0], [[stream.length], 0]]) {
+      const c = await RawClient.connect(srv.url);
+      await c.writeChopped(stream, chop, gap);
+      await c.waitEvents(8, 10000);
+      const ev = c.events;
+      const what = `chop ${chop.join('/')}`;
+      assert.deepEqual(c.violations, [], what);
+      assert.ok(ev[0].data.equals(pattern(20000, 3)), `${what}: 20000-byte message`);
+      assert.equal(ev[1].opcode, OP.TEXT);
+      assert.equal(ev[1].data.toString('utf8'), text, `${what}: large text`);
+      assert.equal(ev[2].type, 'pong', `${what}: the pong comes after the messages before the ping`);
+      assert.ok(ev[3].data.equals(Buffer.concat([frag1, frag2])), `${what}: fragmented message`);
+      assert.equal(ev[4].data.toString(), 'small', what);
+      assert.ok(ev[5].data.equals(pattern(65536, 4)), `${what}: 65536-byte message`);
+      assert.equal(ev[6].data.length, 0, what);
+      assert.ok(ev[7].data.equals(pattern(16384, 5)), `${what}: 16384-byte message`);
+      c.destroy();
+    }
+  });
+
+  test('a large invalid UTF-8 text read straight into its buffer is still refused with 1007', async () => {
+    const bad = Buffer.concat([Buffer.from('a'.repeat(40000)), Buffer.from([0xc3, 0x28]), Buffer.from('b'.repeat(40000))]);
+    const c = await RawClient.connect(srv.url);
+    await c.writeChopped(Buffer.concat([frame(OP.BINARY, pattern(70000, 6)), frame(OP.TEXT, bad)]), [14, 30000], 1);
+    await c.waitCloseFrame(5000);
+    assert.equal(c.closeFrame.code, 1007);
+    assert.ok(c.events[0].data.equals(pattern(70000, 6)), 'the message before it was echoed');
+    c.destroy();
+  });
+
+  test('large sends to a reader that stalls are queued and arrive whole, in order with small sends, then drain', async () => {
+    const connP = nextConnection(srv.server);
+    const c = await RawClient.connect(srv.url);
+    const conn = await connP;
+    c.pause();
+    const big = pattern(4 << 20, 7);
+    const mid = pattern(65536, 8);
+    conn.send('first');
+    const accepted = conn.send(big);
+    conn.send('between');
+    conn.send(mid);
+    conn.send('last');
+    assert.equal(accepted, false, 'send() reports backpressure past highWaterMark');
+    const drained = waitEvent(conn, 'drain', 10000);
+    await delay(50);
+    c.resume();
+    await c.waitEvents(5, 10000);
+    await drained;
+    assert.deepEqual(c.violations, []);
+    assert.equal(c.events[0].data.toString(), 'first');
+    assert.ok(c.events[1].data.equals(big), 'the 4 MiB message arrived intact');
+    assert.equal(c.events[2].data.toString(), 'between');
+    assert.ok(c.events[3].data.equals(mid), 'the 64 KiB message arrived intact');
+    assert.equal(c.events[4].data.toString(), 'last');
+    c.destroy();
+  });
+});
+
 describe('subprotocols', () => {
   let srv;
   before(async () => { srv = await startServer({ modules: FIXTURE_MODULES }); });
