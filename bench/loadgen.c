@@ -19,10 +19,12 @@
  * --deflate (permessage-deflate, RFC 7692): the request offers
  * "permessage-deflate; client_no_context_takeover" and the 101 must accept it
  * with no parameter the client did not allow. The payload is then JSON-like
- * text, and every frame sent is compressed (RSV1) without compressing
- * anything per message: its payload is a stored (uncompressed) deflate block
+ * text, in enough variants used in turn that an exact repeat always lies
+ * beyond a 2^15 window (so a server with context takeover compresses as with
+ * real traffic), and every frame sent is compressed (RSV1) without
+ * compressing anything per message: its payload is a stored deflate block
  * holding the sequence digits, patched per message as in plain mode,
- * followed by the rest of the payload compressed once at start-up (raw
+ * followed by the rest of its variant compressed once at start-up (raw
  * deflate, 00 00 ff ff tail stripped). Each message is a deflate stream of
  * its own, valid to resend forever. Server frames with RSV1 go through a
  * per-connection inflater that keeps its window (the server may use context
