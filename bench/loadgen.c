@@ -1190,7 +1190,8 @@ int main(int argc, char **argv) {
     /* --deflate: enough distinct payloads, used in turn, that the previous
      * copy of each lies beyond a 2^15 window: a server with context takeover
      * then compresses from what messages share (the keys, the names), as
-     * with real traffic, not from an exact repeat of the last message. */
+     * with real traffic, not from an exact repeat of the last message (for
+     * payloads of 520 B and more: at most MAX_VARIANTS variants). */
     if (cfg.deflate) nvar = cfg.size >= 32768 ? 1 : 32768 / (unsigned)cfg.size + 1;
     if (nvar > MAX_VARIANTS) nvar = MAX_VARIANTS;
     pattern = malloc((size_t)nvar * cfg.size);
