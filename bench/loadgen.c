@@ -16,6 +16,21 @@
  * payload byte (compared with what was sent), and message order. On any
  * mismatch it prints "loadgen: error: ..." and exits 1.
  *
+ * --deflate (permessage-deflate, RFC 7692): the request offers
+ * "permessage-deflate; client_no_context_takeover" and the 101 must accept it
+ * with no parameter the client did not allow. The payload is then JSON-like
+ * text, in enough variants used in turn that an exact repeat always lies
+ * beyond a 2^15 window (so a server with context takeover compresses as with
+ * real traffic), and every frame sent is compressed (RSV1) without
+ * compressing anything per message: its payload is a stored deflate block
+ * holding the sequence digits, patched per message as in plain mode,
+ * followed by the rest of its variant compressed once at start-up (raw
+ * deflate, 00 00 ff ff tail stripped). Each message is a deflate stream of
+ * its own, valid to resend forever. Server frames with RSV1 go through a
+ * per-connection inflater that keeps its window (the server may use context
+ * takeover) into one shared buffer, and the inflated bytes are validated as
+ * in plain mode; frames without RSV1 are validated as they are.
+ *
  * Modes:
  *   echo       N connections, K messages in flight each, payload S bytes;
  *              round-trip messages/s and p50/p99/p999 latency.
@@ -58,6 +73,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                       */
@@ -77,7 +93,7 @@ static struct {
     const char *path;
     long server_pid;      /* 0 = unknown */
     unsigned concurrency; /* handshakes in progress at once while opening connections */
-    int deflate;          /* hook: permessage-deflate (not implemented yet) */
+    int deflate;          /* permessage-deflate: offer it, send compressed frames, inflate replies */
 } cfg = {
     .mode = M_ECHO, .conns = 100, .inflight = 1, .size = 16, .binary = 0, .duration = 5,
     .warmup = 1, .port = 0, .path = NULL, .server_pid = 0, .concurrency = 256,
@@ -87,7 +103,9 @@ static struct {
 #define MAX_SIZE (64u << 20)
 #define SLAB_SIZE (256u << 10)
 #define HS_MAX 2048
-#define HEAD_MAX (14 + 16)
+#define STORED_HDR 5 /* a stored deflate block's header: 3 bits padded to a byte, LEN, NLEN */
+#define HEAD_MAX (14 + STORED_HDR + 16)
+#define ZOUT_SIZE (64u << 10)
 #define IOV_BATCH 512
 #define HANDSHAKE_TIMEOUT_NS (10ull * 1000000000ull)
 #define CLOSE_TIMEOUT_NS (3ull * 1000000000ull)
@@ -232,7 +250,7 @@ typedef struct conn {
 
     /* handshake */
     char accept[32];
-    char req[320];
+    char req[400];
     uint16_t req_len, req_off;
     uint16_t hs_len;
     char hs[HS_MAX];
@@ -247,6 +265,10 @@ typedef struct conn {
     uint64_t msg_off;    /* bytes of the current data message seen so far */
     uint64_t msg_seq;    /* sequence number the current message must carry */
     uint8_t ctrl[125];
+    uint8_t rsv1;        /* the frame being read has RSV1 set */
+    uint8_t msg_z;       /* the current message is compressed (RSV1 on its first frame) */
+    uint8_t z_end;       /* the inflater met a final block (BFINAL) in this message */
+    z_stream *inf;       /* --deflate: raw inflater, made at the first compressed message */
 
     /* output: data frames are seqs [write_seq, send_seq); slot = seq % K */
     uint64_t send_seq, write_seq, recv_seq;
@@ -255,6 +277,8 @@ typedef struct conn {
     uint8_t ctl_len, ctl_off; /* a pending control frame (pong or close), ctl_len 0 = none */
     uint8_t *heads;      /* K * HEAD_MAX bytes, or NULL */
     uint8_t *head_len;   /* K */
+    uint8_t *var;        /* K: the payload variant of each slot's message */
+    const uint8_t *exp_pat; /* the plain payload the current message must match */
     uint64_t *ts;        /* K send timestamps */
 } conn;
 
@@ -262,10 +286,16 @@ static int ep = -1;
 static conn *conns;
 static unsigned nconns;         /* connections in conns[] */
 static uint8_t mask[4];
-static uint8_t *pattern;        /* plain payload (digits region is overwritten per message) */
-static uint8_t *tail;           /* masked payload bytes [dlen, size) shared by all frames */
+#define MAX_VARIANTS 64
+static unsigned nvar = 1;       /* distinct payloads, message seq using variant seq % nvar */
+static uint8_t *pattern;        /* nvar plain payloads of size bytes (digits region overwritten per message) */
+static uint8_t *tails[MAX_VARIANTS];   /* masked payload bytes after the digits, shared by all frames */
+static size_t tail_lens[MAX_VARIANTS];
+static size_t wire_sizes[MAX_VARIANTS]; /* payload bytes of each frame sent (size, or compressed size) */
 static unsigned dlen;           /* min(size, 16) */
-static size_t tail_len;
+static unsigned pre_len;        /* payload bytes before the digits: --deflate's stored-block header */
+static uint8_t zout[ZOUT_SIZE]; /* --deflate: inflated bytes, validated then dropped */
+static uint8_t zdict[32768];    /* --deflate: a window kept across a final block */
 static uint8_t slab[SLAB_SIZE];
 static struct sockaddr_in srv_addr;
 
@@ -280,6 +310,8 @@ static unsigned live_count;      /* fds open */
 static uint64_t cnt_msgs;        /* echo: round trips; broadcast: deliveries; connect: cycles */
 static uint64_t cnt_pub;         /* broadcast: messages published (measured) */
 static uint64_t cnt_bytes;       /* payload bytes received (measured) */
+static uint64_t cnt_wire;        /* data frame payload bytes received, as on the wire (measured) */
+static uint64_t cnt_zmsgs;       /* messages received compressed (measured) */
 static uint64_t cnt_handshakes;  /* all completed handshakes */
 static uint64_t close_timeouts;
 
@@ -312,12 +344,14 @@ static void make_request(conn *c) {
     int kl = snprintf(buf, sizeof buf, "%s%s", key64, WS_GUID);
     SHA1((const unsigned char *)buf, (size_t)kl, digest);
     base64(digest, SHA_DIGEST_LENGTH, c->accept);
-    /* permessage-deflate hook: when the generator learns to inflate, offer
-     * "Sec-WebSocket-Extensions: permessage-deflate" here when cfg.deflate. */
+    /* No client_max_window_bits: the frames are compressed at start-up with a
+     * 2^15 window, so the server must not ask for a smaller one (RFC 7692
+     * 7.1.2.2: without the offer it may not). */
     int n = snprintf(c->req, sizeof c->req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     cfg.path, cfg.port, key64);
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     cfg.path, cfg.port, key64,
+                     cfg.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" : "");
     if (n <= 0 || (size_t)n >= sizeof c->req) die("--path is too long");
     c->req_len = (uint16_t)n;
     c->req_off = 0;
@@ -333,6 +367,8 @@ static void conn_reset_parser(conn *c) {
     c->ctl_len = c->ctl_off = 0;
     c->close_sent = c->close_recv = 0;
     c->hs_len = 0;
+    c->rsv1 = c->msg_z = c->z_end = 0;
+    if (c->inf && inflateReset(c->inf) != Z_OK) die("inflateReset failed");
 }
 
 static void conn_open(conn *c) {
@@ -402,6 +438,70 @@ static int contains_token_ci(const char *s, const char *tok) {
     return 0;
 }
 
+static unsigned header_count(const char *head, const char *name) {
+    size_t nl = strlen(name);
+    unsigned n = 0;
+    for (const char *p = strstr(head, "\r\n"); p && p[2] != '\r'; p = strstr(p + 2, "\r\n"))
+        if (strncasecmp(p + 2, name, nl) == 0 && p[2 + nl] == ':') n++;
+    return n;
+}
+
+/* --deflate: the 101 must accept permessage-deflate, alone, with only the
+ * parameters a server may answer to our offer (RFC 7692 7.1): the two
+ * no_context_takeover flags and server_max_window_bits=8..15. Any inflater
+ * with a 2^15 window reads a smaller server window. */
+static void check_deflate_answer(conn *c) {
+    char v[256];
+    if (!header_value(c->hs, "Sec-WebSocket-Extensions", v, sizeof v))
+        die("connection %u: --deflate: the server did not accept permessage-deflate (no Sec-WebSocket-Extensions "
+            "in its 101)", c->idx);
+    if (header_count(c->hs, "Sec-WebSocket-Extensions") > 1 || strchr(v, ','))
+        die("connection %u: --deflate: the server accepted more than one extension: \"%s\"", c->idx, v);
+    char *save = NULL, *tok = strtok_r(v, ";", &save);
+    unsigned seen = 0; /* bits: server_no_context_takeover, client_no_context_takeover, server_max_window_bits */
+    for (int first = 1; tok; tok = strtok_r(NULL, ";", &save), first = 0) {
+        while (*tok == ' ' || *tok == '\t') tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+        if (first) {
+            if (strcmp(tok, "permessage-deflate") != 0)
+                die("connection %u: --deflate: the server answered extension \"%s\", not permessage-deflate", c->idx,
+                    tok);
+            continue;
+        }
+        char *val = strchr(tok, '=');
+        if (val) {
+            char *ne = val++;
+            while (ne > tok && (ne[-1] == ' ' || ne[-1] == '\t')) ne--;
+            *ne = 0;
+            while (*val == ' ' || *val == '\t') val++;
+            size_t vl = strlen(val);
+            if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') val[vl - 1] = 0, val++;
+        }
+        unsigned bit = !strcmp(tok, "server_no_context_takeover")   ? 1
+                     : !strcmp(tok, "client_no_context_takeover") ? 2
+                     : !strcmp(tok, "server_max_window_bits")     ? 4
+                                                                  : 0;
+        if (!bit)
+            die("connection %u: --deflate: the server answered parameter \"%s\", which the client did not allow%s",
+                c->idx, tok,
+                !strcmp(tok, "client_max_window_bits") ? " (it was not offered: the frames sent are compressed with a "
+                                                         "2^15 window)"
+                                                       : "");
+        if (seen & bit) die("connection %u: --deflate: parameter %s answered twice", c->idx, tok);
+        seen |= bit;
+        if (bit == 4) {
+            char *end;
+            long b = val ? strtol(val, &end, 10) : 0;
+            if (!val || end == val || *end || b < 8 || b > 15)
+                die("connection %u: --deflate: server_max_window_bits needs a value from 8 to 15, got %s%s%s", c->idx,
+                    val ? "\"" : "none", val ? val : "", val ? "\"" : "");
+        } else if (val) {
+            die("connection %u: --deflate: parameter %s takes no value, got \"%s\"", c->idx, tok, val);
+        }
+    }
+}
+
 static void handshake_input(conn *c, uint8_t *buf, size_t len) {
     /* copy at most what fits; frames that follow the head are fed from buf */
     size_t old = c->hs_len, room = HS_MAX - 1 - old, take = len < room ? len : room;
@@ -431,6 +531,7 @@ static void handshake_input(conn *c, uint8_t *buf, size_t len) {
         die("connection %u: wrong Sec-WebSocket-Accept: got \"%s\", expected \"%s\"", c->idx, v, c->accept);
     if (!cfg.deflate && header_value(c->hs, "Sec-WebSocket-Extensions", v, sizeof v))
         die("connection %u: server accepted an extension that was not offered: %s", c->idx, v);
+    if (cfg.deflate) check_deflate_answer(c);
     c->state = S_OPEN;
     c->deadline = 0;
     pending_count--;
@@ -444,30 +545,39 @@ static void handshake_input(conn *c, uint8_t *buf, size_t len) {
 
 /* ---- outgoing frames -------------------------------------------- */
 
+/* Writes the head of a frame carrying payload variant v (header, mask,
+ * --deflate's stored-block header; the digits follow); returns its length
+ * with the digits. */
+static uint8_t build_head(uint8_t *h, unsigned v) {
+    size_t n = 0, ws = wire_sizes[v];
+    h[n++] = (uint8_t)(0x80 | (cfg.deflate ? 0x40 : 0) | (cfg.binary ? 2 : 1));
+    if (ws < 126) {
+        h[n++] = (uint8_t)(0x80 | ws);
+    } else if (ws <= 0xffff) {
+        h[n++] = 0x80 | 126;
+        h[n++] = (uint8_t)(ws >> 8);
+        h[n++] = (uint8_t)ws;
+    } else {
+        h[n++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--) h[n++] = (uint8_t)((uint64_t)ws >> (8 * i));
+    }
+    memcpy(h + n, mask, 4);
+    n += 4;
+    if (cfg.deflate) { /* a non-final stored block of dlen bytes: the digits */
+        uint8_t sb[STORED_HDR] = {0x00, (uint8_t)dlen, 0x00, (uint8_t)~dlen, 0xff};
+        for (unsigned i = 0; i < STORED_HDR; i++) h[n++] = sb[i] ^ mask[i & 3];
+    }
+    return (uint8_t)(n + dlen);
+}
+
 static void alloc_slots(conn *c) {
     unsigned k = cfg.inflight;
     c->heads = malloc((size_t)k * HEAD_MAX);
     c->head_len = malloc(k);
+    c->var = calloc(k, 1);
     c->ts = calloc(k, sizeof *c->ts);
-    if (!c->heads || !c->head_len || !c->ts) die("out of memory");
-    for (unsigned s = 0; s < k; s++) {
-        uint8_t *h = c->heads + (size_t)s * HEAD_MAX;
-        size_t n = 0;
-        h[n++] = (uint8_t)(0x80 | (cfg.binary ? 2 : 1));
-        if (cfg.size < 126) {
-            h[n++] = (uint8_t)(0x80 | cfg.size);
-        } else if (cfg.size <= 0xffff) {
-            h[n++] = 0x80 | 126;
-            h[n++] = (uint8_t)(cfg.size >> 8);
-            h[n++] = (uint8_t)cfg.size;
-        } else {
-            h[n++] = 0x80 | 127;
-            for (int i = 7; i >= 0; i--) h[n++] = (uint8_t)((uint64_t)cfg.size >> (8 * i));
-        }
-        memcpy(h + n, mask, 4);
-        n += 4;
-        c->head_len[s] = (uint8_t)(n + dlen);
-    }
+    if (!c->heads || !c->head_len || !c->var || !c->ts) die("out of memory");
+    for (unsigned s = 0; s < k; s++) c->head_len[s] = build_head(c->heads + (size_t)s * HEAD_MAX, 0);
 }
 
 static inline uint64_t seq_value(const conn *c, uint64_t seq) {
@@ -480,9 +590,13 @@ static inline void make_message(conn *c, uint64_t t) {
     uint64_t seq = c->send_seq++;
     unsigned s = (unsigned)(seq % cfg.inflight);
     uint8_t *h = c->heads + (size_t)s * HEAD_MAX;
+    if (nvar > 1) { /* the variants' compressed sizes differ, so the header too */
+        c->var[s] = (uint8_t)(seq % nvar);
+        c->head_len[s] = build_head(h, c->var[s]);
+    }
     uint8_t *p = h + c->head_len[s] - dlen;
     put_digits(p, dlen, seq_value(c, seq));
-    for (unsigned i = 0; i < dlen; i++) p[i] ^= mask[i & 3];
+    for (unsigned i = 0; i < dlen; i++) p[i] ^= mask[(pre_len + i) & 3];
     c->ts[s] = t;
 }
 
@@ -515,7 +629,8 @@ static void send_close(conn *c) {
 }
 
 static inline size_t frame_len(const conn *c, uint64_t seq) {
-    return c->head_len[seq % cfg.inflight] + tail_len;
+    unsigned s = (unsigned)(seq % cfg.inflight);
+    return c->head_len[s] + tail_lens[c->var[s]];
 }
 
 static void conn_flush(conn *c) {
@@ -530,11 +645,11 @@ static void conn_flush(conn *c) {
         size_t off = c->write_off;
         while (seq < c->send_seq && n + 2 <= IOV_BATCH) {
             unsigned s = (unsigned)(seq % cfg.inflight);
-            size_t hl = c->head_len[s];
+            size_t hl = c->head_len[s], tl = tail_lens[c->var[s]];
             uint8_t *h = c->heads + (size_t)s * HEAD_MAX;
             if (off < hl) iov[n++] = (struct iovec){h + off, hl - off};
             size_t toff = off > hl ? off - hl : 0;
-            if (tail_len > toff) iov[n++] = (struct iovec){tail + toff, tail_len - toff};
+            if (tl > toff) iov[n++] = (struct iovec){tails[c->var[s]] + toff, tl - toff};
             off = 0;
             seq++;
         }
@@ -581,7 +696,7 @@ static void conn_flush(conn *c) {
 static void fail_payload(conn *c, const uint8_t *p, size_t n) {
     uint64_t off = c->msg_off;
     for (size_t i = 0; i < n; i++, off++) {
-        uint8_t want = off < dlen ? c->exp_head[off] : pattern[off];
+        uint8_t want = off < dlen ? c->exp_head[off] : c->exp_pat[off];
         if (p[i] != want)
             die("connection %u: payload mismatch in message #%" PRIu64 " at byte %" PRIu64
                 ": got 0x%02x, expected 0x%02x (%s)",
@@ -596,7 +711,54 @@ static inline void check_payload(conn *c, const uint8_t *p, size_t n) {
     size_t i = 0;
     for (; i < n && off < dlen; i++, off++)
         if (p[i] != c->exp_head[off]) fail_payload(c, p, n);
-    if (i < n && memcmp(p + i, pattern + off, n - i) != 0) fail_payload(c, p, n);
+    if (i < n && memcmp(p + i, c->exp_pat + off, n - i) != 0) fail_payload(c, p, n);
+}
+
+/* Inflates n bytes of the current compressed message into zout and validates
+ * what comes out as check_payload does; fails on data that does not inflate
+ * or inflates past the size sent. The stream keeps its window for the next
+ * message (the server may use context takeover). */
+static void inflate_payload(conn *c, const uint8_t *in, size_t n) {
+    z_stream *z = c->inf;
+    z->next_in = (Bytef *)in;
+    z->avail_in = (uInt)n;
+    while (z->avail_in) {
+        if (c->z_end)
+            die("connection %u: message #%" PRIu64 ": compressed data after the final deflate block", c->idx,
+                c->msg_seq);
+        z->next_out = zout;
+        z->avail_out = ZOUT_SIZE;
+        int r = inflate(z, Z_SYNC_FLUSH);
+        if (r == Z_STREAM_END) c->z_end = 1;
+        else if (r != Z_OK && r != Z_BUF_ERROR)
+            die("connection %u: message #%" PRIu64 ": compressed payload does not inflate: %s", c->idx, c->msg_seq,
+                z->msg ? z->msg : zError(r));
+        size_t got = ZOUT_SIZE - z->avail_out;
+        if (c->msg_off + got > cfg.size)
+            die("connection %u: message #%" PRIu64 " inflates to more than the %zu bytes sent", c->idx, c->msg_seq,
+                cfg.size);
+        if (got) {
+            check_payload(c, zout, got);
+            c->msg_off += got;
+        } else if (r == Z_BUF_ERROR) {
+            break; /* no progress: the input ends inside a block */
+        }
+    }
+}
+
+/* The end of a compressed message: inflates the 00 00 ff ff that the sender
+ * stripped (RFC 7692 7.2.2). After a final block (BFINAL, which a sender may
+ * use instead of a flush) the stream restarts with its window kept. */
+static void inflate_end(conn *c) {
+    static const uint8_t flush_tail[4] = {0x00, 0x00, 0xff, 0xff};
+    if (!c->z_end) inflate_payload(c, flush_tail, sizeof flush_tail);
+    if (c->z_end) {
+        uInt dl = sizeof zdict;
+        if (inflateGetDictionary(c->inf, zdict, &dl) != Z_OK || inflateReset(c->inf) != Z_OK ||
+            (dl && inflateSetDictionary(c->inf, zdict, dl) != Z_OK))
+            die("connection %u: cannot restart the inflater after a final block", c->idx);
+        c->z_end = 0;
+    }
 }
 
 static void begin_message(conn *c, int opcode) {
@@ -623,6 +785,7 @@ static void begin_message(conn *c, int opcode) {
     c->msg_op = (uint8_t)opcode;
     c->msg_off = 0;
     c->msg_seq = c->recv_seq;
+    c->exp_pat = pattern + (size_t)(c->recv_seq % nvar) * cfg.size;
     put_digits(c->exp_head, dlen, seq_value(c, c->recv_seq));
 }
 
@@ -632,6 +795,7 @@ static void on_message(conn *c, uint64_t t) {
         if (measuring) {
             hist_add(t - c->ts[s]);
             cnt_msgs++;
+            cnt_zmsgs += c->msg_z;
             cnt_bytes += cfg.size;
         }
     } else if (c->role == R_SUB) {
@@ -640,6 +804,7 @@ static void on_message(conn *c, uint64_t t) {
         if (measuring) {
             hist_add(t - pub->ts[s]);
             cnt_msgs++;
+            cnt_zmsgs += c->msg_z;
             cnt_bytes += cfg.size;
         }
         if (++bc_cnt[s] == cfg.conns) {
@@ -695,9 +860,9 @@ static void feed(conn *c, uint8_t *buf, size_t len) {
                 len--;
                 if (c->hdr_have == 2) {
                     if (c->hdr[1] & 0x80) die("connection %u: the server sent a masked frame", c->idx);
-                    if (c->hdr[0] & 0x70)
-                        die("connection %u: frame with RSV bits 0x%x set, no extension negotiated", c->idx,
-                            c->hdr[0] & 0x70);
+                    if (c->hdr[0] & (cfg.deflate ? 0x30 : 0x70))
+                        die("connection %u: frame with RSV bits 0x%x set, %s", c->idx, c->hdr[0] & 0x70,
+                            cfg.deflate ? "only RSV1 is negotiated (permessage-deflate)" : "no extension negotiated");
                     uint8_t l7 = c->hdr[1] & 0x7f;
                     need = l7 == 126 ? 4 : l7 == 127 ? 10 : 2;
                 }
@@ -713,8 +878,12 @@ static void feed(conn *c, uint8_t *buf, size_t len) {
             c->hdr_have = 0;
             c->fin = c->hdr[0] >> 7;
             c->opcode = c->hdr[0] & 0x0f;
+            c->rsv1 = (c->hdr[0] >> 6) & 1;
             c->remaining = plen;
             c->in_payload = 1;
+            if (c->rsv1 && (c->opcode == 0 || c->opcode >= 0x8))
+                die("connection %u: RSV1 on a %s frame (permessage-deflate sets it on a message's first frame only)",
+                    c->idx, c->opcode ? "control" : "continuation");
             if (c->opcode >= 0x8) {
                 if (c->opcode > 0xA) die("connection %u: unknown control opcode 0x%x", c->idx, c->opcode);
                 if (!c->fin) die("connection %u: fragmented control frame", c->idx);
@@ -725,10 +894,17 @@ static void feed(conn *c, uint8_t *buf, size_t len) {
             } else if (c->opcode <= 2) {
                 if (c->msg_op) die("connection %u: new data frame inside a fragmented message", c->idx);
                 begin_message(c, c->opcode);
+                c->msg_z = c->rsv1;
+                if (c->msg_z) {
+                    if (!c->inf) {
+                        c->inf = calloc(1, sizeof *c->inf);
+                        if (!c->inf || inflateInit2(c->inf, -15) != Z_OK) die("out of memory (inflater)");
+                    }
+                }
             } else {
                 die("connection %u: unknown opcode 0x%x", c->idx, c->opcode);
             }
-            if (c->opcode < 0x8 && c->msg_off + plen > cfg.size)
+            if (c->opcode < 0x8 && !c->msg_z && c->msg_off + plen > cfg.size)
                 die("connection %u: message #%" PRIu64 " is longer than the %zu bytes sent", c->idx, c->msg_seq,
                     cfg.size);
         }
@@ -737,8 +913,13 @@ static void feed(conn *c, uint8_t *buf, size_t len) {
             memcpy(c->ctrl + c->ctrl_len, buf, take);
             c->ctrl_len = (uint8_t)(c->ctrl_len + take);
         } else if (take) {
-            check_payload(c, buf, take);
-            c->msg_off += take;
+            if (measuring && c->role != R_PUB) cnt_wire += take;
+            if (c->msg_z) {
+                inflate_payload(c, buf, take);
+            } else {
+                check_payload(c, buf, take);
+                c->msg_off += take;
+            }
         }
         buf += take;
         len -= take;
@@ -748,6 +929,7 @@ static void feed(conn *c, uint8_t *buf, size_t len) {
         if (c->opcode >= 0x8) {
             on_control(c);
         } else if (c->fin) {
+            if (c->msg_z) inflate_end(c);
             if (c->msg_off != cfg.size)
                 die("connection %u: message #%" PRIu64 " has %" PRIu64 " bytes, %zu were sent", c->idx, c->msg_seq,
                     c->msg_off, cfg.size);
@@ -848,15 +1030,93 @@ static void start_attempt(conn *c) { conn_open(c); }
 /* ------------------------------------------------------------------ */
 /* main                                                                */
 
+/* Deterministic JSON-like text (an array of user records, as an API might
+ * send), n bytes: compressible as real text is, not as a repeated byte. */
+static void fill_json(uint8_t *p, size_t n, unsigned variant) {
+    static const char *const names[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
+    static const char *const tags[] = {"admin", "beta", "ops", "sales", "dev", "support"};
+    static const char *const cities[] = {"Paris", "Lyon", "Berlin", "Oslo", "Madrid", "Turin", "Porto"};
+    uint32_t x = 20260521u + 7919u * variant;
+    char rec[256];
+    size_t off = 0;
+    for (unsigned i = 0; off < n; i++) {
+        x = x * 1103515245u + 12345u;
+        uint32_t r = x >> 8;
+        int len = snprintf(rec, sizeof rec,
+                           "%s{\"id\":%u,\"user\":\"%s%u\",\"email\":\"%s%u@example.com\",\"active\":%s,"
+                           "\"score\":%u.%02u,\"city\":\"%s\",\"tags\":[\"%s\",\"%s\"]}",
+                           i ? "," : "[", 1000 + 100 * variant + i, names[r % 8], r % 97, names[(r >> 3) % 8], r % 997,
+                           (r >> 5) & 1 ? "true" : "false", (r >> 6) % 1000, (r >> 9) % 100, cities[(r >> 11) % 7],
+                           tags[(r >> 14) % 6], tags[(r >> 17) % 6]);
+        size_t take = (size_t)len < n - off ? (size_t)len : n - off;
+        memcpy(p + off, rec, take);
+        off += take;
+    }
+}
+
+/* --deflate: the payload after the digits as raw deflate (window 2^15, zlib's
+ * default level), sync-flushed with its 00 00 ff ff removed (RFC 7692 7.2.1).
+ * The stream starts on a byte boundary, so it may follow a stored block. */
+static uint8_t *deflate_body(const uint8_t *in, size_t n, size_t *out_len) {
+    z_stream z = {0};
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        die("deflateInit2 failed");
+    size_t cap = deflateBound(&z, (uLong)n) + 16;
+    uint8_t *out = malloc(cap);
+    if (!out) die("out of memory");
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_SYNC_FLUSH) != Z_OK || z.avail_in || !z.avail_out) die("deflate of the payload failed");
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    if (len < 4 || memcmp(out + len - 4, "\x00\x00\xff\xff", 4) != 0) die("deflate: no sync-flush tail");
+    *out_len = len - 4;
+    return out;
+}
+
+/* --deflate: inflates message v (variant v) as a server would (a fresh
+ * inflater, 00 00 ff ff appended) and compares it with the payload, before
+ * anything is sent. */
+static void check_compressed_frame(unsigned v) {
+    size_t n = wire_sizes[v] + 4;
+    uint8_t *msg = malloc(n), *plain = malloc(cfg.size), *back = malloc(cfg.size + 1);
+    if (!msg || !plain || !back) die("out of memory");
+    uint8_t sb[STORED_HDR] = {0x00, (uint8_t)dlen, 0x00, (uint8_t)~dlen, 0xff};
+    memcpy(msg, sb, STORED_HDR);
+    put_digits(msg + STORED_HDR, dlen, v);
+    memcpy(msg + STORED_HDR + dlen, tails[v], tail_lens[v]);
+    memcpy(msg + wire_sizes[v], "\x00\x00\xff\xff", 4);
+    memcpy(plain, pattern + (size_t)v * cfg.size, cfg.size);
+    put_digits(plain, dlen, v);
+    z_stream z = {0};
+    if (inflateInit2(&z, -15) != Z_OK) die("inflateInit2 failed");
+    z.next_in = msg;
+    z.avail_in = (uInt)n;
+    z.next_out = back;
+    z.avail_out = (uInt)cfg.size + 1;
+    int r = inflate(&z, Z_SYNC_FLUSH);
+    size_t got = cfg.size + 1 - z.avail_out;
+    if (r != Z_OK || z.avail_in || got != cfg.size || memcmp(back, plain, cfg.size) != 0)
+        die("internal: pre-compressed payload %u does not inflate to the payload (zlib %d, %zu bytes)", v, r, got);
+    inflateEnd(&z);
+    free(msg);
+    free(plain);
+    free(back);
+}
+
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --port P [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
             "               [--size S] [--binary] [--duration SEC] [--warmup SEC] [--path /res]\n"
-            "               [--server-pid PID] [--concurrency C]\n"
+            "               [--server-pid PID] [--concurrency C] [--deflate]\n"
             "  echo:      N connections, K messages in flight each, S-byte payloads (default path /echo)\n"
             "  broadcast: N subscribers + 1 publisher, K messages in flight (default path /broadcast)\n"
             "  connect:   N concurrent open/upgrade/close cycles (default path /echo)\n"
-            "  idle:      N idle connections; --server-pid required; --duration = settle time\n");
+            "  idle:      N idle connections; --server-pid required; --duration = settle time\n"
+            "  --deflate: offer permessage-deflate (client_no_context_takeover), send JSON-like payloads\n"
+            "             compressed, inflate and check the server's compressed replies\n");
     exit(2);
 }
 
@@ -908,8 +1168,7 @@ int main(int argc, char **argv) {
             cfg.path = v, i++;
         } else if (!strcmp(a, "--server-pid")) cfg.server_pid = (long)parse_num(a, v, 1, 1e9), i++;
         else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
-        else if (!strcmp(a, "--deflate"))
-            die("--deflate: permessage-deflate is not implemented in the generator yet");
+        else if (!strcmp(a, "--deflate")) cfg.deflate = 1;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
         else die("unknown option \"%s\" (see --help)", a);
     }
@@ -925,14 +1184,37 @@ int main(int argc, char **argv) {
     uint64_t m = rng_next();
     memcpy(mask, &m, 4);
 
-    /* payload: digits region then 'a'..'z' repeated; tail pre-masked once */
+    /* payload: digits region then 'a'..'z' repeated (--deflate: JSON-like
+     * text); tail pre-masked (and pre-compressed) once */
     dlen = cfg.size < 16 ? (unsigned)cfg.size : 16;
-    pattern = malloc(cfg.size);
-    tail_len = cfg.size - dlen;
-    tail = malloc(tail_len ? tail_len : 1);
-    if (!pattern || !tail) die("out of memory");
-    for (size_t i = 0; i < cfg.size; i++) pattern[i] = (uint8_t)('a' + i % 26);
-    for (size_t i = 0; i < tail_len; i++) tail[i] = pattern[dlen + i] ^ mask[(dlen + i) & 3];
+    /* --deflate: enough distinct payloads, used in turn, that the previous
+     * copy of each lies beyond a 2^15 window: a server with context takeover
+     * then compresses from what messages share (the keys, the names), as
+     * with real traffic, not from an exact repeat of the last message (for
+     * payloads of 520 B and more: at most MAX_VARIANTS variants). */
+    if (cfg.deflate) nvar = cfg.size >= 32768 ? 1 : 32768 / (unsigned)cfg.size + 1;
+    if (nvar > MAX_VARIANTS) nvar = MAX_VARIANTS;
+    pattern = malloc((size_t)nvar * cfg.size);
+    if (!pattern) die("out of memory");
+    for (unsigned v = 0; v < nvar; v++) {
+        uint8_t *pv = pattern + (size_t)v * cfg.size;
+        if (cfg.deflate) {
+            fill_json(pv, cfg.size, v);
+            pre_len = STORED_HDR;
+            tails[v] = deflate_body(pv + dlen, cfg.size - dlen, &tail_lens[v]);
+        } else {
+            for (size_t i = 0; i < cfg.size; i++) pv[i] = (uint8_t)('a' + i % 26);
+            tail_lens[v] = cfg.size - dlen;
+            tails[v] = malloc(tail_lens[v] ? tail_lens[v] : 1);
+            if (!tails[v]) die("out of memory");
+            memcpy(tails[v], pv + dlen, tail_lens[v]);
+        }
+        wire_sizes[v] = pre_len + dlen + tail_lens[v];
+        if (cfg.deflate) check_compressed_frame(v);
+        for (size_t i = 0; i < tail_lens[v]; i++) tails[v][i] ^= mask[(pre_len + dlen + i) & 3];
+    }
+    size_t wire_total = 0;
+    for (unsigned v = 0; v < nvar; v++) wire_total += wire_sizes[v];
 
     nconns = cfg.conns + (cfg.mode == M_BROADCAST ? 1 : 0);
     raise_nofile(nconns + 16);
@@ -1045,7 +1327,7 @@ int main(int argc, char **argv) {
                 phase = P_MEASURE;
                 measuring = 1;
                 memset(&hist, 0, sizeof hist);
-                cnt_msgs = cnt_bytes = 0;
+                cnt_msgs = cnt_bytes = cnt_wire = cnt_zmsgs = 0;
                 cnt_pub = pub ? pub->send_seq : 0;
                 t_meas0 = now;
                 gen_cpu0 = cpu_self_s();
@@ -1131,6 +1413,7 @@ int main(int argc, char **argv) {
         KV(" conns=%u inflight=%u size=%zu binary=%d", cfg.conns, cfg.inflight, cfg.size, cfg.binary);
     else
         KV(" conns=%u", cfg.conns);
+    if (cfg.deflate) KV(" deflate=1");
     KV(" duration_s=%.3f msgs=%" PRIu64 " rate=%.0f", secs, cnt_msgs, rate);
     if (cfg.mode == M_BROADCAST) KV(" published=%" PRIu64 " publish_rate=%.0f", cnt_pub, secs > 0 ? (double)cnt_pub / secs : 0);
     if (cfg.mode != M_CONNECT) KV(" mbytes_per_s=%.2f", secs > 0 ? (double)cnt_bytes / secs / 1e6 : 0);
@@ -1138,6 +1421,12 @@ int main(int argc, char **argv) {
     KV(" gen_cpu=%.3f", gen_cpu);
     if (srv_cpu >= 0) KV(" server_cpu_s=%.3f server_cpu_s_per_mmsg=%.3f", srv_cpu, cpu_per_m);
     if (cfg.mode == M_CONNECT) KV(" handshakes=%" PRIu64 " close_timeouts=%" PRIu64, cnt_handshakes, close_timeouts);
+    /* deflate: replies that came compressed, and payload bytes per message both ways on the wire */
+    if (cfg.deflate && cfg.mode != M_CONNECT)
+        KV(" payloads=%u compressed_msgs=%" PRIu64 " compressed_pct=%.1f sent_wire_bytes=%.0f recv_wire_bytes=%.0f",
+           nvar, cnt_zmsgs, cnt_msgs ? 100.0 * (double)cnt_zmsgs / (double)cnt_msgs : 0,
+           (double)wire_total / nvar,
+           cnt_msgs ? (double)cnt_wire / (double)cnt_msgs : 0);
 #undef KV
     printf("%s\n", line);
     const char *unit = cfg.mode == M_ECHO ? "msg/s" : cfg.mode == M_BROADCAST ? "deliveries/s" : "conn/s";
@@ -1149,6 +1438,10 @@ int main(int argc, char **argv) {
     printf("# %-9s %-24s %12.0f %-12s p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  gen cpu %3.0f%%%s", mode_names[cfg.mode],
            what, rate, unit, p50, p99, p999, gen_cpu * 100, gen_cpu > 0.95 ? " (saturated)" : "");
     if (srv_cpu >= 0) printf("  server %.2f cpu-s/M", cpu_per_m);
+    if (cfg.deflate && cfg.mode != M_CONNECT)
+        printf("  deflate: sent %.0f B/msg, %.0f%% of replies compressed, %.0f B/msg", (double)wire_total / nvar,
+               cnt_msgs ? 100.0 * (double)cnt_zmsgs / (double)cnt_msgs : 0,
+               cnt_msgs ? (double)cnt_wire / (double)cnt_msgs : 0);
     printf("\n");
     return 0;
 }

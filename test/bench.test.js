@@ -12,6 +12,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const zlib = require('node:zlib');
 
 const ROOT = path.join(__dirname, '..');
 const BENCH = path.join(ROOT, 'bench');
@@ -27,8 +28,8 @@ before(() => {
   assert.strictEqual(r.status, 0, `make -C bench failed:\n${r.stdout}${r.stderr}`);
 });
 
-function startServer(name) {
-  const child = spawn(process.execPath, [path.join(BENCH, 'servers', `${name}.js`), '0'], {
+function startServer(name, args = []) {
+  const child = spawn(process.execPath, [path.join(BENCH, 'servers', `${name}.js`), '0', ...args], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -128,6 +129,37 @@ for (const name of SERVERS) {
       assert.strictEqual(r.conns, 200);
       assert.ok(r.rss_before > 0 && r.rss_after > 0);
       assert.strictEqual(typeof r.bytes_per_conn, 'number');
+    });
+  });
+
+  test(`loadgen --deflate against ${name} --deflate: every reply comes back compressed and checks out`, { timeout: 60000 }, async (t) => {
+    const srv = await startServer(name, ['--deflate']);
+    t.after(() => stop(srv.child));
+    const base = ['--port', String(srv.port), '--server-pid', String(srv.pid)];
+    const run = async (args) => {
+      const r = await loadgen([...args, ...base]);
+      assert.strictEqual(r.code, 0, `loadgen ${args.join(' ')} exited ${r.code} ${r.signal || ''}\n${r.stderr}`);
+      return kv(r.stdout);
+    };
+
+    await t.test('echo 4 KiB JSON-like text, K=4 (the echo-deflate scenario, small)', async () => {
+      const r = await run(['--mode', 'echo', '--conns', '4', '--inflight', '4', '--size', '4096', '--text', '--deflate', ...SHORT]);
+      assert.strictEqual(r.deflate, 1);
+      assert.ok(r.msgs > 0, `msgs=${r.msgs}`);
+      // 4 KiB is above every server's threshold: all replies compressed, and smaller than sent
+      assert.strictEqual(r.compressed_msgs, r.msgs, `compressed_msgs=${r.compressed_msgs} msgs=${r.msgs}`);
+      assert.strictEqual(r.compressed_pct, 100);
+      assert.ok(r.sent_wire_bytes > 0 && r.sent_wire_bytes < 4096, `sent_wire_bytes=${r.sent_wire_bytes}`);
+      assert.ok(r.recv_wire_bytes > 0 && r.recv_wire_bytes < 4096, `recv_wire_bytes=${r.recv_wire_bytes}`);
+    });
+    await t.test('broadcast 4 KiB to 10 subscribers', async () => {
+      const r = await run(['--mode', 'broadcast', '--conns', '10', '--inflight', '2', '--size', '4096', '--deflate', ...SHORT]);
+      assert.ok(r.published > 0 && r.msgs > 0, `published=${r.published} msgs=${r.msgs}`);
+      assert.ok(r.compressed_pct >= 0 && r.compressed_pct <= 100);
+    });
+    await t.test('connect, 2 concurrent, each handshake accepting the extension', async () => {
+      const r = await run(['--mode', 'connect', '--conns', '2', '--deflate', ...SHORT]);
+      assert.ok(r.msgs > 0);
     });
   });
 }
@@ -297,11 +329,108 @@ test('loadgen fails on a broadcast that skips a subscriber', () => expectFailure
 }, /connection 0: payload mismatch in message #2 .*sequence digits/,
 ['--mode', 'broadcast', '--conns', '3', '--inflight', '2', '--size', '16']));
 
+// ---- permessage-deflate: a misbehaving server must fail the generator too --
+
+const SYNC_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+const DEFLATE_ARGS = ['--mode', 'echo', '--conns', '2', '--inflight', '2', '--size', '2000', '--deflate'];
+const answer101 = (key, extensions) => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  `Sec-WebSocket-Accept: ${acceptOf(key)}\r\n${extensions === undefined ? '' : `Sec-WebSocket-Extensions: ${extensions}\r\n`}\r\n`;
+const acceptDeflate = (key) => answer101(key, 'permessage-deflate; client_no_context_takeover');
+// The client's messages are compressed (RSV1): the message as it was sent.
+const inflateMsg = (payload) => zlib.inflateRawSync(Buffer.concat([payload, SYNC_TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+// Raw deflate of one message, flushed with its 00 00 ff ff removed (RFC 7692 7.2.1).
+const deflateMsg = (data) => zlib.deflateRawSync(data, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+function zframe(opcode, compressed) {
+  const f = frame(opcode, compressed);
+  f[0] |= 0x40; // RSV1: compressed
+  return f;
+}
+
+test('a fake permessage-deflate server replying compressed, final-block compressed and plain is valid (control)', async () => {
+  let n = 0;
+  const server = await fakeServer({
+    handshake: acceptDeflate,
+    frame: (sock, opcode, payload) => {
+      const data = inflateMsg(payload);
+      const kind = n++ % 3;
+      if (kind === 0) sock.write(zframe(opcode, deflateMsg(data)));
+      else if (kind === 1) sock.write(zframe(opcode, zlib.deflateRawSync(data))); // BFINAL block, no tail to strip
+      else sock.write(frame(opcode, data)); // below a threshold: sent as it is
+    },
+  });
+  try {
+    const r = await loadgen([...DEFLATE_ARGS, ...SHORT, '--port', String(server.address().port)]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const v = kv(r.stdout);
+    assert.ok(v.msgs > 0);
+    assert.ok(v.compressed_pct > 50 && v.compressed_pct < 80, `compressed_pct=${v.compressed_pct}`);
+  } finally {
+    server.close();
+  }
+});
+
+test('loadgen --deflate inflates compressed replies that arrive a byte at a time', async () => {
+  const server = await fakeServer({
+    handshake: acceptDeflate,
+    split: true,
+    frame: (sock, opcode, payload) => trickle(sock, zframe(opcode, deflateMsg(inflateMsg(payload)))),
+  });
+  try {
+    const r = await loadgen([...DEFLATE_ARGS, ...SHORT, '--port', String(server.address().port)]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const v = kv(r.stdout);
+    assert.ok(v.msgs > 0 && v.compressed_pct === 100, `msgs=${v.msgs} compressed_pct=${v.compressed_pct}`);
+  } finally {
+    server.close();
+  }
+});
+
+test('loadgen --deflate fails when the server declines permessage-deflate', () => expectFailure({
+  frame: echo,
+}, /did not accept permessage-deflate/, DEFLATE_ARGS));
+
+test('loadgen --deflate fails when the server answers a parameter the client did not offer', () => expectFailure({
+  handshake: (key) => answer101(key, 'permessage-deflate; client_no_context_takeover; client_max_window_bits=10'),
+  frame: echo,
+}, /parameter "client_max_window_bits", which the client did not allow/, DEFLATE_ARGS));
+
+test('loadgen --deflate fails when the server answers another extension', () => expectFailure({
+  handshake: (key) => answer101(key, 'x-webkit-deflate-frame'),
+  frame: echo,
+}, /answered extension "x-webkit-deflate-frame", not permessage-deflate/, DEFLATE_ARGS));
+
+test('loadgen fails on a compressed reply when permessage-deflate was not negotiated', () => expectFailure({
+  frame: (sock, opcode, payload) => sock.write(zframe(opcode, deflateMsg(payload))),
+}, /RSV bits 0x40 set, no extension negotiated/));
+
+test('loadgen --deflate fails on a compressed reply that does not inflate', () => expectFailure({
+  handshake: acceptDeflate,
+  frame: (sock, opcode, payload) => {
+    const z = Buffer.from(deflateMsg(inflateMsg(payload)));
+    z[0] = 0xff; // BTYPE 11: an invalid block type
+    sock.write(zframe(opcode, z));
+  },
+}, /compressed payload does not inflate: invalid block type/, DEFLATE_ARGS));
+
+test('loadgen --deflate fails on a compressed reply that inflates to a wrong byte', () => expectFailure({
+  handshake: acceptDeflate,
+  frame: (sock, opcode, payload) => {
+    const data = Buffer.from(inflateMsg(payload));
+    data[1500] ^= 1;
+    sock.write(zframe(opcode, deflateMsg(data)));
+  },
+}, /payload mismatch in message #\d+ at byte 1500: .*the payload body/, DEFLATE_ARGS));
+
+test('loadgen --deflate fails on a compressed reply that inflates short', () => expectFailure({
+  handshake: acceptDeflate,
+  frame: (sock, opcode, payload) => sock.write(zframe(opcode, deflateMsg(inflateMsg(payload).subarray(0, 1999)))),
+}, /has 1999 bytes, 2000 were sent/, DEFLATE_ARGS));
+
 test('compare.js --quick runs end to end and writes its report', { timeout: 180000 }, async () => {
   const out = path.join(os.tmpdir(), `bench-results-${process.pid}.md`);
   const r = await new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(BENCH, 'compare.js'), '--quick', '--servers', SERVERS.join(','),
-      '--scenarios', 'echo16-k16,bcast1k,idle10k', '--duration', '0.3', '--warmup', '0.1', '--out', out],
+      '--scenarios', 'echo16-k16,bcast1k,idle10k,echo-deflate', '--duration', '0.3', '--warmup', '0.1', '--out', out],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -317,6 +446,7 @@ test('compare.js --quick runs end to end and writes its report', { timeout: 1800
     assert.match(md, /\| Node \| v\d+/);
     for (const label of ['ws', 'uWS.js']) assert.match(md, new RegExp(`\\| echo 100 conns × 16 B, K=16 \\| ${label.replace('.', '\\.')} \\| [\\d.]+[kM]? msg/s`));
     assert.match(md, /\| idle memory, 10,000 connections \| ws \| -?[\d,]+ B\/conn/);
+    for (const label of ['ws', 'uWS.js', ...(SERVERS.includes('ours') ? ['node.websocket'] : [])]) assert.match(md, new RegExp(`\\| echo 100 conns × 4 KiB JSON-like text, K=16, permessage-deflate \\| ${label.replace('.', '\\.')} \\| 100\\.0% \\|`));
     assert.match(md, /Generated by `node .*compare\.js --quick/);
   } finally {
     fs.rmSync(out, { force: true });
