@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,6 +191,30 @@ static const ws_bytes *compressed(ws_conn *c, const uint8_t *p, size_t len) {
     return ws_deflate_compress(c->deflate, p, len, out) == 0 ? out : NULL;
 }
 
+/* What the socket takes now, without blocking: bytes written, UV_EAGAIN, or
+ * an error. On Linux a send()/sendmsg() of our own: the socket layer
+ * directly, no write(2) file path, and no SIGPIPE. Only called while no
+ * uv_write is pending, so libuv's queue is empty and order holds. */
+static int try_write(ws_conn *c, uv_buf_t *bufs, unsigned n) {
+#ifdef __linux__
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) return UV_EBADF;
+    ssize_t r;
+    do {
+        if (n == 1) {
+            r = send(fd, bufs[0].base, bufs[0].len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        } else {
+            struct msghdr m = {.msg_iov = (struct iovec *)bufs, .msg_iovlen = n}; /* uv_buf_t is an iovec on Unix */
+            r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+    } while (r < 0 && errno == EINTR);
+    if (r >= 0) return r > INT_MAX ? INT_MAX : (int)r;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+#else
+    return uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+#endif
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
     ws_conn *c = req->handle->data;
     ws_server_req_free(c->srv, (ws_req *)req);
@@ -296,10 +321,22 @@ void ws_conn_flush(ws_conn *c) {
         drained(c);
         return;
     }
-    unsigned n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
-    for (unsigned i = 0; i < n; i++)
-        bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    unsigned n;
+    if (c->n_chunks > 1 && c->queued <= WS_GATHER_SIZE) { /* e.g. multicast frames: one copy beats many iovecs */
+        uint8_t *g = c->srv->gather;
+        size_t len = 0;
+        for (uint16_t i = 0; i < c->n_chunks; i++) {
+            memcpy(g + len, c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+            len += c->chunks[i].len;
+        }
+        bufs[0] = uv_buf_init((char *)g, (unsigned)len);
+        n = 1;
+    } else {
+        n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
+        for (unsigned i = 0; i < n; i++)
+            bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+    }
+    int r = try_write(c, bufs, n);
     if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
     if (r < 0) {
         finish(c);
@@ -366,7 +403,7 @@ static int send_direct(ws_conn *c, int opcode, const uint8_t *data, size_t len) 
         bufs[n] = uv_buf_init((char *)c->chunks[n].buf->data + c->chunks[n].off, c->chunks[n].len);
     bufs[n++] = uv_buf_init((char *)header, (unsigned)h);
     bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    int r = try_write(c, bufs, n);
     if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
     if (r < 0) {
         finish(c);

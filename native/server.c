@@ -36,6 +36,7 @@ static void free_server(ws_server *srv) {
     free(srv->cfg.docroot);
     ws_events_free(&srv->events);
     free(srv->slab);
+    free(srv->gather);
     free(srv->slots);
     free(srv->free_slots);
     free(srv->deferred);
@@ -318,7 +319,10 @@ ws_server *ws_server_new(uv_loop_t *loop, const ws_server_config *cfg, const ws_
     ws_server *srv = calloc(1, sizeof *srv);
     if (!srv) return NULL;
     srv->slab = malloc(WS_SLAB_SIZE);
-    if (!srv->slab) {
+    srv->gather = malloc(WS_GATHER_SIZE);
+    if (!srv->slab || !srv->gather) {
+        free(srv->slab);
+        free(srv->gather);
         free(srv);
         return NULL;
     }

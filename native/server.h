@@ -18,6 +18,7 @@
 
 #define WS_MAX_LISTENERS 8
 #define WS_SLAB_SIZE (256u * 1024u)
+#define WS_GATHER_SIZE 16384u
 
 typedef struct ws_conn ws_conn;
 typedef struct ws_server ws_server;
@@ -114,6 +115,7 @@ struct ws_server {
     ws_deferred *deferred;
     size_t n_deferred, cap_deferred;
     uint8_t *slab;      /* one read buffer for the whole loop */
+    uint8_t *gather;    /* small queued chunks copied together for one write (WS_GATHER_SIZE) */
     ws_req *free_reqs;
     uint32_t n_free_reqs;
 
