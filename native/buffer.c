@@ -50,15 +50,17 @@ typedef struct block {
     struct block *next_free;
 } block; /* 16 bytes: the data after it stays 16-byte aligned */
 
-#define BLOCK_CLASSES 7 /* 16 KiB .. 1 MiB */
+#define BLOCK_CLASSES 7 /* 16 KiB .. 1 MiB, each plus WS_BLOCK_SLACK */
 static _Thread_local block *block_pool[BLOCK_CLASSES];
 static _Thread_local size_t block_pooled; /* bytes */
 
 /* The pool class of a capacity, or -1 for sizes not pooled. */
 static int block_class(size_t cap) {
-    if (cap < WS_BLOCK_POOLED_MIN || cap > WS_BLOCK_POOLED_MAX || (cap & (cap - 1))) return -1;
+    if (cap < WS_BLOCK_POOLED_MIN + WS_BLOCK_SLACK || cap > WS_BLOCK_POOLED_MAX + WS_BLOCK_SLACK) return -1;
+    size_t size = cap - WS_BLOCK_SLACK;
+    if (size & (size - 1)) return -1;
     int k = 0;
-    for (size_t c = WS_BLOCK_POOLED_MIN; c < cap; c <<= 1) k++;
+    for (size_t c = WS_BLOCK_POOLED_MIN; c < size; c <<= 1) k++;
     return k;
 }
 
@@ -79,9 +81,10 @@ static uint8_t *block_new(size_t cap) {
 
 uint8_t *ws_block_alloc(size_t n, size_t *cap) {
     size_t want = n;
-    if (n >= WS_BLOCK_POOLED_MIN && n <= WS_BLOCK_POOLED_MAX) { /* round up to a pooled size */
+    if (n >= WS_BLOCK_POOLED_MIN && n <= WS_BLOCK_POOLED_MAX + WS_BLOCK_SLACK) { /* round up to a pooled size */
         want = WS_BLOCK_POOLED_MIN;
-        while (want < n) want <<= 1;
+        while (want + WS_BLOCK_SLACK < n) want <<= 1;
+        want += WS_BLOCK_SLACK;
     }
     uint8_t *p = block_new(want);
     if (p) *cap = want;

@@ -34,6 +34,7 @@ void ws_buf_unref(ws_buf *b);
 #define WS_BLOCK_POOLED_MIN 16384u     /* smaller blocks are plain malloc */
 #define WS_BLOCK_POOLED_MAX (1u << 20) /* larger ones too */
 #define WS_BLOCK_POOL_BYTES (8u << 20) /* kept free at most, per thread */
+#define WS_BLOCK_SLACK 64u /* pooled sizes are a power of two plus this: room to read a frame header past a payload */
 
 /* At least n bytes (*cap gets how many), or NULL when memory is exhausted. */
 uint8_t *ws_block_alloc(size_t n, size_t *cap);

@@ -956,7 +956,27 @@ static int inflate_failed(ws_conn *c, int err) {
     return -1;
 }
 
+static int in_block(const ws_bytes *b, const uint8_t *p) {
+    return b->data && p >= b->data && p <= b->data + b->cap;
+}
+
+/* p lies in c->in past the message's bytes: it was read there directly. */
+static int in_spare_room(const ws_conn *c, const uint8_t *p) {
+    return c->in.data && p >= c->in.data + c->in.len && p <= c->in.data + c->in.cap;
+}
+
+static void parse_frames(ws_conn *c, uint8_t *p, size_t n, ws_bytes *held);
+
+/* p may lie in c->in (read there directly); a message that completes in it
+ * leaves c->in, and what is left of the read is parsed from its old block,
+ * which lives until then. */
 static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+    ws_bytes held = {0};
+    parse_frames(c, p, n, &held);
+    ws_bytes_free(&held);
+}
+
+static void parse_frames(ws_conn *c, uint8_t *p, size_t n, ws_bytes *held) {
     ws_event ev;
     uint64_t max = c->srv->cfg.max_payload;
     while ((c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) && !(c->flags & WS_CONN_F_HOLD)) {
@@ -982,7 +1002,9 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
                     z = ws_deflate_inflate_chunk(c->deflate, ev.data, ev.len, &c->in, max);
                 }
                 if (z != 0 && inflate_failed(c, z)) return;
-            } else if (c->in.data && ev.data == c->in.data + c->in.len) { /* read straight into place */
+            } else if (in_spare_room(c, ev.data)) { /* read straight into place */
+                if (ev.data != c->in.data + c->in.len) /* a header read with the previous payload sits between */
+                    memmove(c->in.data + c->in.len, ev.data, ev.len);
                 c->in.len += ev.len;
             } else if (ev.first && ev.last) {
                 if (emit_message(c, ev.opcode, ev.data, ev.len) != 0) goto oom;
@@ -1008,6 +1030,10 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
                 if (emit_reassembled(c, ev.opcode) != 0) goto oom;
             }
             c->message_direct = 0;
+            if (in_block(&c->in, p)) { /* the rest of the read is in it: freed once parsed */
+                *held = c->in;
+                c->in = (ws_bytes){0};
+            }
             ws_bytes_free(&c->in);
             break;
         case WS_EV_PING:
@@ -1046,10 +1072,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     if (!c->tls && (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) &&
         !(c->parser.msg_rsv & WS_RSV1) && (c->flags & WS_CONN_F_PROXY_DONE)) {
         uint64_t left = ws_parser_payload_left(&c->parser);
-        if (left >= WS_DIRECT_READ_MIN && left <= UINT_MAX) {
+        if (left >= WS_DIRECT_READ_MIN && left <= UINT_MAX - WS_MAX_HEADER) {
             uint8_t *dst = ws_bytes_reserve(&c->in, (size_t)left);
-            if (dst) {
-                *buf = uv_buf_init((char *)dst, (unsigned)left);
+            if (dst) { /* and the next header if it fits: a short read then ends libuv's read loop */
+                size_t room = c->in.cap - c->in.len;
+                if (room > left + WS_MAX_HEADER) room = (size_t)left + WS_MAX_HEADER;
+                *buf = uv_buf_init((char *)dst, (unsigned)room);
                 return;
             }
         } else if (!left && (c->flags & WS_CONN_F_LARGE_IN)) {

@@ -749,11 +749,13 @@ describe('large messages', () => {
       frame(OP.BINARY, pattern(65536, 4)),
       frame(OP.BINARY, Buffer.alloc(0)),
       frame(OP.BINARY, pattern(16384, 5)),
+      frame(OP.BINARY, frag2, { fin: false }), // the next header lands in the same buffer as this payload
+      frame(OP.CONTINUATION, frag1),
     ]);
     for (const [chop, gap] of [[[7000], 1], [[65536 + 14, 9, 14, 1], 1], [[1, 13, 4096, 16384 + 3], 0], [[stream.length], 0]]) {
       const c = await RawClient.connect(srv.url);
       await c.writeChopped(stream, chop, gap);
-      await c.waitEvents(8, 10000);
+      await c.waitEvents(9, 10000);
       const ev = c.events;
       const what = `chop ${chop.join('/')}`;
       assert.deepEqual(c.violations, [], what);
@@ -766,6 +768,7 @@ describe('large messages', () => {
       assert.ok(ev[5].data.equals(pattern(65536, 4)), `${what}: 65536-byte message`);
       assert.equal(ev[6].data.length, 0, what);
       assert.ok(ev[7].data.equals(pattern(16384, 5)), `${what}: 16384-byte message`);
+      assert.ok(ev[8].data.equals(Buffer.concat([frag2, frag1])), `${what}: second fragmented message`);
       c.destroy();
     }
   });
