@@ -37,7 +37,7 @@ static void resume_reading(ws_conn *c);
 
 /* Write queues come and go with every burst of sends; their first array
  * is recycled through a per-thread free list rather than malloc'd each time. */
-#define WS_CHUNKS_FIRST 4
+#define WS_CHUNKS_FIRST 16 /* a burst of multicasts: one array per subscriber per flush */
 #define WS_CHUNKS_POOL_MAX 4096
 static _Thread_local ws_chunk **chunk_pool;
 static _Thread_local unsigned chunk_pool_count;
