@@ -82,16 +82,21 @@ function kv(stdout) {
 
 const SHORT = ['--duration', '0.3', '--warmup', '0.1'];
 
+/** Runs loadgen against a started server; asserts it exited 0 and returns its key=value line. */
+function runAgainst(srv) {
+  const base = ['--port', String(srv.port), '--server-pid', String(srv.pid)];
+  return async (args) => {
+    const r = await loadgen([...args, ...base]);
+    assert.strictEqual(r.code, 0, `loadgen ${args.join(' ')} exited ${r.code} ${r.signal || ''}\n${r.stderr}`);
+    return kv(r.stdout);
+  };
+}
+
 for (const name of SERVERS) {
   test(`loadgen smoke against ${name}: every mode`, { timeout: 120000 }, async (t) => {
     const srv = await startServer(name);
     t.after(() => stop(srv.child));
-    const base = ['--port', String(srv.port), '--server-pid', String(srv.pid)];
-    const run = async (args) => {
-      const r = await loadgen([...args, ...base]);
-      assert.strictEqual(r.code, 0, `loadgen ${args.join(' ')} exited ${r.code} ${r.signal || ''}\n${r.stderr}`);
-      return kv(r.stdout);
-    };
+    const run = runAgainst(srv);
 
     await t.test('echo text 16 B, K=4', async () => {
       const r = await run(['--mode', 'echo', '--conns', '4', '--inflight', '4', '--size', '16', ...SHORT]);
@@ -135,12 +140,7 @@ for (const name of SERVERS) {
   test(`loadgen --deflate against ${name} --deflate: every reply comes back compressed and checks out`, { timeout: 60000 }, async (t) => {
     const srv = await startServer(name, ['--deflate']);
     t.after(() => stop(srv.child));
-    const base = ['--port', String(srv.port), '--server-pid', String(srv.pid)];
-    const run = async (args) => {
-      const r = await loadgen([...args, ...base]);
-      assert.strictEqual(r.code, 0, `loadgen ${args.join(' ')} exited ${r.code} ${r.signal || ''}\n${r.stderr}`);
-      return kv(r.stdout);
-    };
+    const run = runAgainst(srv);
 
     await t.test('echo 4 KiB JSON-like text, K=4 (the echo-deflate scenario, small)', async () => {
       const r = await run(['--mode', 'echo', '--conns', '4', '--inflight', '4', '--size', '4096', '--text', '--deflate', ...SHORT]);
