@@ -961,6 +961,13 @@ static napi_value js_decode_message(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* The environment ends with its thread (a worker's): the pools go with it. */
+static void release_pools(void *arg) {
+    (void)arg;
+    ws_conn_pools_release();
+    ws_buffer_pools_release();
+}
+
 NAPI_MODULE_INIT() {
     static const struct {
         const char *name;
@@ -983,5 +990,6 @@ NAPI_MODULE_INIT() {
         if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
         if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
     }
+    if (napi_add_env_cleanup_hook(env, release_pools, NULL) != napi_ok) return NULL;
     return exports;
 }

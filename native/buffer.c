@@ -104,6 +104,23 @@ void ws_block_free(uint8_t *p) {
     free(b);
 }
 
+void ws_buffer_pools_release(void) {
+    for (int k = 0; k < BLOCK_CLASSES; k++) {
+        while (block_pool[k]) {
+            block *b = block_pool[k];
+            block_pool[k] = b->next_free;
+            free(b);
+        }
+    }
+    block_pooled = 0;
+    while (pool_head) {
+        ws_buf *b = pool_head;
+        pool_head = b->next_free;
+        free(b);
+    }
+    pool_count = 0;
+}
+
 /* Moves v into a block of cap bytes, or more unless exact. */
 static int bytes_regrow(ws_bytes *v, size_t cap, int exact) {
     size_t got = cap;

@@ -40,6 +40,10 @@ void ws_buf_unref(ws_buf *b);
 uint8_t *ws_block_alloc(size_t n, size_t *cap);
 void ws_block_free(uint8_t *p); /* NULL is fine */
 
+/* Frees what this thread's pools keep (blocks and write buffers): for a
+ * thread that is ending, such as a worker's. */
+void ws_buffer_pools_release(void);
+
 /* A growable byte vector owned by one place (a message being reassembled,
  * a request head being read), in a block. Empty vectors hold no memory. */
 typedef struct {

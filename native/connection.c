@@ -52,6 +52,15 @@ static ws_chunk *chunks_take(void) {
     return malloc(WS_CHUNKS_FIRST * sizeof(ws_chunk));
 }
 
+void ws_conn_pools_release(void) {
+    while (chunk_pool) {
+        ws_chunk **p = chunk_pool;
+        chunk_pool = *(ws_chunk ***)p;
+        free(p);
+    }
+    chunk_pool_count = 0;
+}
+
 static void chunks_give(ws_chunk *a, uint16_t cap) {
     if (cap == WS_CHUNKS_FIRST && chunk_pool_count < WS_CHUNKS_POOL_MAX) {
         *(ws_chunk ***)a = chunk_pool;

@@ -76,6 +76,9 @@ struct ws_conn {
     uint32_t dropped;       /* multicasts dropped for this connection by the backpressure policy */
 };
 
+/* Frees this thread's pooled write-queue arrays (a thread that is ending). */
+void ws_conn_pools_release(void);
+
 /* Starts reading from an accepted socket. */
 ws_conn *ws_conn_new(ws_server *srv, int policy_only);
 void ws_conn_start(ws_conn *c);
