@@ -29,23 +29,23 @@ function isValidCloseCode(code) {
  * Built by the server when it accepts an upgrade; not constructed by users.
  * EventEmitter's constructor is skipped on purpose: its listener table is
  * created by the first on(), so a connection nobody listens to costs nothing.
+ * What all connections of one request path share (server, resource,
+ * context, path) is read through _route, the loader's entry for that path,
+ * rather than copied into each: an idle connection is this object and
+ * little else.
  */
-function Connection(server, request, resolved, protocol, extensions) {
-  this.server = server;
+function Connection(request, route, protocol, extensions) {
   this.id = request.id;
-  this.resource = resolved.resource;
-  this.context = resolved.context;
-  this.path = request.path;
   this.protocol = protocol;
   this.extensions = extensions;
   this.secure = request.secure;
   this.remoteAddress = request.remoteAddress;
   this.remotePort = request.remotePort;
   this.readyState = OPEN;
+  this._route = route;
   this._slot = request.slot;
   this._rawQuery = request.query;
-  this._rawHeaders = request.rawHeaders;
-  this._headers = undefined;
+  this._headers = request.rawHeaders; // the string C gives until first read, then the object
   this._module = null;
 }
 
@@ -58,10 +58,31 @@ for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }
 }
 
 Object.defineProperties(Connection.prototype, {
+  server: {
+    get() {
+      return this._route.context.server;
+    },
+  },
+  resource: {
+    get() {
+      return this._route.resource;
+    },
+  },
+  context: {
+    get() {
+      return this._route.context;
+    },
+  },
+  /** Request path without the query, as sent. */
+  path: {
+    get() {
+      return this._route.path;
+    },
+  },
   /** Request headers, names lower-cased; repeated ones joined (Cookie with '; '). */
   headers: {
     get() {
-      if (this._headers === undefined) this._headers = headersOf(this._rawHeaders);
+      if (typeof this._headers !== 'object') this._headers = headersOf(this._headers);
       return this._headers;
     },
   },

@@ -482,7 +482,7 @@ class Server extends EventEmitter {
       : chooseProtocol(headersOf(rawHeaders)['sec-websocket-protocol'], resolved.protocols);
     const extensions = native.accept(handle, slot, protocol || undefined);
     if (extensions === false) return;
-    const conn = new Connection(this, request, resolved, protocol, extensions);
+    const conn = new Connection(request, resolved, protocol, extensions);
     this._conns[slot] = conn;
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
