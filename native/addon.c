@@ -139,7 +139,7 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         headers,
         make_string(env, addr, strlen(addr)),
         number(env, port),
-        number(env, (double)c->id),
+        number(env, (double)++as->srv->next_id), /* numbered here: the engine keeps no id per connection */
         socket_addr,
     };
     call_js(as, as->on_upgrade, 8, argv);

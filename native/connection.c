@@ -478,7 +478,10 @@ void ws_conn_free_handle(uv_handle_t *h) {
     ws_conn *c = h->data;
     ws_server *srv = c->srv;
     release_chunks(c);
-    ws_parser_free(&c->parser);
+    if (c->parser) {
+        ws_parser_free(c->parser);
+        free(c->parser);
+    }
     if (c->tls) ws_tls_free(c->tls);
     if (c->deflate) ws_deflate_free(c->deflate);
     free(c->peer);
@@ -682,8 +685,6 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     uint32_t now = ws_server_now(c->srv);
     c->state = WS_CONN_OPEN;
     c->t_state = c->t_read = now;
-    ws_parser_init(&c->parser, c->srv->cfg.max_payload, 1);
-    if (c->deflate) c->parser.allowed_rsv = WS_RSV1;
     if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
         uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &parsed);
         resume_reading(c);
@@ -846,13 +847,13 @@ static int inflate_failed(ws_conn *c, int err) {
     return -1;
 }
 
-static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+static void parse_frames(ws_conn *c, ws_parser *parser, uint8_t *p, size_t n) {
     ws_event ev;
     uint64_t max = c->srv->cfg.max_payload;
     while ((c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) && !(c->flags & WS_CONN_F_HOLD)) {
-        ssize_t r = ws_parser_next(&c->parser, p, n, &ev);
+        ssize_t r = ws_parser_next(parser, p, n, &ev);
         if (r < 0) {
-            violation(c, c->parser.close_code, c->parser.errstr);
+            violation(c, parser->close_code, parser->errstr);
             return;
         }
         p += r;
@@ -877,7 +878,7 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
                 c->message_direct = 1;
             } else {
                 /* Room for the rest of this frame at once: no regrowth per read. */
-                if (ev.first && !ws_bytes_reserve(&c->in, ev.len + c->parser.remaining)) goto oom;
+                if (ev.first && !ws_bytes_reserve(&c->in, ev.len + parser->remaining)) goto oom;
                 if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) goto oom;
             }
             break;
@@ -921,6 +922,35 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
     return;
 oom:
     fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+}
+
+/* The parser's state stays with the connection only while a frame or a
+ * fragmented message spans reads; at a frame boundary a fresh parser on the
+ * stack does the work, so an idle connection holds none. */
+static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+    ws_parser local;
+    ws_parser *parser = c->parser;
+    if (!parser) {
+        parser = &local;
+        ws_parser_init(parser, c->srv->cfg.max_payload, 1);
+        if (c->deflate) parser->allowed_rsv = WS_RSV1;
+    }
+    parse_frames(c, parser, p, n);
+    if (ws_parser_at_rest(parser)) {
+        ws_parser_free(parser);
+        if (parser == c->parser) {
+            free(c->parser);
+            c->parser = NULL;
+        }
+    } else if (parser == &local) {
+        c->parser = malloc(sizeof *c->parser);
+        if (!c->parser) {
+            ws_parser_free(&local);
+            fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+            return;
+        }
+        *c->parser = local;
+    }
 }
 
 /* ---- reading -------------------------------------------------------- */

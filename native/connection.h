@@ -50,7 +50,6 @@ struct ws_conn {
     uv_tcp_t tcp;
     ws_server *srv;
     ws_conn *next_dirty;
-    uint64_t id;
     uint32_t slot;
     uint32_t batch;    /* the server batch holding this connection's latest message */
     uint32_t t_read;   /* ms of the last bytes read */
@@ -60,7 +59,7 @@ struct ws_conn {
     uint8_t message_direct; /* 1: the current message went straight to the event batch; 2: inflated whole into in */
     uint16_t close_code;    /* the code the close event reports */
     char *close_reason;     /* owned; NULL = empty */
-    ws_parser parser;
+    ws_parser *parser;      /* owned; only while a frame or a fragmented message spans reads, else NULL */
     ws_bytes in;            /* the request head, or a message spanning reads */
     ws_chunk *chunks;       /* the write queue */
     uint16_t n_chunks, cap_chunks, inflight;
