@@ -204,10 +204,22 @@ Connection.prototype.toJSON = function toJSON() {
   return { id: this.id, resource: this.resource, path: this.path, remoteAddress: this.remoteAddress };
 };
 
+// Common header names, which C writes as one control character: the index + 1.
+const HEADER_NAMES = native.headerNames;
+
+/**
+ * Where the string C gives names a header: a lower-cased name, or its code.
+ * @param {string} name lower-case
+ */
+function headerKey(name) {
+  const i = HEADER_NAMES.indexOf(name);
+  return i >= 0 ? String.fromCharCode(i + 1) : name;
+}
+
 /**
  * Request headers as an object from the string C gives,
- * "name\0value\0name\0value\0" with names lower-cased; repeated headers
- * are joined (Cookie with '; ').
+ * "name\0value\0name\0value\0" with names lower-cased, common ones coded
+ * (see headerKey); repeated headers are joined (Cookie with '; ').
  * @param {string} raw
  * @returns {Record<string, string>}
  */
@@ -215,7 +227,8 @@ function headersOf(raw) {
   const out = {};
   const parts = raw ? raw.split('\0') : [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
-    const name = parts[i];
+    let name = parts[i];
+    if (name.length === 1 && name.charCodeAt(0) <= HEADER_NAMES.length) name = HEADER_NAMES[name.charCodeAt(0) - 1];
     const prev = out[name];
     if (prev === undefined) out[name] = parts[i + 1];
     else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + parts[i + 1];
@@ -255,4 +268,4 @@ function parseCookies(header) {
   return out;
 }
 
-module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, headerKey, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };

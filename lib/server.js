@@ -7,7 +7,7 @@
 const dns = require('dns');
 const EventEmitter = require('events');
 const native = require('./native');
-const { Connection, OPEN, CLOSED, headersOf, parseCookies, queryOf } = require('./connection');
+const { Connection, OPEN, CLOSED, headersOf, headerKey, parseCookies, queryOf } = require('./connection');
 const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
@@ -24,6 +24,10 @@ const EVENT_SERVER_CLOSED = 5;
 const EVENT_WRITE = 6;
 const EVENT_END = 7;
 const CLOSE_FLAG_ERROR = 2;
+
+// How the headers string from C names these two (see headerKey).
+const X_FORWARDED_FOR = `${headerKey('x-forwarded-for')}\0`;
+const FORWARDED = `${headerKey('forwarded')}\0`;
 
 const POLICIES = { drop: 1, close: 2 };
 const POLICY_NAMES = ['default', 'drop', 'close'];
@@ -365,8 +369,8 @@ class Server extends EventEmitter {
     if (this._trusted(peer)) {
       // X-Forwarded-For when present (what nginx, HAProxy and cloud balancers append), else Forwarded:
       // reading one the proxy does not write would let the client write it.
-      const which = rawHeaders.includes('x-forwarded-for\0') ? 'x-forwarded-for'
-        : rawHeaders.includes('forwarded\0') ? 'forwarded' : null;
+      const which = rawHeaders.includes(X_FORWARDED_FOR) ? 'x-forwarded-for'
+        : rawHeaders.includes(FORWARDED) ? 'forwarded' : null;
       if (which !== null) remoteAddress = clientAddress(remoteAddress, headersOf(rawHeaders), this._trusted, which);
     }
     const resolved = this._loader.resolve(path);

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "connection.h"
 #include "server.h"
@@ -92,6 +93,25 @@ static napi_value make_string(napi_env env, const char *p, size_t len) {
     return v;
 }
 
+/* Header names common in upgrade requests. In the headers string JS keeps
+ * per connection, each is written as one character, its index + 1: a
+ * control character, which no header name (a token) can contain. JS reads
+ * the table as headerNames. */
+static const char *const common_headers[] = {
+    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-protocol", "origin", "user-agent", "pragma",
+    "cache-control", "accept-encoding", "accept-language", "cookie", "authorization",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded",
+    "accept", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+};
+#define N_COMMON_HEADERS (sizeof common_headers / sizeof common_headers[0])
+
+static int common_header(const char *name, size_t len) {
+    for (size_t i = 0; i < N_COMMON_HEADERS; i++)
+        if (strlen(common_headers[i]) == len && strncasecmp(common_headers[i], name, len) == 0) return (int)i;
+    return -1;
+}
+
 static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, const ws_handshake *hs) {
     addon_server *as = ctx;
     napi_env env = as->env;
@@ -99,7 +119,8 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
     napi_open_handle_scope(env, &scope);
 
     /* The headers as one string, "name\0value\0name\0value\0" with names
-     * lower-cased: one allocation for JS to keep instead of two per header. */
+     * lower-cased (or coded, see common_headers): one allocation for JS to
+     * keep instead of two per header. */
     size_t total = 0;
     for (size_t i = 0; i < req->num_headers; i++) total += req->headers[i].name_len + req->headers[i].value_len + 2;
     char small[4096];
@@ -111,13 +132,16 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         char *w = flat;
         for (size_t i = 0; i < req->num_headers; i++) {
             const ws_http_header *h = &req->headers[i];
-            for (size_t k = 0; k < h->name_len; k++) *w++ = (char)tolower((unsigned char)h->name[k]);
+            int common = common_header(h->name, h->name_len);
+            if (common >= 0) *w++ = (char)(common + 1);
+            else
+                for (size_t k = 0; k < h->name_len; k++) *w++ = (char)tolower((unsigned char)h->name[k]);
             *w++ = 0;
             memcpy(w, h->value, h->value_len);
             w += h->value_len;
             *w++ = 0;
         }
-        headers = make_string(env, flat, total);
+        headers = make_string(env, flat, (size_t)(w - flat));
         if (flat != small) free(flat);
     }
     char addr[64] = "";
@@ -943,5 +967,14 @@ NAPI_MODULE_INIT() {
         if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
         if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
     }
+    napi_value names;
+    if (napi_create_array_with_length(env, N_COMMON_HEADERS, &names) != napi_ok) return NULL;
+    for (uint32_t i = 0; i < N_COMMON_HEADERS; i++) {
+        napi_value name;
+        if (napi_create_string_latin1(env, common_headers[i], NAPI_AUTO_LENGTH, &name) != napi_ok ||
+            napi_set_element(env, names, i, name) != napi_ok)
+            return NULL;
+    }
+    if (napi_set_named_property(env, exports, "headerNames", names) != napi_ok) return NULL;
     return exports;
 }
