@@ -148,13 +148,13 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
     int port = 0;
     ws_conn_peer(c, addr, sizeof addr, &port);
     napi_value socket_addr = undefined(env); /* the real peer, when a PROXY header named another */
-    if (c->peer) {
+    if (c->rare && c->rare->peer) {
         char real[64] = "";
         int real_port = 0;
-        char *proxied = c->peer;
-        c->peer = NULL;
+        char *proxied = c->rare->peer;
+        c->rare->peer = NULL;
         if (ws_conn_peer(c, real, sizeof real, &real_port) == 0) socket_addr = make_string(env, real, strlen(real));
-        c->peer = proxied;
+        c->rare->peer = proxied;
     }
     napi_value argv[8] = {
         number(env, c->slot),
@@ -730,9 +730,10 @@ static napi_value js_subscriptions(napi_env env, napi_callback_info info) {
     if (!as) return NULL;
     napi_value out;
     CHECK(napi_create_array(env, &out));
-    for (uint16_t i = 0; c && i < c->n_subs; i++) {
+    for (uint16_t i = 0; c && c->subs && i < c->subs->n; i++) {
+        const ws_topic *t = c->subs->items[i].topic;
         napi_value s;
-        CHECK(napi_create_string_utf8(env, c->subs[i].topic->name, c->subs[i].topic->name_len, &s));
+        CHECK(napi_create_string_utf8(env, t->name, t->name_len, &s));
         CHECK(napi_set_element(env, out, i, s));
     }
     return out;
@@ -787,7 +788,7 @@ static napi_value js_dropped(napi_env env, napi_callback_info info) {
     addon_server *as;
     ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    return number(env, c ? c->dropped : 0);
+    return number(env, c && c->rare ? c->rare->dropped : 0);
 }
 
 static void mark_excluded(napi_env env, addon_server *as, napi_value slots, uint32_t n, int on) {

@@ -402,15 +402,25 @@ int ws_conn_ping(ws_conn *c, const void *data, size_t len) {
 
 /* ---- closing -------------------------------------------------------- */
 
+ws_conn_rare *ws_conn_rare_fields(ws_conn *c) {
+    if (!c->rare) c->rare = calloc(1, sizeof *c->rare);
+    return c->rare;
+}
+
+/* Out of memory, the close event reports the code without its reason. */
 static void set_close(ws_conn *c, uint16_t code, const char *reason, size_t len) {
-    free(c->close_reason);
-    c->close_reason = NULL;
     c->close_code = code;
+    if (c->rare) {
+        free(c->rare->close_reason);
+        c->rare->close_reason = NULL;
+    }
     if (len) {
-        c->close_reason = malloc(len + 1);
-        if (c->close_reason) {
-            memcpy(c->close_reason, reason, len);
-            c->close_reason[len] = 0;
+        ws_conn_rare *r = ws_conn_rare_fields(c);
+        char *copy = r ? malloc(len + 1) : NULL;
+        if (copy) {
+            memcpy(copy, reason, len);
+            copy[len] = 0;
+            r->close_reason = copy;
         }
     }
 }
@@ -484,9 +494,12 @@ void ws_conn_free_handle(uv_handle_t *h) {
     }
     if (c->tls) ws_tls_free(c->tls);
     if (c->deflate) ws_deflate_free(c->deflate);
-    free(c->peer);
     ws_bytes_free(&c->in);
-    free(c->close_reason);
+    if (c->rare) {
+        free(c->rare->close_reason);
+        free(c->rare->peer);
+        free(c->rare);
+    }
     free(c);
     ws_server_conn_freed(srv);
 }
@@ -496,16 +509,17 @@ void ws_conn_free_handle(uv_handle_t *h) {
 static void finish(ws_conn *c) {
     if (c->state == WS_CONN_CLOSED) return;
     ws_server *srv = c->srv;
-    if (c->n_subs || c->subs) ws_pubsub_unsubscribe_all(srv, c);
+    if (c->subs) ws_pubsub_unsubscribe_all(srv, c);
     if (c->flags & WS_CONN_F_JS) {
         uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
         uint8_t flags = 0;
         if ((c->flags & WS_CONN_F_CLOSE_SENT) && (c->flags & WS_CONN_F_CLOSE_RECEIVED))
             flags |= WS_CLOSE_FLAG_CLEAN;
         if (c->flags & WS_CONN_F_ERROR) flags |= WS_CLOSE_FLAG_ERROR;
-        size_t len = c->close_reason ? strlen(c->close_reason) : 0;
+        const char *reason = c->rare ? c->rare->close_reason : NULL;
+        size_t len = reason ? strlen(reason) : 0;
         uint8_t *dst = ws_events_add(&srv->events, WS_EVENT_CLOSE, flags, code, c->slot, len);
-        if (dst && len) memcpy(dst, c->close_reason, len);
+        if (dst && len) memcpy(dst, reason, len);
         ws_server_wake(srv);
     }
     ws_server_conn_finished(srv, c);
@@ -761,8 +775,12 @@ static int read_proxy_header(ws_conn *c) {
         return -1;
     }
     if (h.family) {
-        c->peer = strdup(h.src_addr);
-        c->peer_port = h.src_port;
+        ws_conn_rare *rare = ws_conn_rare_fields(c);
+        if (!rare || !(rare->peer = strdup(h.src_addr))) { /* never fall back to the proxy's own address */
+            finish(c);
+            return -1;
+        }
+        rare->peer_port = h.src_port;
     }
     memmove(c->in.data, c->in.data + r, c->in.len - (size_t)r);
     c->in.len -= (size_t)r;
@@ -1109,9 +1127,9 @@ void ws_conn_sweep(ws_conn *c, uint32_t now) {
 
 int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port) {
     struct sockaddr_storage ss;
-    if (c->peer) {
-        snprintf(addr, cap, "%s", c->peer);
-        *port = c->peer_port;
+    if (c->rare && c->rare->peer) {
+        snprintf(addr, cap, "%s", c->rare->peer);
+        *port = c->rare->peer_port;
         return 0;
     }
     if (c->flags & WS_CONN_F_STREAM) return UV_ENOTCONN; /* JS knows the stream's address */
