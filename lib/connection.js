@@ -25,20 +25,33 @@ function isValidCloseCode(code) {
     ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 }
 
+// What a handshake agreed (subprotocol, extensions, TLS) takes few forms on
+// a server: connections share one frozen object per form, bounded.
+const TERMS_MAX = 1000;
+const terms = new Map();
+
+function termsOf(protocol, extensions, secure) {
+  const key = `${secure ? 1 : 0}${protocol}\0${extensions}`;
+  let t = terms.get(key);
+  if (t === undefined) {
+    t = Object.freeze({ protocol, extensions, secure });
+    if (terms.size < TERMS_MAX) terms.set(key, t);
+  }
+  return t;
+}
+
 /**
  * Built by the server when it accepts an upgrade; not constructed by users.
  * EventEmitter's constructor is skipped on purpose: its listener table is
  * created by the first on(), so a connection nobody listens to costs nothing.
  * What all connections of one request path share (server, resource,
  * context, path) is read through _route, the loader's entry for that path,
- * rather than copied into each: an idle connection is this object and
- * little else.
+ * and what the handshake agreed through _terms, rather than copied into
+ * each: an idle connection is this object and little else.
  */
 function Connection(request, route, protocol, extensions) {
   this.id = request.id;
-  this.protocol = protocol;
-  this.extensions = extensions;
-  this.secure = request.secure;
+  this._terms = termsOf(protocol, extensions, request.secure);
   this.remoteAddress = request.remoteAddress;
   this.remotePort = request.remotePort;
   this.readyState = OPEN;
@@ -71,6 +84,23 @@ Object.defineProperties(Connection.prototype, {
   context: {
     get() {
       return this._route.context;
+    },
+  },
+  /** Negotiated subprotocol, '' when none. */
+  protocol: {
+    get() {
+      return this._terms.protocol;
+    },
+  },
+  /** Negotiated extensions as sent in the 101 response, '' when none. */
+  extensions: {
+    get() {
+      return this._terms.extensions;
+    },
+  },
+  secure: {
+    get() {
+      return this._terms.secure;
     },
   },
   /** Request path without the query, as sent. */

@@ -492,7 +492,7 @@ class Server extends EventEmitter {
     try {
       conn._module = new resolved.Module(conn, resolved.context);
       if (request.callback) request.callback(conn);
-      this.emit('connection', conn);
+      if (this._events.connection !== undefined) this.emit('connection', conn);
       const m = conn._module;
       if (m !== null && typeof m.onConnect === 'function') m.onConnect(conn);
     } catch (err) {
