@@ -52,7 +52,7 @@ function termsOf(protocol, extensions, secure) {
 function Connection(request, route, protocol, extensions) {
   this.id = request.id;
   this._terms = termsOf(protocol, extensions, request.secure);
-  this.remoteAddress = request.remoteAddress;
+  this._address = request.address; // text, or an IPv4 address as a number: 0 bytes more than the field
   this.remotePort = request.remotePort;
   this.readyState = OPEN;
   this._route = route;
@@ -84,6 +84,12 @@ Object.defineProperties(Connection.prototype, {
   context: {
     get() {
       return this._route.context;
+    },
+  },
+  remoteAddress: {
+    get() {
+      const a = this._address;
+      return typeof a === 'number' ? ipv4Text(a) : a;
     },
   },
   /** Negotiated subprotocol, '' when none. */
@@ -247,6 +253,14 @@ function headerKey(name) {
 }
 
 /**
+ * Dotted text of an IPv4 address given as a 32-bit integer (as C gives it).
+ * @param {number} a
+ */
+function ipv4Text(a) {
+  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+}
+
+/**
  * Request headers as an object from the string C gives,
  * "name\0value\0name\0value\0" with names lower-cased, common ones coded
  * (see headerKey); repeated headers are joined (Cookie with '; ').
@@ -298,4 +312,4 @@ function parseCookies(header) {
   return out;
 }
 
-module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, headerKey, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, headerKey, ipv4Text, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };

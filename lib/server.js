@@ -7,7 +7,7 @@
 const dns = require('dns');
 const EventEmitter = require('events');
 const native = require('./native');
-const { Connection, OPEN, CLOSED, headersOf, headerKey, parseCookies, queryOf } = require('./connection');
+const { Connection, OPEN, CLOSED, headersOf, headerKey, ipv4Text, parseCookies, queryOf } = require('./connection');
 const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
@@ -356,6 +356,9 @@ class Server extends EventEmitter {
   // it, run the checks (the authorize option, 'upgrade-request' listeners,
   // the module's authorize(); any may answer later), then accept.
   _onUpgrade(slot, path, query, rawHeaders, remoteAddress, remotePort, id, socketAddress) {
+    // An IPv4 peer comes as its 32-bit number: what the connection keeps (see Connection).
+    const packed = typeof remoteAddress === 'number' ? remoteAddress : undefined;
+    if (packed !== undefined) remoteAddress = ipv4Text(packed);
     const adopting = this._adopting;
     if (adopting !== null && !remoteAddress) { // a stream: the engine has no socket to ask
       remoteAddress = adopting.remoteAddress || '';
@@ -380,6 +383,7 @@ class Server extends EventEmitter {
     }
     const request = {
       slot, id, path, query, rawHeaders, remoteAddress, remotePort,
+      address: packed !== undefined && remoteAddress === peer ? packed : remoteAddress,
       callback: adopting !== null ? adopting.callback : undefined,
       secure: adopting !== null ? adopting.secure : this.options.tls !== null,
     };

@@ -5,6 +5,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,12 +157,18 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         if (ws_conn_peer(c, real, sizeof real, &real_port) == 0) socket_addr = make_string(env, real, strlen(real));
         c->rare->peer = proxied;
     }
+    /* An IPv4 address as its number (a small integer in JS, where a string
+     * costs 32 bytes per connection); other addresses as text. */
+    napi_value address;
+    struct in_addr v4;
+    if (inet_pton(AF_INET, addr, &v4) == 1) napi_create_int32(env, (int32_t)ntohl(v4.s_addr), &address);
+    else address = make_string(env, addr, strlen(addr));
     napi_value argv[8] = {
         number(env, c->slot),
         make_string(env, hs->path, hs->path_len),
         hs->query ? make_string(env, hs->query, hs->query_len) : undefined(env),
         headers,
-        make_string(env, addr, strlen(addr)),
+        address,
         number(env, port),
         number(env, (double)++as->srv->next_id), /* numbered here: the engine keeps no id per connection */
         socket_addr,
@@ -277,7 +284,8 @@ static void finalize_server(napi_env env, void *data, void *hint) {
 
 /* ---- the functions JS calls ----------------------------------------- */
 
-/* createServer(config, onUpgrade(slot, path, query, headers, address, port, id), onEvents(arrayBuffer, length)) */
+/* createServer(config, onUpgrade(slot, path, query, headers, address, port, id, socketAddress), onEvents(arrayBuffer, length));
+ * address: an IPv4 address as a 32-bit integer, any other as text */
 static napi_value js_create_server(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
