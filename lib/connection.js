@@ -30,7 +30,11 @@ function isValidCloseCode(code) {
 const TERMS_MAX = 1000;
 const terms = new Map();
 
+const PLAIN = [Object.freeze({ protocol: '', extensions: '', secure: false }),
+  Object.freeze({ protocol: '', extensions: '', secure: true })];
+
 function termsOf(protocol, extensions, secure) {
+  if (protocol === '' && extensions === '') return PLAIN[secure ? 1 : 0]; // the usual: no key to build
   const key = `${secure ? 1 : 0}${protocol}\0${extensions}`;
   let t = terms.get(key);
   if (t === undefined) {

@@ -387,14 +387,15 @@ class Server extends EventEmitter {
       callback: adopting !== null ? adopting.callback : undefined,
       secure: adopting !== null ? adopting.secure : this.options.tls !== null,
     };
-    const checks = [];
-    if (this.options.authorize) checks.push(this.options.authorize);
-    if (this.listenerCount('upgrade-request') > 0) checks.push((info) => this._askListeners(info));
-    if (resolved.authorize !== null) checks.push(resolved.authorize);
-    if (checks.length === 0) {
+    const asking = this._events['upgrade-request'] !== undefined;
+    if (!this.options.authorize && !asking && resolved.authorize === null) { // nothing to ask: no garbage for it
       this._open(request, resolved);
       return;
     }
+    const checks = [];
+    if (this.options.authorize) checks.push(this.options.authorize);
+    if (asking) checks.push((info) => this._askListeners(info));
+    if (resolved.authorize !== null) checks.push(resolved.authorize);
     const headers = headersOf(rawHeaders);
     const info = {
       path,
