@@ -119,6 +119,23 @@ static int queue_bytes(ws_conn *c, const void *p, size_t n) {
     return 0;
 }
 
+/* The handshake answer: written straight from the caller's buffer when
+ * nothing waits before it and the socket takes it, so a burst of
+ * handshakes takes no write buffer per connection (a pooled one is 16 KiB,
+ * and hundreds at once would stay in the process); what the socket does
+ * not take is queued. TLS and stream connections always queue. */
+static int write_or_queue(ws_conn *c, const char *p, size_t n) {
+    if (!c->n_chunks && !c->tls && !(c->flags & WS_CONN_F_STREAM)) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (r > 0) { /* errors: queue it all, and the flush meets them */
+            p += r;
+            n -= (size_t)r;
+        }
+    }
+    return n ? queue_bytes(c, p, n) : 0;
+}
+
 /* Drops `bytes` written bytes from the front of the queue. */
 static void consume(ws_conn *c, size_t bytes) {
     uint16_t i = 0;
@@ -692,7 +709,7 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     char out[2048];
     size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, ext_len ? extensions : NULL,
                                      (size_t)ext_len);
-    if (!n || queue_bytes(c, out, n) != 0) {
+    if (!n || write_or_queue(c, out, n) != 0) {
         finish(c);
         return 0;
     }
