@@ -53,16 +53,16 @@ function termsOf(protocol, extensions, secure) {
  * and what the handshake agreed through _terms, rather than copied into
  * each: an idle connection is this object and little else.
  */
-function Connection(request, route, protocol, extensions) {
-  this.id = request.id;
-  this._terms = termsOf(protocol, extensions, request.secure);
-  this._address = request.address; // text, or an IPv4 address as a number: 0 bytes more than the field
-  this.remotePort = request.remotePort;
+function Connection(id, slot, address, remotePort, query, rawHeaders, route, terms) {
+  this.id = id;
+  this._terms = terms;
+  this._address = address; // text, or an IPv4 address as a number: no string per connection
+  this.remotePort = remotePort;
   this.readyState = OPEN;
   this._route = route;
-  this._slot = request.slot;
-  this._rawQuery = request.query;
-  this._headers = request.rawHeaders; // the string C gives until first read, then the object
+  this._slot = slot;
+  this._rawQuery = query;
+  this._headers = rawHeaders; // the string C gives until first read, then the object
   this._module = null;
 }
 
@@ -92,8 +92,7 @@ Object.defineProperties(Connection.prototype, {
   },
   remoteAddress: {
     get() {
-      const a = this._address;
-      return typeof a === 'number' ? ipv4Text(a) : a;
+      return addressText(this._address);
     },
   },
   /** Negotiated subprotocol, '' when none. */
@@ -257,11 +256,11 @@ function headerKey(name) {
 }
 
 /**
- * Dotted text of an IPv4 address given as a 32-bit integer (as C gives it).
- * @param {number} a
+ * An address as text: C gives an IPv4 address as a 32-bit integer.
+ * @param {number|string} a
  */
-function ipv4Text(a) {
-  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+function addressText(a) {
+  return typeof a === 'number' ? `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}` : a;
 }
 
 /**
@@ -316,4 +315,4 @@ function parseCookies(header) {
   return out;
 }
 
-module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, headerKey, ipv4Text, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = { Connection, isValidCloseCode, parseCookies, addressText, headersOf, headerKey, termsOf, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };
