@@ -25,27 +25,44 @@ function isValidCloseCode(code) {
     ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
 }
 
+// What a handshake agreed (subprotocol, extensions, TLS) takes few forms on
+// a server: connections share one frozen object per form, bounded.
+const TERMS_MAX = 1000;
+const terms = new Map();
+
+const PLAIN = [Object.freeze({ protocol: '', extensions: '', secure: false }),
+  Object.freeze({ protocol: '', extensions: '', secure: true })];
+
+function termsOf(protocol, extensions, secure) {
+  if (protocol === '' && extensions === '') return PLAIN[secure ? 1 : 0]; // the usual: no key to build
+  const key = `${secure ? 1 : 0}${protocol}\0${extensions}`;
+  let t = terms.get(key);
+  if (t === undefined) {
+    t = Object.freeze({ protocol, extensions, secure });
+    if (terms.size < TERMS_MAX) terms.set(key, t);
+  }
+  return t;
+}
+
 /**
  * Built by the server when it accepts an upgrade; not constructed by users.
  * EventEmitter's constructor is skipped on purpose: its listener table is
  * created by the first on(), so a connection nobody listens to costs nothing.
+ * What all connections of one request path share (server, resource,
+ * context, path) is read through _route, the loader's entry for that path,
+ * and what the handshake agreed through _terms, rather than copied into
+ * each: an idle connection is this object and little else.
  */
-function Connection(server, request, resolved, protocol, extensions) {
-  this.server = server;
-  this.id = request.id;
-  this.resource = resolved.resource;
-  this.context = resolved.context;
-  this.path = request.path;
-  this.protocol = protocol;
-  this.extensions = extensions;
-  this.secure = request.secure;
-  this.remoteAddress = request.remoteAddress;
-  this.remotePort = request.remotePort;
+function Connection(id, slot, address, remotePort, query, rawHeaders, route, terms) {
+  this.id = id;
+  this._terms = terms;
+  this._address = address; // text, or an IPv4 address as a number: no string per connection
+  this.remotePort = remotePort;
   this.readyState = OPEN;
-  this._slot = request.slot;
-  this._rawQuery = request.query;
-  this._rawHeaders = request.rawHeaders;
-  this._headers = undefined;
+  this._route = route;
+  this._slot = slot;
+  this._rawQuery = query;
+  this._headers = rawHeaders; // the string C gives until first read, then the object
   this._module = null;
 }
 
@@ -58,10 +75,53 @@ for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }
 }
 
 Object.defineProperties(Connection.prototype, {
+  server: {
+    get() {
+      return this._route.context.server;
+    },
+  },
+  resource: {
+    get() {
+      return this._route.resource;
+    },
+  },
+  context: {
+    get() {
+      return this._route.context;
+    },
+  },
+  remoteAddress: {
+    get() {
+      return addressText(this._address);
+    },
+  },
+  /** Negotiated subprotocol, '' when none. */
+  protocol: {
+    get() {
+      return this._terms.protocol;
+    },
+  },
+  /** Negotiated extensions as sent in the 101 response, '' when none. */
+  extensions: {
+    get() {
+      return this._terms.extensions;
+    },
+  },
+  secure: {
+    get() {
+      return this._terms.secure;
+    },
+  },
+  /** Request path without the query, as sent. */
+  path: {
+    get() {
+      return this._route.path;
+    },
+  },
   /** Request headers, names lower-cased; repeated ones joined (Cookie with '; '). */
   headers: {
     get() {
-      if (this._headers === undefined) this._headers = headersOf(this._rawHeaders);
+      if (typeof this._headers !== 'object') this._headers = headersOf(this._headers);
       return this._headers;
     },
   },
@@ -183,10 +243,30 @@ Connection.prototype.toJSON = function toJSON() {
   return { id: this.id, resource: this.resource, path: this.path, remoteAddress: this.remoteAddress };
 };
 
+// Common header names, which C writes as one control character: the index + 1.
+const HEADER_NAMES = native.headerNames;
+
+/**
+ * Where the string C gives names a header: a lower-cased name, or its code.
+ * @param {string} name lower-case
+ */
+function headerKey(name) {
+  const i = HEADER_NAMES.indexOf(name);
+  return i >= 0 ? String.fromCharCode(i + 1) : name;
+}
+
+/**
+ * An address as text: C gives an IPv4 address as a 32-bit integer.
+ * @param {number|string} a
+ */
+function addressText(a) {
+  return typeof a === 'number' ? `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}` : a;
+}
+
 /**
  * Request headers as an object from the string C gives,
- * "name\0value\0name\0value\0" with names lower-cased; repeated headers
- * are joined (Cookie with '; ').
+ * "name\0value\0name\0value\0" with names lower-cased, common ones coded
+ * (see headerKey); repeated headers are joined (Cookie with '; ').
  * @param {string} raw
  * @returns {Record<string, string>}
  */
@@ -194,7 +274,8 @@ function headersOf(raw) {
   const out = {};
   const parts = raw ? raw.split('\0') : [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
-    const name = parts[i];
+    let name = parts[i];
+    if (name.length === 1 && name.charCodeAt(0) <= HEADER_NAMES.length) name = HEADER_NAMES[name.charCodeAt(0) - 1];
     const prev = out[name];
     if (prev === undefined) out[name] = parts[i + 1];
     else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + parts[i + 1];
@@ -234,4 +315,4 @@ function parseCookies(header) {
   return out;
 }
 
-module.exports = { Connection, isValidCloseCode, parseCookies, headersOf, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = { Connection, isValidCloseCode, parseCookies, addressText, headersOf, headerKey, termsOf, queryOf, CONNECTING, OPEN, CLOSING, CLOSED };

@@ -309,4 +309,4 @@ function clientAddress(peerAddress, headers, isTrusted, only) {
   return client;
 }
 
-module.exports = { compileTrust, clientAddress, forwardedHops, xForwardedForHops };
+module.exports = { compileTrust, clientAddress, forwardedHops, xForwardedForHops, trustNone };

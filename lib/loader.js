@@ -24,6 +24,7 @@ const isSegment = (s) => SEGMENT.test(s) && s !== '.' && s !== '..';
  * @property {string[]|null} protocols subprotocols the resource speaks
  * @property {Function|null} authorize decides on upgrade requests before they are accepted
  * @property {AppContext} context the instance the connections of this path share
+ * @property {string} path the request path (connections read theirs here)
  */
 
 class Loader {
@@ -54,7 +55,7 @@ class Loader {
     if (app !== undefined) {
       const loaded = this.load(app.module);
       if (loaded.status !== undefined) return loaded;
-      resolved = { resource: app.name, ...loaded, context: new AppContext(this.server, app.name, requestPath, app.config) };
+      resolved = { resource: app.name, ...loaded, context: new AppContext(this.server, app.name, requestPath, app.config), path: requestPath };
     } else {
       const resource = resourceName(requestPath);
       if (resource === null) return { status: 404, reason: 'Invalid resource name' };
@@ -63,7 +64,7 @@ class Loader {
       if (loaded.requiresConfig) {
         return { status: 404, reason: `Resource '${resource}' is only served where the config file enables it` };
       }
-      resolved = { resource, ...loaded, context: new AppContext(this.server, resource, requestPath, {}) };
+      resolved = { resource, ...loaded, context: new AppContext(this.server, resource, requestPath, {}), path: requestPath };
     }
     if (this.cache.size < 10000) this.cache.set(requestPath, resolved);
     return resolved;

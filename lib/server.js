@@ -7,11 +7,11 @@
 const dns = require('dns');
 const EventEmitter = require('events');
 const native = require('./native');
-const { Connection, OPEN, CLOSED, headersOf, parseCookies, queryOf } = require('./connection');
+const { Connection, OPEN, CLOSED, addressText, headersOf, headerKey, parseCookies, queryOf, termsOf } = require('./connection');
 const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
-const { compileTrust, clientAddress } = require('./forwarded');
+const { compileTrust, clientAddress, trustNone } = require('./forwarded');
 const { createLogger } = require('./log');
 const { WebSocketError } = require('./errors');
 
@@ -25,6 +25,10 @@ const EVENT_WRITE = 6;
 const EVENT_END = 7;
 const EVENT_FLAG_OWNED = 1; // a large message in its own buffer, not in the batch
 const CLOSE_FLAG_ERROR = 2;
+
+// How the headers string from C names these two (see headerKey).
+const X_FORWARDED_FOR = `${headerKey('x-forwarded-for')}\0`;
+const FORWARDED = `${headerKey('forwarded')}\0`;
 
 const POLICIES = { drop: 1, close: 2 };
 const POLICY_NAMES = ['default', 'drop', 'close'];
@@ -352,49 +356,54 @@ class Server extends EventEmitter {
   // A valid upgrade request: find who the client is and which module serves
   // it, run the checks (the authorize option, 'upgrade-request' listeners,
   // the module's authorize(); any may answer later), then accept.
-  _onUpgrade(slot, path, query, rawHeaders, remoteAddress, remotePort, id, socketAddress) {
+  _onUpgrade(slot, path, query, rawHeaders, address, remotePort, id, socketAddress) {
+    // address: text, or an IPv4 address as its 32-bit number, which is what
+    // the connection keeps (see Connection); the text is made only when needed.
     const adopting = this._adopting;
-    if (adopting !== null && !remoteAddress) { // a stream: the engine has no socket to ask
-      remoteAddress = adopting.remoteAddress || '';
+    if (adopting !== null && address === '') { // a stream: the engine has no socket to ask
+      address = adopting.remoteAddress || '';
       remotePort = adopting.remotePort || 0;
     }
     if (socketAddress !== undefined && !this._trusted(socketAddress)) {
       this._refuse(slot, path, socketAddress, 403, 'PROXY header from an untrusted peer');
       return;
     }
-    const peer = socketAddress !== undefined ? socketAddress : remoteAddress;
-    if (this._trusted(peer)) {
-      // X-Forwarded-For when present (what nginx, HAProxy and cloud balancers append), else Forwarded:
-      // reading one the proxy does not write would let the client write it.
-      const which = rawHeaders.includes('x-forwarded-for\0') ? 'x-forwarded-for'
-        : rawHeaders.includes('forwarded\0') ? 'forwarded' : null;
-      if (which !== null) remoteAddress = clientAddress(remoteAddress, headersOf(rawHeaders), this._trusted, which);
+    if (this._trusted !== trustNone) {
+      const text = addressText(address);
+      if (this._trusted(socketAddress !== undefined ? socketAddress : text)) {
+        // X-Forwarded-For when present (what nginx, HAProxy and cloud balancers append), else Forwarded:
+        // reading one the proxy does not write would let the client write it.
+        const which = rawHeaders.includes(X_FORWARDED_FOR) ? 'x-forwarded-for'
+          : rawHeaders.includes(FORWARDED) ? 'forwarded' : null;
+        if (which !== null) address = clientAddress(text, headersOf(rawHeaders), this._trusted, which);
+      }
     }
     const resolved = this._loader.resolve(path);
     if (resolved.status !== undefined) {
-      this._refuse(slot, path, remoteAddress, resolved.status, resolved.reason);
+      this._refuse(slot, path, address, resolved.status, resolved.reason);
+      return;
+    }
+    const callback = adopting !== null ? adopting.callback : undefined;
+    const secure = adopting !== null ? adopting.secure : this.options.tls !== null;
+    const asking = this._events['upgrade-request'] !== undefined;
+    if (!this.options.authorize && !asking && resolved.authorize === null) { // nothing to ask: no objects for it
+      this._accept(slot, id, path, query, rawHeaders, address, remotePort, secure, callback, resolved);
       return;
     }
     const request = {
-      slot, id, path, query, rawHeaders, remoteAddress, remotePort,
-      callback: adopting !== null ? adopting.callback : undefined,
-      secure: adopting !== null ? adopting.secure : this.options.tls !== null,
+      slot, id, path, query, rawHeaders, remoteAddress: addressText(address), address, remotePort, callback, secure,
     };
     const checks = [];
     if (this.options.authorize) checks.push(this.options.authorize);
-    if (this.listenerCount('upgrade-request') > 0) checks.push((info) => this._askListeners(info));
+    if (asking) checks.push((info) => this._askListeners(info));
     if (resolved.authorize !== null) checks.push(resolved.authorize);
-    if (checks.length === 0) {
-      this._open(request, resolved);
-      return;
-    }
     const headers = headersOf(rawHeaders);
     const info = {
       path,
       query: queryOf(query),
       headers,
       cookies: parseCookies(headers.cookie),
-      remoteAddress,
+      remoteAddress: request.remoteAddress,
       context: resolved.context,
     };
     this._runChecks(request, resolved, info, checks, 0);
@@ -471,25 +480,29 @@ class Server extends EventEmitter {
     }
   }
 
-  _refuse(slot, path, remoteAddress, status, reason) {
-    if (this.options.log) this.log.info(`refused ${path}: ${status} ${reason}`, { remoteAddress });
+  _refuse(slot, path, address, status, reason) {
+    if (this.options.log) this.log.info(`refused ${path}: ${status} ${reason}`, { remoteAddress: addressText(address) });
     native.reject(this._handle, slot, status, reason);
   }
 
   _open(request, resolved) {
-    const { slot, path, rawHeaders } = request;
+    const r = request;
+    this._accept(r.slot, r.id, r.path, r.query, r.rawHeaders, r.address, r.remotePort, r.secure, r.callback, resolved);
+  }
+
+  _accept(slot, id, path, query, rawHeaders, address, remotePort, secure, callback, resolved) {
     const handle = this._handle;
     const protocol = resolved.protocols === null ? ''
       : chooseProtocol(headersOf(rawHeaders)['sec-websocket-protocol'], resolved.protocols);
     const extensions = native.accept(handle, slot, protocol || undefined);
     if (extensions === false) return;
-    const conn = new Connection(this, request, resolved, protocol, extensions);
+    const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, extensions, secure));
     this._conns[slot] = conn;
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
       conn._module = new resolved.Module(conn, resolved.context);
-      if (request.callback) request.callback(conn);
-      this.emit('connection', conn);
+      if (callback) callback(conn);
+      if (this._events.connection !== undefined) this.emit('connection', conn);
       const m = conn._module;
       if (m !== null && typeof m.onConnect === 'function') m.onConnect(conn);
     } catch (err) {

@@ -5,9 +5,11 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "connection.h"
 #include "server.h"
@@ -92,6 +94,25 @@ static napi_value make_string(napi_env env, const char *p, size_t len) {
     return v;
 }
 
+/* Header names common in upgrade requests. In the headers string JS keeps
+ * per connection, each is written as one character, its index + 1: a
+ * control character, which no header name (a token) can contain. JS reads
+ * the table as headerNames. */
+static const char *const common_headers[] = {
+    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-protocol", "origin", "user-agent", "pragma",
+    "cache-control", "accept-encoding", "accept-language", "cookie", "authorization",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded",
+    "accept", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest",
+};
+#define N_COMMON_HEADERS (sizeof common_headers / sizeof common_headers[0])
+
+static int common_header(const char *name, size_t len) {
+    for (size_t i = 0; i < N_COMMON_HEADERS; i++)
+        if (strlen(common_headers[i]) == len && strncasecmp(common_headers[i], name, len) == 0) return (int)i;
+    return -1;
+}
+
 static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, const ws_handshake *hs) {
     addon_server *as = ctx;
     napi_env env = as->env;
@@ -99,7 +120,8 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
     napi_open_handle_scope(env, &scope);
 
     /* The headers as one string, "name\0value\0name\0value\0" with names
-     * lower-cased: one allocation for JS to keep instead of two per header. */
+     * lower-cased (or coded, see common_headers): one allocation for JS to
+     * keep instead of two per header. */
     size_t total = 0;
     for (size_t i = 0; i < req->num_headers; i++) total += req->headers[i].name_len + req->headers[i].value_len + 2;
     char small[4096];
@@ -111,35 +133,44 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         char *w = flat;
         for (size_t i = 0; i < req->num_headers; i++) {
             const ws_http_header *h = &req->headers[i];
-            for (size_t k = 0; k < h->name_len; k++) *w++ = (char)tolower((unsigned char)h->name[k]);
+            int common = common_header(h->name, h->name_len);
+            if (common >= 0) *w++ = (char)(common + 1);
+            else
+                for (size_t k = 0; k < h->name_len; k++) *w++ = (char)tolower((unsigned char)h->name[k]);
             *w++ = 0;
             memcpy(w, h->value, h->value_len);
             w += h->value_len;
             *w++ = 0;
         }
-        headers = make_string(env, flat, total);
+        headers = make_string(env, flat, (size_t)(w - flat));
         if (flat != small) free(flat);
     }
     char addr[64] = "";
     int port = 0;
     ws_conn_peer(c, addr, sizeof addr, &port);
     napi_value socket_addr = undefined(env); /* the real peer, when a PROXY header named another */
-    if (c->peer) {
+    if (c->rare && c->rare->peer) {
         char real[64] = "";
         int real_port = 0;
-        char *proxied = c->peer;
-        c->peer = NULL;
+        char *proxied = c->rare->peer;
+        c->rare->peer = NULL;
         if (ws_conn_peer(c, real, sizeof real, &real_port) == 0) socket_addr = make_string(env, real, strlen(real));
-        c->peer = proxied;
+        c->rare->peer = proxied;
     }
+    /* An IPv4 address as its number (a small integer in JS, where a string
+     * costs 32 bytes per connection); other addresses as text. */
+    napi_value address;
+    struct in_addr v4;
+    if (inet_pton(AF_INET, addr, &v4) == 1) napi_create_int32(env, (int32_t)ntohl(v4.s_addr), &address);
+    else address = make_string(env, addr, strlen(addr));
     napi_value argv[8] = {
         number(env, c->slot),
         make_string(env, hs->path, hs->path_len),
         hs->query ? make_string(env, hs->query, hs->query_len) : undefined(env),
         headers,
-        make_string(env, addr, strlen(addr)),
+        address,
         number(env, port),
-        number(env, (double)c->id),
+        number(env, (double)++as->srv->next_id), /* numbered here: the engine keeps no id per connection */
         socket_addr,
     };
     call_js(as, as->on_upgrade, 8, argv);
@@ -293,7 +324,8 @@ static void finalize_server(napi_env env, void *data, void *hint) {
 
 /* ---- the functions JS calls ----------------------------------------- */
 
-/* createServer(config, onUpgrade(slot, path, query, headers, address, port, id), onEvents(arrayBuffer, length)) */
+/* createServer(config, onUpgrade(slot, path, query, headers, address, port, id, socketAddress), onEvents(arrayBuffer, length));
+ * address: an IPv4 address as a 32-bit integer, any other as text */
 static napi_value js_create_server(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
@@ -746,9 +778,10 @@ static napi_value js_subscriptions(napi_env env, napi_callback_info info) {
     if (!as) return NULL;
     napi_value out;
     CHECK(napi_create_array(env, &out));
-    for (uint16_t i = 0; c && i < c->n_subs; i++) {
+    for (uint16_t i = 0; c && c->subs && i < c->subs->n; i++) {
+        const ws_topic *t = c->subs->items[i].topic;
         napi_value s;
-        CHECK(napi_create_string_utf8(env, c->subs[i].topic->name, c->subs[i].topic->name_len, &s));
+        CHECK(napi_create_string_utf8(env, t->name, t->name_len, &s));
         CHECK(napi_set_element(env, out, i, s));
     }
     return out;
@@ -803,7 +836,7 @@ static napi_value js_dropped(napi_env env, napi_callback_info info) {
     addon_server *as;
     ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
-    return number(env, c ? c->dropped : 0);
+    return number(env, c && c->rare ? c->rare->dropped : 0);
 }
 
 static void mark_excluded(napi_env env, addon_server *as, napi_value slots, uint32_t n, int on) {
@@ -990,6 +1023,15 @@ NAPI_MODULE_INIT() {
         if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
         if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
     }
+    napi_value names;
+    if (napi_create_array_with_length(env, N_COMMON_HEADERS, &names) != napi_ok) return NULL;
+    for (uint32_t i = 0; i < N_COMMON_HEADERS; i++) {
+        napi_value name;
+        if (napi_create_string_latin1(env, common_headers[i], NAPI_AUTO_LENGTH, &name) != napi_ok ||
+            napi_set_element(env, names, i, name) != napi_ok)
+            return NULL;
+    }
+    if (napi_set_named_property(env, exports, "headerNames", names) != napi_ok) return NULL;
     if (napi_add_env_cleanup_hook(env, release_pools, NULL) != napi_ok) return NULL;
     return exports;
 }

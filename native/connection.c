@@ -131,6 +131,23 @@ static int queue_bytes(ws_conn *c, const void *p, size_t n) {
     return 0;
 }
 
+/* The handshake answer: written straight from the caller's buffer when
+ * nothing waits before it and the socket takes it, so a burst of
+ * handshakes takes no write buffer per connection (a pooled one is 16 KiB,
+ * and hundreds at once would stay in the process); what the socket does
+ * not take is queued. TLS and stream connections always queue. */
+static int write_or_queue(ws_conn *c, const char *p, size_t n) {
+    if (!c->n_chunks && !c->tls && !(c->flags & WS_CONN_F_STREAM)) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (r > 0) { /* errors: queue it all, and the flush meets them */
+            p += r;
+            n -= (size_t)r;
+        }
+    }
+    return n ? queue_bytes(c, p, n) : 0;
+}
+
 /* Drops `bytes` written bytes from the front of the queue. */
 static void consume(ws_conn *c, size_t bytes) {
     uint16_t i = 0;
@@ -493,15 +510,25 @@ int ws_conn_ping(ws_conn *c, const void *data, size_t len) {
 
 /* ---- closing -------------------------------------------------------- */
 
+ws_conn_rare *ws_conn_rare_fields(ws_conn *c) {
+    if (!c->rare) c->rare = calloc(1, sizeof *c->rare);
+    return c->rare;
+}
+
+/* Out of memory, the close event reports the code without its reason. */
 static void set_close(ws_conn *c, uint16_t code, const char *reason, size_t len) {
-    free(c->close_reason);
-    c->close_reason = NULL;
     c->close_code = code;
+    if (c->rare) {
+        free(c->rare->close_reason);
+        c->rare->close_reason = NULL;
+    }
     if (len) {
-        c->close_reason = malloc(len + 1);
-        if (c->close_reason) {
-            memcpy(c->close_reason, reason, len);
-            c->close_reason[len] = 0;
+        ws_conn_rare *r = ws_conn_rare_fields(c);
+        char *copy = r ? malloc(len + 1) : NULL;
+        if (copy) {
+            memcpy(copy, reason, len);
+            copy[len] = 0;
+            r->close_reason = copy;
         }
     }
 }
@@ -569,12 +596,18 @@ void ws_conn_free_handle(uv_handle_t *h) {
     ws_conn *c = h->data;
     ws_server *srv = c->srv;
     release_chunks(c);
-    ws_parser_free(&c->parser);
+    if (c->parser) {
+        ws_parser_free(c->parser);
+        free(c->parser);
+    }
     if (c->tls) ws_tls_free(c->tls);
     if (c->deflate) ws_deflate_free(c->deflate);
-    free(c->peer);
     ws_bytes_free(&c->in);
-    free(c->close_reason);
+    if (c->rare) {
+        free(c->rare->close_reason);
+        free(c->rare->peer);
+        free(c->rare);
+    }
     free(c);
     ws_server_conn_freed(srv);
 }
@@ -584,16 +617,17 @@ void ws_conn_free_handle(uv_handle_t *h) {
 static void finish(ws_conn *c) {
     if (c->state == WS_CONN_CLOSED) return;
     ws_server *srv = c->srv;
-    if (c->n_subs || c->subs) ws_pubsub_unsubscribe_all(srv, c);
+    if (c->subs) ws_pubsub_unsubscribe_all(srv, c);
     if (c->flags & WS_CONN_F_JS) {
         uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
         uint8_t flags = 0;
         if ((c->flags & WS_CONN_F_CLOSE_SENT) && (c->flags & WS_CONN_F_CLOSE_RECEIVED))
             flags |= WS_CLOSE_FLAG_CLEAN;
         if (c->flags & WS_CONN_F_ERROR) flags |= WS_CLOSE_FLAG_ERROR;
-        size_t len = c->close_reason ? strlen(c->close_reason) : 0;
+        const char *reason = c->rare ? c->rare->close_reason : NULL;
+        size_t len = reason ? strlen(reason) : 0;
         uint8_t *dst = ws_events_add(&srv->events, WS_EVENT_CLOSE, flags, code, c->slot, len);
-        if (dst && len) memcpy(dst, c->close_reason, len);
+        if (dst && len) memcpy(dst, reason, len);
         ws_server_wake(srv);
     }
     ws_server_conn_finished(srv, c);
@@ -766,15 +800,13 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     char out[2048];
     size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, ext_len ? extensions : NULL,
                                      (size_t)ext_len);
-    if (!n || queue_bytes(c, out, n) != 0) {
+    if (!n || write_or_queue(c, out, n) != 0) {
         finish(c);
         return 0;
     }
     uint32_t now = ws_server_now(c->srv);
     c->state = WS_CONN_OPEN;
     c->t_state = c->t_read = now;
-    ws_parser_init(&c->parser, c->srv->cfg.max_payload, 1);
-    if (c->deflate) c->parser.allowed_rsv = WS_RSV1;
     if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
         uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &parsed);
         resume_reading(c);
@@ -851,8 +883,12 @@ static int read_proxy_header(ws_conn *c) {
         return -1;
     }
     if (h.family) {
-        c->peer = strdup(h.src_addr);
-        c->peer_port = h.src_port;
+        ws_conn_rare *rare = ws_conn_rare_fields(c);
+        if (!rare || !(rare->peer = strdup(h.src_addr))) { /* never fall back to the proxy's own address */
+            finish(c);
+            return -1;
+        }
+        rare->peer_port = h.src_port;
     }
     memmove(c->in.data, c->in.data + r, c->in.len - (size_t)r);
     c->in.len -= (size_t)r;
@@ -974,24 +1010,16 @@ static int in_spare_room(const ws_conn *c, const uint8_t *p) {
     return c->in.data && p >= c->in.data + c->in.len && p <= c->in.data + c->in.cap;
 }
 
-static void parse_frames(ws_conn *c, uint8_t *p, size_t n, ws_bytes *held);
-
-/* p may lie in c->in (read there directly); a message that completes in it
- * leaves c->in, and what is left of the read is parsed from its old block,
- * which lives until then. */
-static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
-    ws_bytes held = {0};
-    parse_frames(c, p, n, &held);
-    ws_bytes_free(&held);
-}
-
-static void parse_frames(ws_conn *c, uint8_t *p, size_t n, ws_bytes *held) {
+/* p may lie in c->in (read there directly): a message that completes in it
+ * leaves c->in, and the rest of the read is parsed from its old block, which
+ * *held keeps until then. */
+static void parse_frames(ws_conn *c, ws_parser *parser, uint8_t *p, size_t n, ws_bytes *held) {
     ws_event ev;
     uint64_t max = c->srv->cfg.max_payload;
     while ((c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) && !(c->flags & WS_CONN_F_HOLD)) {
-        ssize_t r = ws_parser_next(&c->parser, p, n, &ev);
+        ssize_t r = ws_parser_next(parser, p, n, &ev);
         if (r < 0) {
-            violation(c, c->parser.close_code, c->parser.errstr);
+            violation(c, parser->close_code, parser->errstr);
             return;
         }
         p += r;
@@ -1020,7 +1048,7 @@ static void parse_frames(ws_conn *c, uint8_t *p, size_t n, ws_bytes *held) {
                 c->message_direct = 1;
             } else {
                 /* Room for the rest of this frame at once: no regrowth per read. */
-                if (ev.first && !ws_bytes_reserve(&c->in, ev.len + c->parser.remaining)) goto oom;
+                if (ev.first && !ws_bytes_reserve(&c->in, ev.len + parser->remaining)) goto oom;
                 if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) goto oom;
             }
             break;
@@ -1070,6 +1098,37 @@ oom:
     fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
 }
 
+/* The parser's state stays with the connection only while a frame or a
+ * fragmented message spans reads; at a frame boundary a fresh parser on the
+ * stack does the work, so an idle connection holds none. */
+static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+    ws_parser local;
+    ws_parser *parser = c->parser;
+    if (!parser) {
+        parser = &local;
+        ws_parser_init(parser, c->srv->cfg.max_payload, 1);
+        if (c->deflate) parser->allowed_rsv = WS_RSV1;
+    }
+    ws_bytes held = {0};
+    parse_frames(c, parser, p, n, &held);
+    ws_bytes_free(&held);
+    if (ws_parser_at_rest(parser)) {
+        ws_parser_free(parser);
+        if (parser == c->parser) {
+            free(c->parser);
+            c->parser = NULL;
+        }
+    } else if (parser == &local) {
+        c->parser = malloc(sizeof *c->parser);
+        if (!c->parser) {
+            ws_parser_free(&local);
+            fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+            return;
+        }
+        *c->parser = local;
+    }
+}
+
 /* ---- reading -------------------------------------------------------- */
 
 /* The rest of a large uncompressed frame is read straight to where its
@@ -1078,9 +1137,10 @@ oom:
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     ws_conn *c = h->data;
     (void)suggested;
+    const ws_parser *parser = c->parser; /* NULL at a frame boundary */
     if (!c->tls && (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) &&
-        !(c->parser.msg_rsv & WS_RSV1) && (c->flags & WS_CONN_F_PROXY_DONE)) {
-        uint64_t left = ws_parser_payload_left(&c->parser);
+        !(parser && (parser->msg_rsv & WS_RSV1)) && (c->flags & WS_CONN_F_PROXY_DONE)) {
+        uint64_t left = parser ? ws_parser_payload_left(parser) : 0;
         if (left >= WS_DIRECT_READ_MIN && left <= UINT_MAX - WS_MAX_HEADER) {
             uint8_t *dst = ws_bytes_reserve(&c->in, (size_t)left);
             if (dst) { /* and the next header if it fits: a short read then ends libuv's read loop */
@@ -1245,9 +1305,9 @@ void ws_conn_sweep(ws_conn *c, uint32_t now) {
 
 int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port) {
     struct sockaddr_storage ss;
-    if (c->peer) {
-        snprintf(addr, cap, "%s", c->peer);
-        *port = c->peer_port;
+    if (c->rare && c->rare->peer) {
+        snprintf(addr, cap, "%s", c->rare->peer);
+        *port = c->rare->peer_port;
         return 0;
     }
     if (c->flags & WS_CONN_F_STREAM) return UV_ENOTCONN; /* JS knows the stream's address */

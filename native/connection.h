@@ -47,37 +47,46 @@ typedef struct {
     uint32_t off, len;
 } ws_chunk;
 
+/* Fields few connections ever use, allocated the first time one is set
+ * (ws_conn_rare_fields), so an idle connection does not carry them. */
+typedef struct {
+    char *close_reason; /* owned; NULL = empty */
+    char *peer;         /* owned: the client address a PROXY header gave, else NULL */
+    uint16_t peer_port;
+    uint32_t dropped;   /* multicasts dropped for this connection by the backpressure policy */
+} ws_conn_rare;
+
+/* Laid out to fit 376 bytes (a 384-byte malloc chunk): an idle connection
+ * is this struct and nothing else in C. */
 struct ws_conn {
     uv_tcp_t tcp;
     ws_server *srv;
     ws_conn *next_dirty;
-    uint64_t id;
     uint32_t slot;
     uint32_t batch;    /* the server batch holding this connection's latest message */
     uint32_t t_read;   /* ms of the last bytes read */
     uint32_t t_state;  /* ms the current deadline counts from */
     uint16_t flags;
+    uint16_t close_code;    /* the code the close event reports */
     uint8_t state;
     uint8_t message_direct; /* 1: the current message went straight to the event batch; 2: inflated whole into in */
-    uint16_t close_code;    /* the code the close event reports */
-    char *close_reason;     /* owned; NULL = empty */
-    ws_parser parser;
-    ws_bytes in;            /* the request head, or a message spanning reads */
-    ws_chunk *chunks;       /* the write queue */
+    uint16_t sealed;        /* leading chunks that are TLS ciphertext: never appended to */
     uint16_t n_chunks, cap_chunks, inflight;
+    ws_chunk *chunks;       /* the write queue */
     size_t queued;          /* bytes in the write queue, in flight included */
+    ws_parser *parser;      /* owned; only while a frame or a fragmented message spans reads, else NULL */
+    ws_bytes in;            /* the request head, or a message spanning reads */
     struct ws_tls *tls;     /* wss:// in the engine, else NULL */
     struct ws_deflate *deflate; /* permessage-deflate in force, else NULL */
-    char *peer;             /* the client address a PROXY header gave, else NULL */
-    uint16_t peer_port;
-    uint16_t sealed;        /* leading chunks that are TLS ciphertext: never appended to */
-    ws_sub *subs;           /* subscriptions, NULL when none */
-    uint16_t n_subs, cap_subs;
-    uint32_t dropped;       /* multicasts dropped for this connection by the backpressure policy */
+    ws_sub_list *subs;      /* subscriptions, NULL when none */
+    ws_conn_rare *rare;     /* NULL until needed */
 };
 
 /* Frees this thread's pooled write-queue arrays (a thread that is ending). */
 void ws_conn_pools_release(void);
+
+/* c's rare fields, allocated on first use; NULL when memory is exhausted. */
+ws_conn_rare *ws_conn_rare_fields(ws_conn *c);
 
 /* Starts reading from an accepted socket. */
 ws_conn *ws_conn_new(ws_server *srv, int policy_only);

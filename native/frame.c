@@ -32,6 +32,10 @@ void ws_parser_free(ws_parser *p) {
     p->ctrl = NULL;
 }
 
+int ws_parser_at_rest(const ws_parser *p) {
+    return p->state == RECV_HEADER && p->hdr_len == 0 && p->msg_opcode == 0;
+}
+
 static ssize_t parser_fail(ws_parser *p, ssize_t err, const char *errstr) {
     p->state = RECV_ERROR;
     p->errstr = errstr;

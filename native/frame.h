@@ -110,6 +110,11 @@ void ws_parser_init(ws_parser *p, uint64_t max_payload, int expect_masked);
 /* Releases what the parser allocated (see above); it may then be initialized again. */
 void ws_parser_free(ws_parser *p);
 
+/* 1 when the parser is between frames with no message in progress: a
+ * freshly initialized one (same configuration) would go on the same way.
+ * Lets a caller keep no parser state at all between frames. */
+int ws_parser_at_rest(const ws_parser *p);
+
 /* Consumes bytes of buf[0..len) up to and including the next event and
  * returns how many it consumed (0..len), with *ev filled in. When it
  * returns len with ev->type == WS_EV_NEED_MORE, everything was consumed and

@@ -68,11 +68,12 @@ static void maybe_free(ws_pubsub *ps, ws_topic *t) {
 }
 
 int ws_pubsub_subscribe(ws_server *srv, ws_conn *c, const char *name, size_t len) {
-    for (uint16_t i = 0; i < c->n_subs; i++) {
-        ws_topic *t = c->subs[i].topic;
+    uint16_t n = c->subs ? c->subs->n : 0;
+    for (uint16_t i = 0; i < n; i++) {
+        ws_topic *t = c->subs->items[i].topic;
         if (t->name_len == len && memcmp(t->name, name, len) == 0) return 0;
     }
-    if (c->n_subs == UINT16_MAX) return -1;
+    if (n == UINT16_MAX) return -1;
     ws_topic *t = find_or_create(&srv->pubsub, name, len);
     if (!t) return -1;
     if (t->n_subs == t->cap_subs) {
@@ -82,14 +83,15 @@ int ws_pubsub_subscribe(ws_server *srv, ws_conn *c, const char *name, size_t len
         t->subs = s;
         t->cap_subs = cap;
     }
-    if (c->n_subs == c->cap_subs) {
-        uint16_t cap = c->cap_subs ? (uint16_t)(c->cap_subs * 2 > UINT16_MAX ? UINT16_MAX : c->cap_subs * 2) : 2;
-        ws_sub *s = realloc(c->subs, cap * sizeof *s);
-        if (!s) goto fail;
-        c->subs = s;
-        c->cap_subs = cap;
+    if (!c->subs || n == c->subs->cap) {
+        uint16_t cap = n ? (uint16_t)(n * 2 > UINT16_MAX ? UINT16_MAX : n * 2) : 2;
+        ws_sub_list *l = realloc(c->subs, sizeof *l + cap * sizeof l->items[0]);
+        if (!l) goto fail;
+        l->n = n;
+        l->cap = cap;
+        c->subs = l;
     }
-    c->subs[c->n_subs++] = (ws_sub){t, t->n_subs};
+    c->subs->items[c->subs->n++] = (ws_sub){t, t->n_subs};
     t->subs[t->n_subs++] = c;
     return 1;
 fail:
@@ -99,27 +101,32 @@ fail:
 
 /* Removes c's i-th subscription: swap-remove on both sides. */
 static void remove_sub(ws_server *srv, ws_conn *c, uint16_t i) {
-    ws_topic *t = c->subs[i].topic;
-    uint32_t at = c->subs[i].index;
+    ws_sub_list *l = c->subs;
+    ws_topic *t = l->items[i].topic;
+    uint32_t at = l->items[i].index;
     ws_conn *moved = t->subs[--t->n_subs];
     if (at != t->n_subs) {
         t->subs[at] = moved;
-        for (uint16_t k = 0; k < moved->n_subs; k++) {
-            if (moved->subs[k].topic == t) {
-                moved->subs[k].index = at;
+        for (uint16_t k = 0; k < moved->subs->n; k++) {
+            if (moved->subs->items[k].topic == t) {
+                moved->subs->items[k].index = at;
                 break;
             }
         }
     }
-    c->subs[i] = c->subs[--c->n_subs];
+    l->items[i] = l->items[--l->n];
     maybe_free(&srv->pubsub, t);
 }
 
 int ws_pubsub_unsubscribe(ws_server *srv, ws_conn *c, const char *name, size_t len) {
-    for (uint16_t i = 0; i < c->n_subs; i++) {
-        ws_topic *t = c->subs[i].topic;
+    for (uint16_t i = 0; c->subs && i < c->subs->n; i++) {
+        ws_topic *t = c->subs->items[i].topic;
         if (t->name_len == len && memcmp(t->name, name, len) == 0) {
             remove_sub(srv, c, i);
+            if (!c->subs->n) { /* none left: hold no list */
+                free(c->subs);
+                c->subs = NULL;
+            }
             return 1;
         }
     }
@@ -127,10 +134,9 @@ int ws_pubsub_unsubscribe(ws_server *srv, ws_conn *c, const char *name, size_t l
 }
 
 void ws_pubsub_unsubscribe_all(ws_server *srv, ws_conn *c) {
-    while (c->n_subs) remove_sub(srv, c, (uint16_t)(c->n_subs - 1));
+    while (c->subs && c->subs->n) remove_sub(srv, c, (uint16_t)(c->subs->n - 1));
     free(c->subs);
     c->subs = NULL;
-    c->cap_subs = 0;
 }
 
 int ws_pubsub_set_policy(ws_server *srv, const char *name, size_t len, int policy) {
@@ -199,7 +205,8 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
                 if (!slow) slow = malloc(t->n_subs * sizeof *slow);
                 if (slow) slow[n_slow++] = c;
             } else {
-                c->dropped++;
+                ws_conn_rare *r = ws_conn_rare_fields(c);
+                if (r) r->dropped++;
                 t->dropped++;
             }
         }

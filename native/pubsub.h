@@ -34,6 +34,12 @@ typedef struct {
     uint32_t index;
 } ws_sub;
 
+/* A connection's subscriptions: allocated with its first, freed with its last. */
+typedef struct {
+    uint16_t n, cap;
+    ws_sub items[];
+} ws_sub_list;
+
 typedef struct {
     ws_topic **buckets;
     size_t n_buckets, n_topics;

@@ -221,7 +221,6 @@ static void on_connection(uv_stream_t *server, int status) {
         uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
         return;
     }
-    c->id = ++srv->next_id;
     srv->n_conns++;
     if (srv->tls && l->kind == WS_LISTENER_WEBSOCKET && !(c->tls = ws_tls_new(srv->tls))) {
         ws_conn_abort(c);
@@ -249,7 +248,6 @@ ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len) {
         uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
         return NULL;
     }
-    c->id = ++srv->next_id;
     srv->n_conns++;
     /* JS hears how every adopted connection ends: it holds its request, and for a stream its socket. */
     c->flags |= WS_CONN_F_JS | WS_CONN_F_PROXY_DONE; /* a PROXY header is the HTTP server's business */

@@ -104,7 +104,7 @@ struct ws_server {
     uint32_t *free_slots;
     uint32_t n_free;
     uint32_t n_conns;   /* connections in any state */
-    uint64_t next_id;
+    uint64_t next_id;   /* the last connection id handed to JS */
 
     ws_conn *dirty;     /* connections with corked writes, linked through next_dirty */
     ws_events events;

@@ -1011,6 +1011,27 @@ describe('the Connection API', () => {
     c.destroy();
   });
 
+  test('headers holds every request header by its lower-case name, repeated ones joined', async () => {
+    const connP = nextConnection(srv.server);
+    const c = await RawClient.connect(`${srv.url}/props`, {
+      headers: { 'USER-AGENT': 'raw-client/1', 'Accept-Language': ['en', 'fr'], Cookie: ['a=1', 'b=2'], 'X-Thing': ['x', 'y'], 'sec-fetch-MODE': 'websocket' },
+    });
+    const conn = await connP;
+    assert.deepEqual({ ...conn.headers }, {
+      host: `127.0.0.1:${srv.port}`,
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-key': c.key,
+      'sec-websocket-version': '13',
+      'user-agent': 'raw-client/1',
+      'accept-language': 'en, fr',
+      cookie: 'a=1; b=2',
+      'x-thing': 'x, y',
+      'sec-fetch-mode': 'websocket',
+    });
+    c.destroy();
+  });
+
   test('a connection without Origin or Cookie has no origin and empty cookies', async () => {
     const connP = nextConnection(srv.server);
     const c = await RawClient.connect(`${srv.url}/props`);

@@ -907,11 +907,45 @@ static void test_client_mode(void) {
     free(b.p);
 }
 
+/* ws_parser_at_rest: true only between frames with no message in progress,
+ * so a caller may drop the parser there and start a fresh one. */
+static void test_at_rest(void) {
+    bytes b = {0};
+    ws_parser p;
+    ws_event ev;
+    uint8_t *buf;
+
+    PUT(&b, WS_OP_TEXT, "Hel");
+    PUT(&b, FIN | WS_OP_CONTINUATION, "lo");
+    PUT(&b, FIN | WS_OP_PING, "p");
+    buf = test_exact_copy(b.p, b.n);
+    ws_parser_init(&p, 0, 1);
+    test_cond("a fresh parser is at rest", ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf, 1, &ev);
+    test_cond("half a header is not rest", !ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf + 1, 7, &ev);
+    test_cond("part of a payload is not rest", !ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf + 8, 1, &ev);
+    test_cond("between the fragments of a message is not rest", !ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf + 9, 8, &ev);
+    test_cond("a due MESSAGE event is not rest", !ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf + 17, 0, &ev);
+    test_cond("after the MESSAGE event the parser is at rest", ev.type == WS_EV_MESSAGE && ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf + 17, 6, &ev);
+    test_cond("a control frame split across calls is not rest", !ws_parser_at_rest(&p));
+    ws_parser_next(&p, buf + 23, 1, &ev);
+    test_cond("after the control frame the parser is at rest", ev.type == WS_EV_PING && ws_parser_at_rest(&p));
+    ws_parser_free(&p);
+    free(buf);
+    free(b.p);
+}
+
 int main(void) {
     test_rfc_examples();
     test_lengths();
     test_fragmentation();
     test_data_events();
+    test_at_rest();
     test_violations();
     test_utf8_in_text();
     test_max_payload();
