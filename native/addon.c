@@ -225,6 +225,7 @@ static void hook_flush(void *ctx, ws_events *events, size_t n) {
          * neither C nor any message view uses it. */
         if (as->events_ab) napi_delete_reference(env, as->events_ab);
         as->events_ab = NULL;
+        if (events->has_binary) ws_events_fit(events);
         if (napi_create_external_arraybuffer(env, events->data, events->cap, free_events_buffer, NULL, &ab) !=
             napi_ok) {
             owned_list none = {env, NULL, 0};

@@ -149,6 +149,14 @@ int ws_events_consume(ws_events *e, size_t n, uint8_t **abandoned) {
     return 0;
 }
 
+void ws_events_fit(ws_events *e) {
+    if (e->shared || !e->len || e->len == e->cap) return;
+    uint8_t *p = realloc(e->data, e->len);
+    if (!p) return; /* keeps the larger buffer */
+    e->data = p;
+    e->cap = e->len;
+}
+
 static void free_owned(void *ctx, uint8_t kind, uint8_t *data, size_t len) {
     (void)ctx;
     (void)kind;

@@ -65,6 +65,12 @@ void ws_events_each_owned(const ws_events *e, size_t n,
  * one is left to JS: *abandoned is set to it (else NULL). */
 int ws_events_consume(ws_events *e, size_t n, uint8_t **abandoned);
 
+/* Gives back the unused tail of a buffer about to be handed to JS for the
+ * last time (it holds binary messages, so it is left to JS after this
+ * batch): GC then accounts only for the bytes in use. Anything appended
+ * afterwards goes to a new buffer. */
+void ws_events_fit(ws_events *e);
+
 /* Calls fn(slot) for each CLOSE record among the first n bytes. */
 void ws_events_each_close(const ws_events *e, size_t n, void (*fn)(void *ctx, uint32_t slot),
                           void *ctx);
