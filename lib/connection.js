@@ -74,48 +74,29 @@ for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED }
   Object.defineProperty(Connection.prototype, name, { value, enumerable: true });
 }
 
+/** A getter for a field of the shared object in this[holder]. */
+function shared(holder, key) {
+  return { get() { return this[holder][key]; } };
+}
+
 Object.defineProperties(Connection.prototype, {
   server: {
     get() {
       return this._route.context.server;
     },
   },
-  resource: {
-    get() {
-      return this._route.resource;
-    },
-  },
-  context: {
-    get() {
-      return this._route.context;
-    },
-  },
+  resource: shared('_route', 'resource'),
+  context: shared('_route', 'context'),
+  /** Request path without the query, as sent. */
+  path: shared('_route', 'path'),
+  /** Negotiated subprotocol, '' when none. */
+  protocol: shared('_terms', 'protocol'),
+  /** Negotiated extensions as sent in the 101 response, '' when none. */
+  extensions: shared('_terms', 'extensions'),
+  secure: shared('_terms', 'secure'),
   remoteAddress: {
     get() {
       return addressText(this._address);
-    },
-  },
-  /** Negotiated subprotocol, '' when none. */
-  protocol: {
-    get() {
-      return this._terms.protocol;
-    },
-  },
-  /** Negotiated extensions as sent in the 101 response, '' when none. */
-  extensions: {
-    get() {
-      return this._terms.extensions;
-    },
-  },
-  secure: {
-    get() {
-      return this._terms.secure;
-    },
-  },
-  /** Request path without the query, as sent. */
-  path: {
-    get() {
-      return this._route.path;
     },
   },
   /** Request headers, names lower-cased; repeated ones joined (Cookie with '; '). */
