@@ -26,6 +26,7 @@
 #define WS_DIRECT_READ_MIN 16384 /* frame payloads from this size on are read straight into their message */
 
 static void process_frames(ws_conn *c, uint8_t *p, size_t n);
+static int try_write(ws_conn *c, uv_buf_t *bufs, unsigned n);
 static void finish(ws_conn *c);
 static void linger(ws_conn *c);
 static void resume_reading(ws_conn *c);
@@ -139,7 +140,7 @@ static int queue_bytes(ws_conn *c, const void *p, size_t n) {
 static int write_or_queue(ws_conn *c, const char *p, size_t n) {
     if (!c->n_chunks && !c->tls && !(c->flags & WS_CONN_F_STREAM)) {
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        int r = try_write(c, &b, 1);
         if (r > 0) { /* errors: queue it all, and the flush meets them */
             p += r;
             n -= (size_t)r;
@@ -418,7 +419,7 @@ static int can_send(const ws_conn *c) {
  * the socket does not take is copied into the queue. 0 done (queued or
  * written), -1 failed, 1 not applicable. */
 static int send_direct(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
-    if (len < WS_SEND_DIRECT_MIN || c->inflight || c->tls || (c->flags & WS_CONN_F_STREAM) ||
+    if (len < WS_SEND_DIRECT_MIN || len > UINT_MAX || c->inflight || c->tls || (c->flags & WS_CONN_F_STREAM) ||
         c->n_chunks + 2 > WS_WRITE_IOV)
         return 1;
     uv_buf_t bufs[WS_WRITE_IOV];
