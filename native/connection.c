@@ -23,10 +23,8 @@
 #define WS_MAX_SERVER_HEADER 10 /* server frames are unmasked */
 #define WS_WRITE_IOV 64
 #define WS_SEND_DIRECT_MIN 16384 /* messages from this size on are written at once when they can be */
-#define WS_DIRECT_READ_MIN 16384 /* frame payloads from this size on are read straight into their message */
 
 static void process_frames(ws_conn *c, uint8_t *p, size_t n);
-static int try_write(ws_conn *c, uv_buf_t *bufs, unsigned n);
 static void finish(ws_conn *c);
 static void linger(ws_conn *c);
 static void resume_reading(ws_conn *c);
@@ -132,23 +130,6 @@ static int queue_bytes(ws_conn *c, const void *p, size_t n) {
     return 0;
 }
 
-/* The handshake answer: written straight from the caller's buffer when
- * nothing waits before it and the socket takes it, so a burst of
- * handshakes takes no write buffer per connection (a pooled one is 16 KiB,
- * and hundreds at once would stay in the process); what the socket does
- * not take is queued. TLS and stream connections always queue. */
-static int write_or_queue(ws_conn *c, const char *p, size_t n) {
-    if (!c->n_chunks && !c->tls && !(c->flags & WS_CONN_F_STREAM)) {
-        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-        int r = try_write(c, &b, 1);
-        if (r > 0) { /* errors: queue it all, and the flush meets them */
-            p += r;
-            n -= (size_t)r;
-        }
-    }
-    return n ? queue_bytes(c, p, n) : 0;
-}
-
 /* Drops `bytes` written bytes from the front of the queue. */
 static void consume(ws_conn *c, size_t bytes) {
     uint16_t i = 0;
@@ -218,8 +199,8 @@ static const ws_bytes *compressed(ws_conn *c, const uint8_t *p, size_t len) {
     return ws_deflate_compress(c->deflate, p, len, out) == 0 ? out : NULL;
 }
 
-/* What the socket takes now, without blocking: bytes written, UV_EAGAIN, or
- * an error. On Linux a send()/sendmsg() of our own: the socket layer
+/* What the socket takes now, without blocking: bytes written (0 when it
+ * takes none), or a negative error. On Linux a send()/sendmsg() of our own: the socket layer
  * directly, no write(2) file path, and no SIGPIPE. Only called while no
  * uv_write is pending, so libuv's queue is empty and order holds. */
 static int try_write(ws_conn *c, uv_buf_t *bufs, unsigned n) {
@@ -236,10 +217,64 @@ static int try_write(ws_conn *c, uv_buf_t *bufs, unsigned n) {
         }
     } while (r < 0 && errno == EINTR);
     if (r >= 0) return r > INT_MAX ? INT_MAX : (int)r;
-    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 #else
-    return uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    return r == UV_EAGAIN || r == UV_ENOSYS ? 0 : r;
 #endif
+}
+
+/* The queue as iovecs (at most WS_WRITE_IOV); returns how many. */
+static unsigned queue_iov(const ws_conn *c, uv_buf_t *bufs) {
+    unsigned n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
+    for (unsigned i = 0; i < n; i++)
+        bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+    return n;
+}
+
+/* Writes the queue, then parts straight from the caller's memory, as far as
+ * the socket takes them now; only the rest of parts is copied into the
+ * queue. So a large send or a handshake answer needs no write buffer when
+ * the socket keeps up. TLS and stream connections, and one with a write in
+ * flight, queue it all. 0, or -1 (out of memory, or the socket failed: the
+ * connection is finished). */
+static int write_through(ws_conn *c, const uv_buf_t *parts, unsigned n_parts) {
+    size_t total = 0, written = 0;
+    for (unsigned i = 0; i < n_parts; i++) total += parts[i].len;
+    if (!c->inflight && !c->tls && !(c->flags & WS_CONN_F_STREAM) && c->n_chunks + n_parts <= WS_WRITE_IOV) {
+        uv_buf_t bufs[WS_WRITE_IOV];
+        unsigned n = queue_iov(c, bufs);
+        memcpy(bufs + n, parts, n_parts * sizeof *parts);
+        int r = try_write(c, bufs, n + n_parts);
+        if (r < 0) {
+            finish(c);
+            return -1;
+        }
+        size_t queued = c->queued;
+        consume(c, (size_t)r < queued ? (size_t)r : queued);
+        written = (size_t)r > queued ? (size_t)r - queued : 0; /* of parts */
+        if (written == total && !c->n_chunks && (c->flags & WS_CONN_F_NEED_DRAIN))
+            ws_server_mark_dirty(c->srv, c); /* the flush reports the drain */
+    }
+    if (written == total) return 0;
+    uint8_t *dst = queue_space(c, total - written);
+    if (!dst) { /* part of it may be out: nothing else may follow */
+        finish(c);
+        return -1;
+    }
+    size_t skip = written, at = 0;
+    for (unsigned i = 0; i < n_parts; i++) {
+        size_t len = parts[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(dst + at, parts[i].base + skip, len - skip);
+        at += len - skip;
+        skip = 0;
+    }
+    queue_commit(c, at);
+    return 0;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -359,12 +394,9 @@ void ws_conn_flush(ws_conn *c) {
         bufs[0] = uv_buf_init((char *)g, (unsigned)len);
         n = 1;
     } else {
-        n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
-        for (unsigned i = 0; i < n; i++)
-            bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+        n = queue_iov(c, bufs);
     }
     int r = try_write(c, bufs, n);
-    if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
     if (r < 0) {
         finish(c);
         return;
@@ -374,9 +406,7 @@ void ws_conn_flush(ws_conn *c) {
         drained(c);
         return;
     }
-    n = c->n_chunks < WS_WRITE_IOV ? c->n_chunks : WS_WRITE_IOV;
-    for (unsigned i = 0; i < n; i++)
-        bufs[i] = uv_buf_init((char *)c->chunks[i].buf->data + c->chunks[i].off, c->chunks[i].len);
+    n = queue_iov(c, bufs);
     ws_req *req = ws_server_req(c->srv);
     if (!req || uv_write(&req->write, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
         if (req) ws_server_req_free(c->srv, req);
@@ -414,54 +444,23 @@ static int can_send(const ws_conn *c) {
     return c->state == WS_CONN_OPEN && !(c->flags & WS_CONN_F_CLOSE_SENT);
 }
 
-/* A large message on a plain socket that is not being written to: written
- * now, after what is queued, straight from the caller's memory; only what
- * the socket does not take is copied into the queue. 0 done (queued or
- * written), -1 failed, 1 not applicable. */
-static int send_direct(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
-    if (len < WS_SEND_DIRECT_MIN || len > UINT_MAX || c->inflight || c->tls || (c->flags & WS_CONN_F_STREAM) ||
-        c->n_chunks + 2 > WS_WRITE_IOV)
-        return 1;
-    uv_buf_t bufs[WS_WRITE_IOV];
+/* A large message goes out through write_through: from the caller's memory
+ * when the socket takes it. */
+static int send_large(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
     uint8_t header[WS_MAX_SERVER_HEADER];
     size_t h = ws_frame_header(header, 1, 0, opcode, len, NULL);
-    unsigned n = 0;
-    for (; n < c->n_chunks; n++)
-        bufs[n] = uv_buf_init((char *)c->chunks[n].buf->data + c->chunks[n].off, c->chunks[n].len);
-    bufs[n++] = uv_buf_init((char *)header, (unsigned)h);
-    bufs[n++] = uv_buf_init((char *)data, (unsigned)len);
-    int r = try_write(c, bufs, n);
-    if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
-    if (r < 0) {
-        finish(c);
-        return -1;
-    }
-    size_t written = (size_t)r, queued = c->queued;
-    consume(c, written < queued ? written : queued);
-    written = written > queued ? written - queued : 0; /* of this frame */
-    size_t rest = h + len - written;
-    if (rest) {
-        uint8_t *dst = queue_space(c, rest);
-        if (!dst) { /* part of the frame is out: nothing else may follow it */
-            finish(c);
-            return -1;
-        }
-        size_t from_header = written < h ? h - written : 0;
-        memcpy(dst, header + h - from_header, from_header);
-        memcpy(dst + from_header, data + (len - (rest - from_header)), rest - from_header);
-        queue_commit(c, rest);
-    } else if (!c->n_chunks && (c->flags & WS_CONN_F_NEED_DRAIN)) {
-        ws_server_mark_dirty(c->srv, c); /* the flush reports the drain */
-    }
-    return 0;
+    uv_buf_t parts[2] = {uv_buf_init((char *)header, (unsigned)h), uv_buf_init((char *)data, (unsigned)len)};
+    return write_through(c, parts, 2);
 }
 
 int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     if (!can_send(c)) return -1;
     size_t before = c->queued;
     const ws_bytes *z = compressed(c, data, len);
-    int r = z ? queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) : send_direct(c, opcode, data, len);
-    if (r == 1) r = queue_frame(c, opcode, data, len);
+    int r;
+    if (z) r = queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len);
+    else if (len >= WS_SEND_DIRECT_MIN && len <= UINT_MAX) r = send_large(c, opcode, data, len);
+    else r = queue_frame(c, opcode, data, len);
     if (r != 0) return -1;
     return after_send(c, before);
 }
@@ -801,7 +800,8 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     char out[2048];
     size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, ext_len ? extensions : NULL,
                                      (size_t)ext_len);
-    if (!n || write_or_queue(c, out, n) != 0) {
+    uv_buf_t answer = uv_buf_init(out, (unsigned)n);
+    if (!n || write_through(c, &answer, 1) != 0) {
         finish(c);
         return 0;
     }
@@ -1142,7 +1142,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     if (!c->tls && (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) &&
         !(parser && (parser->msg_rsv & WS_RSV1)) && (c->flags & WS_CONN_F_PROXY_DONE)) {
         uint64_t left = parser ? ws_parser_payload_left(parser) : 0;
-        if (left >= WS_DIRECT_READ_MIN && left <= UINT_MAX - WS_MAX_HEADER) {
+        if (left >= WS_EVENT_OWNED_MIN && left <= UINT_MAX - WS_MAX_HEADER) {
             uint8_t *dst = ws_bytes_reserve(&c->in, (size_t)left);
             if (dst) { /* and the next header if it fits: a short read then ends libuv's read loop */
                 size_t room = c->in.cap - c->in.len;
