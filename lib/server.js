@@ -14,6 +14,7 @@ const { normalizeOptions, loadTls } = require('./options');
 const { compileTrust, clientAddress, trustNone } = require('./forwarded');
 const { createLogger } = require('./log');
 const { WebSocketError } = require('./errors');
+const { workerInfo } = require('./workers');
 
 // Record kinds and flags written by native/events.c.
 const EVENT_TEXT = 1;
@@ -60,6 +61,8 @@ class Server extends EventEmitter {
     this._batch = null;    // Buffer over the events ArrayBuffer C shares with us
     this._address = null;
     this._state = 'new';   // new, starting, listening, closing, closed
+    this._worker = workerInfo(); // { index, count } in a worker started by lib/workers.js, else null
+    this._fanout = null;   // multicasts to and from other processes (lib/fanout/), or null
     this._onUpgrade = this._onUpgrade.bind(this);
     this._onEvents = this._onEvents.bind(this);
     if (this.options.noServer || this.options.server) {
@@ -90,6 +93,8 @@ class Server extends EventEmitter {
       maxBackpressure: o.maxBackpressure,
       backpressurePolicy: POLICIES[o.backpressurePolicy],
       proxyProtocol: o.proxyProtocol ? 1 : 0,
+      idOffset: this._worker !== null ? this._worker.index : 0, // ids unique across workers
+      idStride: this._worker !== null ? this._worker.count : 1,
       perMessageDeflate: o.perMessageDeflate ? {
         threshold: o.perMessageDeflate.threshold,
         serverNoContextTakeover: o.perMessageDeflate.serverNoContextTakeover ? 1 : 0,
@@ -235,10 +240,11 @@ class Server extends EventEmitter {
       return;
     }
     let port = o.port;
+    const reusePort = this._worker !== null; // workers share the port (SO_REUSEPORT)
     try {
       addresses.forEach((a, i) => {
         try {
-          port = native.listen(this._handle, a.address, port, false);
+          port = native.listen(this._handle, a.address, port, false, reusePort);
         } catch (err) {
           // "localhost" may name ::1 too; a free port picked on one address may be taken on the other.
           if (i === 0 || o.port !== 0) throw err;
@@ -246,7 +252,7 @@ class Server extends EventEmitter {
         }
       });
       if (o.policyPort) {
-        for (const a of addresses) native.listen(this._handle, a.address, o.policyPort, true);
+        for (const a of addresses) native.listen(this._handle, a.address, o.policyPort, true, reusePort);
       }
     } catch (err) {
       native.release(this._handle);
@@ -323,13 +329,46 @@ class Server extends EventEmitter {
     if (this._handle === null) return 0;
     if (typeof message === 'number' || typeof message === 'boolean') message = String(message);
     let exclude;
+    let excludeIds;
     if (options && options.exclude) {
       const list = Array.isArray(options.exclude) ? options.exclude : [options.exclude];
       exclude = [];
+      excludeIds = [];
       // A closed connection's slot may already belong to another: never exclude by a stale one.
-      for (const c of list) if (c instanceof Connection && c.server === this && c.readyState !== CLOSED) exclude.push(c._slot);
+      for (const c of list) {
+        if (c instanceof Connection && c.server === this && c.readyState !== CLOSED) {
+          exclude.push(c._slot);
+          excludeIds.push(c.id);
+        }
+      }
     }
-    return native.multicast(this._handle, name, message, Boolean(options && options.binary), exclude);
+    const binary = Boolean(options && options.binary);
+    const n = native.multicast(this._handle, name, message, binary, exclude);
+    if (this._fanout !== null) this._fanout.publish(name, message, binary, excludeIds || []);
+    return n;
+  }
+
+  /**
+   * A multicast published by another process (a fan-out delivers it): the
+   * local C multicast, excluding the local connections among excludeIds.
+   * @param {string} name
+   * @param {string|Buffer} message
+   * @param {boolean} binary
+   * @param {number[]} excludeIds
+   * @returns {number} how many local subscribers it was queued for
+   */
+  _deliverRemote(name, message, binary, excludeIds) {
+    if (this._handle === null) return 0;
+    let exclude;
+    if (excludeIds && excludeIds.length) {
+      const w = this._worker;
+      const ids = new Set(w === null ? excludeIds : excludeIds.filter((id) => (id - 1) % w.count === w.index));
+      if (ids.size) { // only ids this process could have handed out: most exclusions cost nothing here
+        exclude = [];
+        for (const c of this._conns) if (c !== undefined && ids.has(c.id) && c.readyState !== CLOSED) exclude.push(c._slot);
+      }
+    }
+    return native.multicast(this._handle, name, message, binary, exclude);
   }
 
   _subscribers(name) {
@@ -625,6 +664,10 @@ class Server extends EventEmitter {
   }
 
   _finishClose() {
+    if (this._fanout !== null) {
+      this._fanout.close(() => {});
+      this._fanout = null;
+    }
     if (this._handle !== null) {
       native.release(this._handle);
       this._handle = null;

@@ -113,6 +113,14 @@ static int common_header(const char *name, size_t len) {
     return -1;
 }
 
+/* The next connection id: 1, 2, 3... in one process; with workers, worker i
+ * of N hands out i + 1, i + 1 + N, ... so ids stay unique across them (and
+ * exact in a double far beyond any uptime). */
+static double connection_id(ws_server *srv) {
+    uint64_t k = srv->next_id++;
+    return (double)(k * srv->cfg.id_stride + srv->cfg.id_offset + 1);
+}
+
 static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, const ws_handshake *hs) {
     addon_server *as = ctx;
     napi_env env = as->env;
@@ -170,7 +178,7 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         headers,
         address,
         number(env, port),
-        number(env, (double)++as->srv->next_id), /* numbered here: the engine keeps no id per connection */
+        number(env, connection_id(as->srv)), /* numbered here: the engine keeps no id per connection */
         socket_addr,
     };
     call_js(as, as->on_upgrade, 8, argv);
@@ -348,6 +356,9 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     cfg.max_backpressure = (uint64_t)get_number(env, cfg_v, "maxBackpressure", 1024.0 * 1024);
     cfg.backpressure_policy = (int)get_number(env, cfg_v, "backpressurePolicy", WS_BACKPRESSURE_DROP);
     cfg.proxy_protocol = get_number(env, cfg_v, "proxyProtocol", 0) != 0;
+    cfg.id_stride = (uint32_t)get_number(env, cfg_v, "idStride", 1);
+    if (cfg.id_stride < 1) cfg.id_stride = 1;
+    cfg.id_offset = (uint32_t)get_number(env, cfg_v, "idOffset", 0) % cfg.id_stride;
     napi_value deflate;
     napi_valuetype deflate_type = napi_undefined;
     if (napi_get_named_property(env, cfg_v, "perMessageDeflate", &deflate) == napi_ok)
@@ -406,10 +417,10 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     return handle;
 }
 
-/* listen(server, address, port, policy) -> bound port */
+/* listen(server, address, port, policy, reusePort) -> bound port */
 static napi_value js_listen(napi_env env, napi_callback_info info) {
-    size_t argc = 4;
-    napi_value argv[4];
+    size_t argc = 5;
+    napi_value argv[5];
     addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     char address[128];
@@ -419,7 +430,9 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     CHECK(napi_get_value_int32(env, argv[2], &port));
     bool policy = false;
     napi_get_value_bool(env, argv[3], &policy);
-    int r = ws_server_listen(as->srv, address, port, policy ? WS_LISTENER_POLICY : WS_LISTENER_WEBSOCKET);
+    bool reuse_port = false;
+    if (argc >= 5) napi_get_value_bool(env, argv[4], &reuse_port); /* undefined: leaves false */
+    int r = ws_server_listen(as->srv, address, port, policy ? WS_LISTENER_POLICY : WS_LISTENER_WEBSOCKET, reuse_port);
     if (r < 0) return throw_uv(env, r, "listen", address, port);
     return number(env, r);
 }

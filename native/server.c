@@ -1,6 +1,9 @@
 #include "server.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -262,7 +265,32 @@ void ws_server_set_tls(ws_server *srv, ws_tls_ctx *ctx) {
     srv->tls = ctx;
 }
 
-int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind) {
+/* A socket that shares its port with the other workers' (SO_REUSEPORT: the
+ * kernel spreads new connections over them). Node 20's libuv has no
+ * UV_TCP_REUSEPORT, so the socket is made here and handed to libuv. */
+static int bind_reuse_port(uv_tcp_t *tcp, const struct sockaddr *sa) {
+#ifdef SO_REUSEPORT
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int on = 1;
+    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, sa, len) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    int r = uv_tcp_open(tcp, fd); /* from here the handle owns fd: uv_close closes it */
+    if (r != 0) close(fd);
+    return r;
+#else
+    (void)tcp;
+    (void)sa;
+    return UV_ENOTSUP;
+#endif
+}
+
+int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind, int reuse_port) {
     struct sockaddr_storage ss;
     int r;
     if (srv->n_listeners == WS_MAX_LISTENERS) return UV_ENOBUFS;
@@ -278,7 +306,8 @@ int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_
         return r;
     }
     l->tcp.data = l;
-    r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
+    if (reuse_port) r = bind_reuse_port(&l->tcp, (const struct sockaddr *)&ss);
+    else r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
     if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, srv->cfg.backlog, on_connection);
     struct sockaddr_storage bound;
     int len = sizeof bound;

@@ -40,6 +40,8 @@ typedef struct {
     uint64_t max_backpressure; /* a multicast applies the policy to a subscriber past this many queued bytes */
     int backpressure_policy;   /* WS_BACKPRESSURE_DROP or _CLOSE */
     int proxy_protocol;        /* a PROXY v1/v2 header precedes each request */
+    uint32_t id_offset;        /* connection ids are id_offset + 1 + k * id_stride: unique across workers */
+    uint32_t id_stride;        /* >= 1; the number of workers */
     int deflate;               /* permessage-deflate offered */
     ws_deflate_config deflate_cfg;
 } ws_server_config;
@@ -104,7 +106,7 @@ struct ws_server {
     uint32_t *free_slots;
     uint32_t n_free;
     uint32_t n_conns;   /* connections in any state */
-    uint64_t next_id;   /* the last connection id handed to JS */
+    uint64_t next_id;   /* how many connection ids were handed to JS */
 
     ws_conn *dirty;     /* connections with corked writes, linked through next_dirty */
     ws_events events;
@@ -128,9 +130,10 @@ struct ws_server {
 /* Creates a server on loop; takes ownership of cfg's allocations. */
 ws_server *ws_server_new(uv_loop_t *loop, const ws_server_config *cfg, const ws_server_hooks *hooks);
 
-/* Binds and listens on a numeric address. Returns the bound port (> 0) or a
- * negative libuv error. */
-int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind);
+/* Binds and listens on a numeric address; reuse_port: with SO_REUSEPORT, so
+ * that several processes (workers) share the port. Returns the bound port
+ * (> 0) or a negative libuv error. */
+int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind, int reuse_port);
 
 /* Stops accepting, sends 1001 to every open connection and drops those still
  * in their handshake; a SERVER_CLOSED event follows once all are gone. */

@@ -1,0 +1,57 @@
+'use strict';
+
+// The fan-out of workers on one machine without Redis: a worker's multicast
+// goes to the primary over the IPC channel, and the primary sends it to
+// every other worker, which delivers it to its own subscribers with the C
+// multicast (the frame built once there). The channel is ordered, so one
+// publisher's messages reach every subscriber in the order published; the
+// primary never sends a message back to the worker it came from, so each
+// subscriber gets it exactly once.
+
+/** The fan-out interface (see lib/server.js): publish, watch, unwatch, close. */
+class PrimaryFanout {
+  /**
+   * @param {import('../server').Server} server delivers what other workers publish
+   * @param {NodeJS.Process} [channel] the IPC channel to the primary
+   */
+  constructor(server, channel = process) {
+    this.server = server;
+    this.channel = channel;
+    this._onMessage = (m) => {
+      if (m === null || typeof m !== 'object' || m.type !== 'fanout') return;
+      let { message } = m;
+      // The channel hands binary data back as a Uint8Array or Buffer: the C multicast takes either.
+      if (message instanceof Uint8Array && !Buffer.isBuffer(message)) {
+        message = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+      }
+      this.server._deliverRemote(m.name, message, m.binary === true, Array.isArray(m.exclude) ? m.exclude : []);
+    };
+    channel.on('message', this._onMessage);
+  }
+
+  /**
+   * Sends one multicast to the other workers.
+   * @param {string} name
+   * @param {string|Buffer|ArrayBufferView} message
+   * @param {boolean} binary
+   * @param {number[]} excludeIds
+   */
+  publish(name, message, binary, excludeIds) {
+    if (!this.channel.connected) return; // the primary is gone: this worker is closing
+    this.channel.send({ type: 'fanout', name, message, binary, exclude: excludeIds });
+  }
+
+  // The primary relays every multicast to every worker; a worker with no
+  // subscriber of the name drops it in C after one lookup.
+  watch() {}
+
+  unwatch() {}
+
+  /** @param {() => void} [callback] */
+  close(callback) {
+    this.channel.removeListener('message', this._onMessage);
+    if (callback) process.nextTick(callback);
+  }
+}
+
+module.exports = { PrimaryFanout };

@@ -1,0 +1,324 @@
+'use strict';
+
+// Workers on one port: a primary process forks N copies of runserver.js,
+// each a full server with its own loop, all listening on the same port with
+// SO_REUSEPORT (set in C, native/server.c) so that the kernel spreads new
+// connections over them. The primary holds no client: it starts the
+// workers, restarts one that dies (with backoff), relays multicasts between
+// them (lib/fanout/primary.js), gathers snapshots from them (collect), and
+// on SIGTERM / SIGINT shuts them all down gracefully.
+//
+// The primary tells each worker who it is in the environment:
+// NODE_WEBSOCKET_WORKER (its index, 0..N-1), NODE_WEBSOCKET_WORKERS (N) and,
+// once the first worker has bound it, NODE_WEBSOCKET_PORT (the real port,
+// so that --port=0 gives every worker the same one).
+
+const os = require('os');
+const EventEmitter = require('events');
+const { fork } = require('child_process');
+const { createLogger } = require('./log');
+
+const ENV_INDEX = 'NODE_WEBSOCKET_WORKER';
+const ENV_COUNT = 'NODE_WEBSOCKET_WORKERS';
+const ENV_PORT = 'NODE_WEBSOCKET_PORT';
+
+const RESTART_MIN_MS = 100;     // first restart delay; doubles with each quick death
+const RESTART_MAX_MS = 10000;
+const STABLE_MS = 5000;         // a worker up this long resets the backoff
+const COLLECT_TIMEOUT_MS = 1000;
+const CLOSE_MARGIN_MS = 3000;   // on top of closeTimeout before stragglers are killed
+
+/**
+ * Who this process is when the primary started it, else null.
+ * @returns {{ index: number, count: number, port: number | null } | null}
+ */
+function workerInfo() {
+  const index = Number(process.env[ENV_INDEX]);
+  const count = Number(process.env[ENV_COUNT]);
+  if (typeof process.send !== 'function' || !Number.isInteger(index) || !Number.isInteger(count) ||
+      count < 1 || index < 0 || index >= count || process.env[ENV_INDEX] === '') return null;
+  const port = Number(process.env[ENV_PORT]);
+  return { index, count, port: Number.isInteger(port) && port > 0 ? port : null };
+}
+
+/** The number of workers `auto` means: one per core. */
+function autoCount() {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+// ---- the primary ----------------------------------------------------------
+
+class Primary extends EventEmitter {
+  /**
+   * @param {object} options
+   * @param {number} options.count how many workers
+   * @param {string} options.script the worker's entry (runserver.js)
+   * @param {string[]} [options.args] its arguments
+   * @param {number} [options.port] the port from the options (0: the first worker picks one)
+   * @param {number} [options.closeTimeout] how long a worker may take to close its clients
+   * @param {ReturnType<typeof createLogger>} [options.log]
+   */
+  constructor({ count, script, args = [], port = 0, closeTimeout = 5000, log = createLogger() }) {
+    super();
+    this.count = count;
+    this.script = script;
+    this.args = args;
+    this.port = port > 0 ? port : null; // known once bound
+    this.closeTimeout = closeTimeout;
+    this.log = log;
+    this.workers = [];   // index -> { child, pid, listening, since, failures, timer }
+    this.closing = false;
+    this.everListened = false;
+    this._collects = new Map(); // seq -> pending collect
+    this._seq = 0;
+  }
+
+  /** Starts the workers: the first one alone when the port is still to be chosen. */
+  start() {
+    for (let i = 0; i < this.count; i++) this.workers.push({ child: null, pid: 0, listening: false, since: 0, failures: 0, timer: null });
+    if (this.port === null) this._spawn(0);
+    else for (let i = 0; i < this.count; i++) this._spawn(i);
+    return this;
+  }
+
+  _spawn(index) {
+    const w = this.workers[index];
+    w.timer = null;
+    const env = { ...process.env, [ENV_INDEX]: String(index), [ENV_COUNT]: String(this.count) };
+    if (this.port !== null) env[ENV_PORT] = String(this.port);
+    // 'advanced': Buffers cross the channel as bytes, not as JSON arrays.
+    const child = fork(this.script, this.args, { env, serialization: 'advanced', stdio: 'inherit' });
+    w.child = child;
+    w.pid = child.pid;
+    w.listening = false;
+    child.on('message', (m) => this._onMessage(index, child, m));
+    child.on('error', (err) => this.log.error(`worker ${index}: ${err.message}`));
+    child.on('exit', (code, signal) => this._onExit(index, child, code, signal));
+  }
+
+  _onMessage(index, child, m) {
+    if (m === null || typeof m !== 'object') return;
+    const w = this.workers[index];
+    if (w.child !== child) return;
+    switch (m.type) {
+      case 'fanout': // one worker's multicast: every other worker delivers it, in the order sent
+        for (let i = 0; i < this.workers.length; i++) {
+          const other = this.workers[i].child;
+          if (i !== index && other !== null && this.workers[i].listening && other.connected) other.send(m);
+        }
+        break;
+      case 'listening':
+        w.listening = true;
+        w.since = Date.now();
+        this.log.info(`worker ${index} (pid ${child.pid}) listening on port ${m.port}`);
+        if (!this.everListened) {
+          this.everListened = true;
+          if (this.port === null) {
+            this.port = m.port;
+            for (let i = 1; i < this.count; i++) this._spawn(i);
+          }
+        }
+        if (this.workers.every((x) => x.listening)) this.emit('listening', this.port);
+        break;
+      case 'collected': {
+        const pending = this._collects.get(m.seq);
+        if (pending !== undefined && !pending.got.has(index)) {
+          pending.got.set(index, { index, pid: child.pid, data: m.data });
+          if (pending.got.size >= pending.asked) pending.finish();
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  _onExit(index, child, code, signal) {
+    const w = this.workers[index];
+    if (w.child !== child) return;
+    w.child = null;
+    w.listening = false;
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (this.closing) {
+      if (code !== 0) this.failedClose = true;
+      this._maybeClosed();
+      return;
+    }
+    if (!this.everListened) {
+      // Not one worker came up (a taken port, a bad module): restarting would not help.
+      this.log.error(`worker ${index} (pid ${child.pid}) exited with ${how} before listening; stopping`);
+      this.shutdown(() => this.emit('exit', code || 1));
+      return;
+    }
+    if (w.since && Date.now() - w.since >= STABLE_MS) w.failures = 0;
+    const delay = Math.min(RESTART_MIN_MS * 2 ** w.failures, RESTART_MAX_MS);
+    w.failures++;
+    w.since = 0;
+    this.log.error(`worker ${index} (pid ${child.pid}) exited with ${how}; restarting it in ${delay} ms`);
+    w.timer = setTimeout(() => this._spawn(index), delay);
+  }
+
+  /**
+   * Asks every listening worker for a snapshot of kind (each answers with
+   * what it registered with onCollect) and calls back once all answered or
+   * the timeout passed. results: one { index, pid, data } per worker that
+   * answered in time, by index.
+   * @param {string} kind
+   * @param {(results: { index: number, pid: number, data: unknown }[]) => void} callback
+   * @param {number} [timeout]
+   */
+  collect(kind, callback, timeout = COLLECT_TIMEOUT_MS) {
+    const seq = ++this._seq;
+    const got = new Map();
+    let asked = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this._collects.delete(seq);
+      callback([...got.values()].sort((a, b) => a.index - b.index));
+    };
+    const timer = setTimeout(finish, timeout);
+    this._collects.set(seq, { got, asked: 0, finish });
+    for (const w of this.workers) {
+      if (w.child !== null && w.listening && w.child.connected) {
+        w.child.send({ type: 'collect', kind, seq });
+        asked++;
+      }
+    }
+    this._collects.get(seq).asked = asked;
+    if (asked === 0) finish();
+  }
+
+  /**
+   * Closes every worker gracefully (each sends 1001 to its clients, bounded
+   * by closeTimeout); kills those that take longer. callback(ok): whether
+   * all exited cleanly.
+   * @param {(ok: boolean) => void} [callback]
+   */
+  shutdown(callback) {
+    if (callback) this.once('closed', callback);
+    if (this.closing) return;
+    this.closing = true;
+    this.failedClose = false;
+    for (const w of this.workers) {
+      if (w.timer !== null) clearTimeout(w.timer);
+      w.timer = null;
+      if (w.child !== null && w.child.connected) w.child.send({ type: 'shutdown' });
+      else if (w.child !== null) w.child.kill('SIGTERM');
+    }
+    this._killTimer = setTimeout(() => {
+      for (const w of this.workers) {
+        if (w.child !== null) {
+          this.log.error(`worker (pid ${w.child.pid}) did not close in time; killing it`);
+          this.failedClose = true;
+          w.child.kill('SIGKILL');
+        }
+      }
+    }, this.closeTimeout + CLOSE_MARGIN_MS);
+    this._maybeClosed();
+  }
+
+  /** Ends every worker at once (a second signal). */
+  kill() {
+    for (const w of this.workers) if (w.child !== null) w.child.kill('SIGKILL');
+  }
+
+  _maybeClosed() {
+    if (!this.closing || this.workers.some((w) => w.child !== null)) return;
+    clearTimeout(this._killTimer);
+    if (this._closedEmitted) return;
+    this._closedEmitted = true;
+    this.emit('closed', !this.failedClose);
+  }
+}
+
+/**
+ * runserver.js with --workers: becomes the primary. Exits 0 after a
+ * graceful shutdown, 1 when a worker had to be killed, a worker's code when
+ * none could start.
+ * @param {{ count: number, script: string, args: string[], port: number, closeTimeout: number, log: boolean }} o
+ * @returns {Primary}
+ */
+function runPrimary({ count, script, args, port, closeTimeout, log }) {
+  const logger = createLogger({ enabled: log !== false });
+  const primary = new Primary({ count, script, args, port, closeTimeout, log: logger });
+  logger.info(`primary (pid ${process.pid}) starting ${count} worker${count === 1 ? '' : 's'}`);
+  primary.on('listening', (p) => logger.info(`all ${count} workers listening on port ${p}`));
+  primary.on('exit', (code) => process.exit(code));
+  let signalled = false;
+  const onSignal = (signal) => {
+    if (signalled) {
+      process.stderr.write(`runserver: ${signal} again, exiting now\n`);
+      primary.kill();
+      process.exit(1);
+    }
+    signalled = true;
+    process.stderr.write(`runserver: ${signal} received, closing ${count} workers (press Ctrl-C again to exit at once)\n`);
+    primary.shutdown((ok) => process.exit(ok ? 0 : 1));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => { // TLS reload: every worker reads its certificates again
+    for (const w of primary.workers) if (w.child !== null) w.child.kill('SIGHUP');
+  });
+  return primary.start();
+}
+
+// ---- the worker side ------------------------------------------------------
+
+const producers = new Map(); // kind -> () => data | Promise<data>
+let listening = false;
+
+/**
+ * Registers what this worker answers when the primary collects kind
+ * (e.g. 'metrics'). fn may return a promise. Without workers it is never called.
+ * @param {string} kind
+ * @param {() => unknown} fn
+ */
+function onCollect(kind, fn) {
+  producers.set(kind, fn);
+  listen();
+}
+
+function listen() {
+  if (listening || workerInfo() === null) return;
+  listening = true;
+  process.on('message', (m) => {
+    if (m === null || typeof m !== 'object' || m.type !== 'collect') return;
+    const reply = (data) => { if (process.connected) process.send({ type: 'collected', kind: m.kind, seq: m.seq, data }); };
+    const fn = producers.get(m.kind);
+    if (fn === undefined) return reply(null);
+    Promise.resolve().then(fn).then(reply, (err) => reply({ error: String(err && err.message ? err.message : err) }));
+    return undefined;
+  });
+}
+
+/**
+ * In a worker: tells the primary the server is listening, relays
+ * multicasts through it (unless another fan-out, e.g. Redis, is set),
+ * answers collects, and closes when the primary asks or goes away.
+ * @param {import('./server').Server} server
+ * @param {(reason: string) => void} shutdown the worker's graceful close
+ */
+function attachWorker(server, shutdown) {
+  const info = workerInfo();
+  if (info === null) return;
+  listen();
+  if (server._fanout === null) {
+    const { PrimaryFanout } = require('./fanout/primary');
+    server._fanout = new PrimaryFanout(server);
+  }
+  process.on('message', (m) => {
+    if (m !== null && typeof m === 'object' && m.type === 'shutdown') shutdown('the primary');
+  });
+  // The primary died: nobody would restart or stop this worker.
+  process.on('disconnect', () => shutdown('the primary going away'));
+  server.on('listening', () => {
+    const address = server.address();
+    if (process.connected) process.send({ type: 'listening', port: address ? address.port : server.options.port });
+  });
+}
+
+module.exports = { Primary, runPrimary, workerInfo, autoCount, onCollect, attachWorker, ENV_INDEX, ENV_COUNT, ENV_PORT };
