@@ -59,6 +59,8 @@ export interface ServerOptions {
   trustProxy?: boolean | string[];
   /** Expect a PROXY protocol v1 or v2 header before the request (from a trusted proxy). Default false. */
   proxyProtocol?: boolean;
+  /** runserver.js starts this many worker processes sharing the port (SO_REUSEPORT), or one per core with 'auto'; new Server() ignores it. Default null (one process). */
+  workers?: number | 'auto' | null;
 }
 
 export interface PerMessageDeflateOptions {
@@ -193,6 +195,7 @@ export class Connection extends EventEmitter {
   static readonly OPEN: 1;
   static readonly CLOSING: 2;
   static readonly CLOSED: 3;
+  /** Unique in the process, and across the workers of one primary (worker i of N numbers i + 1, i + 1 + N, ...). */
   readonly id: number;
   /** Resource name the module was chosen by: '_default' for '/', 'test' for '/test', 'a/b' for '/a/b'. */
   readonly resource: string;

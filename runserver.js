@@ -47,6 +47,24 @@ if (!fs.existsSync(addon)) {
 // A closed stdout (runserver | head) must not crash the server through the logger.
 process.stdout.on('error', () => {});
 
+// --workers: this process becomes the primary and each worker is this
+// script again, told by the environment which worker it is (lib/workers.js).
+const workers = require('./lib/workers');
+const worker = workers.workerInfo();
+if (worker === null && parsed.options.workers !== undefined && parsed.options.workers !== null) {
+  const count = parsed.options.workers === 'auto' ? workers.autoCount() : parsed.options.workers;
+  workers.runPrimary({
+    count,
+    script: __filename,
+    args: process.argv.slice(2),
+    port: parsed.options.port !== undefined ? parsed.options.port : 8080,
+    closeTimeout: parsed.options.closeTimeout || 5000,
+    log: parsed.options.log,
+  });
+  return;
+}
+if (worker !== null && worker.port !== null) parsed.options.port = worker.port; // the port the first worker bound
+
 const { Server } = require('./lib');
 
 let server;
@@ -87,13 +105,15 @@ server.on('error', (err) => {
 // First signal: close gracefully (clients get 1001, the port is released).
 // A second signal, or a close that hangs, ends the process at once.
 let closing = false;
-function shutdown(signal) {
+function shutdown(signal, fromPrimary) {
+  if (closing && fromPrimary) return; // the same request twice (Ctrl-C reaches the primary and its workers)
   if (closing) {
     process.stderr.write(`runserver: ${signal} again, exiting now\n`);
     process.exit(1);
   }
   closing = true;
-  process.stderr.write(`runserver: ${signal} received, closing (press Ctrl-C again to exit at once)\n`);
+  if (worker !== null) process.stderr.write(`runserver: worker ${worker.index} (pid ${process.pid}): ${signal}, closing\n`);
+  else process.stderr.write(`runserver: ${signal} received, closing (press Ctrl-C again to exit at once)\n`);
   const bound = (server.options && server.options.closeTimeout) || 5000;
   setTimeout(() => {
     process.stderr.write('runserver: close did not finish in time, exiting\n');
@@ -104,8 +124,9 @@ function shutdown(signal) {
     process.exit(0);
   });
 }
-process.on('SIGINT', () => shutdown('SIGINT'));
-process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT', worker !== null));
+process.on('SIGTERM', () => shutdown('SIGTERM', worker !== null));
+workers.attachWorker(server, (why) => shutdown(`asked by ${why}`, true));
 
 // SIGHUP: read the TLS certificates again from their files (after a renewal).
 // New connections get the new ones; open connections carry on. When a file

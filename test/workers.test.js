@@ -1,0 +1,251 @@
+'use strict';
+
+// runserver.js --workers: a primary and its worker processes on one port,
+// as a user runs them (real processes, real sockets, the ws client).
+
+const { test, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('child_process');
+const path = require('path');
+const WebSocket = require('ws');
+const { withTimeout, waitUntil } = require('./helpers');
+
+const root = path.join(__dirname, '..');
+const runserver = path.join(root, 'runserver.js');
+const modules = path.join(__dirname, 'fixtures', 'modules');
+const ALL_LISTENING_RE = /all (\d+) workers listening on port (\d+)/;
+
+const children = new Set();
+const clients = new Set();
+after(() => {
+  for (const ws of clients) ws.terminate();
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function spawnServer(args) {
+  const child = spawn(process.execPath, [runserver, ...args], { cwd: root });
+  children.add(child);
+  child.out = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => { child.out += d; });
+  child.stderr.on('data', (d) => { child.out += d; });
+  child.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, output: child.out });
+    });
+  });
+  return child;
+}
+
+/** Starts a primary with n workers on a free port; resolves { child, port }. */
+async function startWorkers(n, extra = []) {
+  const child = spawnServer([`--workers=${n}`, '--port=0', '--host=127.0.0.1', `--modules=${modules}`, ...extra]);
+  await waitUntil(() => ALL_LISTENING_RE.test(child.out) || child.exitCode !== null, 30000, 'the workers to listen');
+  const m = ALL_LISTENING_RE.exec(child.out);
+  if (!m) throw new Error(`the workers did not start:\n${child.out}`);
+  return { child, port: Number(m[2]) };
+}
+
+async function stop(child) {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  return withTimeout(child.exited, 15000, 'the primary to exit');
+}
+
+/** A client of the workers fixture: resolves with it and its hello { id, pid, worker }; later messages in ws.got. */
+function connect(port) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/workers`);
+  clients.add(ws);
+  ws.got = [];
+  ws.on('close', () => clients.delete(ws));
+  return withTimeout(new Promise((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('message', (data) => {
+      ws.hello = JSON.parse(String(data));
+      ws.on('message', (d, isBinary) => ws.got.push(isBinary ? `binary:${d.toString()}` : String(d)));
+      resolve(ws);
+    });
+  }), 5000, 'a connection and its hello');
+}
+
+/** Opens connections until each of the n workers serves at least `each` of them (SO_REUSEPORT spreads them). */
+async function connectToEvery(port, n, each, max = 200) {
+  const all = [];
+  const count = () => {
+    const per = new Map();
+    for (const ws of all) per.set(ws.hello.pid, (per.get(ws.hello.pid) || 0) + 1);
+    return per;
+  };
+  while (all.length < max) {
+    all.push(await connect(port));
+    const per = count();
+    if (per.size === n && [...per.values()].every((k) => k >= each)) return all;
+  }
+  throw new Error(`after ${max} connections the workers served ${JSON.stringify([...count()])}`);
+}
+
+function send(ws, object) {
+  ws.send(typeof object === 'string' ? object : JSON.stringify(object));
+}
+
+async function subscribe(ws, name) {
+  const before = ws.got.length;
+  send(ws, { subscribe: name });
+  await waitUntil(() => ws.got.slice(before).includes(JSON.stringify({ subscribed: name })), 5000, `${name} subscribed`);
+  ws.got.length = 0;
+}
+
+test('--workers=2 serves clients on one port from both workers, with connection ids unique across them', async () => {
+  const { child, port } = await startWorkers(2);
+  try {
+    const all = await connectToEvery(port, 2, 3);
+    for (let i = all.length; i < 40; i++) all.push(await connect(port));
+    const pids = new Set(all.map((ws) => ws.hello.pid));
+    assert.equal(pids.size, 2, 'two worker processes served the connections');
+    assert.ok(!pids.has(child.pid), 'the primary serves no client');
+    const ids = all.map((ws) => ws.hello.id);
+    assert.equal(new Set(ids).size, ids.length, `ids are unique: ${ids}`);
+    for (const ws of all) {
+      assert.ok(Number.isSafeInteger(ws.hello.id) && ws.hello.id > 0);
+      assert.equal((ws.hello.id - 1) % 2, ws.hello.worker, 'worker i of 2 hands out ids i + 1, i + 3, ...');
+    }
+    // Each worker answers its own clients.
+    for (const ws of all.slice(0, 6)) {
+      send(ws, `echo ${ws.hello.id}`);
+      await waitUntil(() => ws.got.includes(`echo ${ws.hello.id}`), 5000, 'the echo');
+    }
+    for (const ws of all) ws.close();
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
+
+test('a multicast reaches a subscriber on every worker exactly once, in publisher order, never the excluded connection', async () => {
+  const { child, port } = await startWorkers(2);
+  try {
+    const all = await connectToEvery(port, 2, 2);
+    for (const ws of all) await subscribe(ws, 'room');
+    const byWorker = [0, 1].map((w) => all.filter((ws) => ws.hello.worker === w));
+    const publishers = [byWorker[0][0], byWorker[1][0]];
+    const N = 50;
+    for (let i = 0; i < N; i++) {
+      for (const p of publishers) send(p, { multicast: 'room', message: `${p.hello.worker}:${i}`, exclude: true });
+    }
+    send(publishers[0], { binary: 'room', message: 'bytes' });
+    const expected = (ws) => publishers.filter((p) => p !== ws).length * N + 1;
+    await waitUntil(() => all.every((ws) => ws.got.length >= expected(ws)), 10000, 'every subscriber to get every message');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // anything extra would arrive now
+    for (const ws of all) {
+      assert.equal(ws.got.length, expected(ws), `exactly once (worker ${ws.hello.worker}, id ${ws.hello.id})`);
+      assert.ok(ws.got.includes('binary:bytes'), 'the binary multicast arrives as binary on every worker');
+      for (const p of publishers) {
+        const fromP = ws.got.filter((m) => m.startsWith(`${p.hello.worker}:`));
+        if (ws === p) {
+          assert.deepEqual(fromP, [], 'the excluded publisher never gets its own message, from any worker');
+        } else {
+          assert.deepEqual(fromP, Array.from({ length: N }, (_, i) => `${p.hello.worker}:${i}`), 'in publisher order');
+        }
+      }
+    }
+    // A connection not subscribed gets nothing.
+    const outsider = await connect(port);
+    send(publishers[1], { multicast: 'room', message: 'late', exclude: true });
+    await waitUntil(() => publishers[0].got.includes('late'), 5000, 'the late message');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(outsider.got, []);
+    for (const ws of [...all, outsider]) ws.close();
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
+
+test('a killed worker is restarted (and logged) while the other keeps serving its clients', async () => {
+  const { child, port } = await startWorkers(2);
+  try {
+    const all = await connectToEvery(port, 2, 1);
+    const victim = all.find((ws) => ws.hello.worker === 0);
+    const survivor = all.find((ws) => ws.hello.worker === 1);
+    const closed = new Promise((resolve) => victim.once('close', resolve));
+    process.kill(victim.hello.pid, 'SIGKILL');
+    await withTimeout(closed, 5000, 'the killed worker\'s client to see the end');
+    send(survivor, 'still here');
+    await waitUntil(() => survivor.got.includes('still here'), 5000, 'the other worker to answer');
+    const restarted = new RegExp(`worker 0 \\(pid ${victim.hello.pid}\\) exited with signal SIGKILL; restarting it in \\d+ ms`);
+    await waitUntil(() => restarted.test(child.out), 5000, 'the restart to be logged');
+    const back = /worker 0 \(pid (\d+)\) listening on port (\d+)/g;
+    await waitUntil(() => [...child.out.matchAll(back)].length >= 2, 10000, 'worker 0 to listen again');
+    const again = [...child.out.matchAll(back)][1];
+    assert.notEqual(Number(again[1]), victim.hello.pid);
+    assert.equal(Number(again[2]), port, 'on the same port');
+    // New clients reach the new worker 0 too.
+    let fresh = null;
+    for (let i = 0; i < 100 && fresh === null; i++) {
+      const ws = await connect(port);
+      if (ws.hello.worker === 0) fresh = ws;
+      else ws.close();
+    }
+    assert.ok(fresh !== null, 'a new client reached the restarted worker');
+    assert.equal(fresh.hello.pid, Number(again[1]));
+    send(survivor, 'and still');
+    await waitUntil(() => survivor.got.includes('and still'), 5000, 'the survivor to answer after the restart');
+    assert.equal(survivor.readyState, WebSocket.OPEN, 'the other worker\'s client was never disturbed');
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
+
+test('SIGTERM under load closes every client with 1001 within the bound and the primary exits 0', async () => {
+  const closeTimeout = 2000;
+  const { child, port } = await startWorkers(2, [`--close-timeout=${closeTimeout}`]);
+  const all = await connectToEvery(port, 2, 5);
+  const codes = all.map((ws) => new Promise((resolve) => ws.once('close', (code) => resolve(code))));
+  let sending = true;
+  const load = setInterval(() => {
+    if (!sending) return;
+    for (const ws of all) if (ws.readyState === WebSocket.OPEN) for (let i = 0; i < 20; i++) ws.send('load');
+  }, 5);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  try {
+    const got = await withTimeout(Promise.all(codes), closeTimeout + 2000, 'every client to be closed');
+    assert.deepEqual(got, all.map(() => 1001), 'every client gets 1001 Going Away');
+    const r = await withTimeout(child.exited, closeTimeout + 4000, 'the primary to exit');
+    assert.equal(r.code, 0, r.output);
+    assert.ok(Date.now() - t0 < closeTimeout + 4000, 'within the bound');
+  } finally {
+    sending = false;
+    clearInterval(load);
+  }
+});
+
+test('--workers=0 and --workers=abc exit 2 with a message naming the option', async () => {
+  for (const value of ['0', 'abc', '-1']) {
+    const child = spawnServer([`--workers=${value}`, '--port=0']);
+    const r = await withTimeout(child.exited, 10000, 'runserver to exit');
+    assert.equal(r.code, 2, r.output);
+    assert.match(r.output, /--workers must be a number of worker processes from 1 to \d+, or 'auto'/);
+  }
+});
+
+test('without --workers nothing changes: one process serves every client, ids 1, 2, 3', async () => {
+  const child = spawnServer(['--port=0', '--host=127.0.0.1', `--modules=${modules}`, '--no-log']);
+  await waitUntil(() => /listening on ws:\/\/127\.0\.0\.1:(\d+)\//.test(child.out) || child.exitCode !== null, 30000, 'listening');
+  const port = Number(/listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(child.out)[1]);
+  try {
+    const all = [];
+    for (let i = 0; i < 3; i++) all.push(await connect(port));
+    assert.deepEqual(all.map((ws) => ws.hello.pid), [child.pid, child.pid, child.pid]);
+    assert.deepEqual(all.map((ws) => ws.hello.worker), [null, null, null]);
+    assert.deepEqual(all.map((ws) => ws.hello.id), [1, 2, 3]);
+    assert.doesNotMatch(child.out, /primary|worker \d/, 'no primary, no worker');
+    for (const ws of all) ws.close();
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
