@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// Side-by-side comparison of node.websocket ("ours"), ws and uWebSockets.js.
+// Side-by-side comparison of node.websocket ("ours"), ws and uWebSockets.js
+// (and, in echo16-k16-workers2, ours with --workers=2 and uWS.js in two threads).
 //
 //   node bench/compare.js [--quick] [--servers ours,ws,uws] [--scenarios a,b]
 //                         [--reps N] [--duration SEC] [--warmup SEC] [--out FILE]
@@ -30,6 +31,9 @@ const SERVERS = {
   ours: { label: 'node.websocket', script: 'ours.js' },
   ws: { label: 'ws', script: 'ws.js' },
   uws: { label: 'uWS.js', script: 'uws.js' },
+  // Two cores of server, for the workers scenario; run when their base server is selected.
+  ours2: { label: 'node.websocket --workers=2', script: 'ours-workers.js', args: ['--workers=2'], base: 'ours' },
+  uws2: { label: 'uWS.js 2 worker threads', script: 'uws-threads.js', args: ['--threads=2'], base: 'uws' },
 };
 
 // Each scenario: loadgen flags (full and --quick), the figure that compares,
@@ -48,6 +52,19 @@ const SCENARIOS = [
     quick: ['--conns', '20'],
     figure: 'rate', unit: 'msg/s', higher: true,
     target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js, CPU/msg ≤ uWS.js' },
+  },
+  {
+    // Issue 10: ours with --workers=2 against ours in one process and
+    // uWS.js in two worker threads. Two generator threads (each its own
+    // epoll and 50 connections): one core of generator cannot keep two
+    // cores of server busy. Placement: server on cores 0-1, generator on
+    // 2-3; on a machine with fewer than 4 cores both get cores 0-1 and
+    // share them (the report says so).
+    id: 'echo16-k16-workers2', title: 'echo 100 conns × 16 B, K=16, two cores of server',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '16', '--size', '16', '--binary', '--threads', '2'],
+    quick: ['--conns', '20'],
+    servers: ['ours2', 'ours', 'uws2'], cores: 2,
+    figure: 'rate', unit: 'msg/s', higher: true, noTarget: 'none (issue 10: which side is the limit)',
   },
   {
     id: 'echo64k', title: 'echo 100 conns × 64 KiB, K=1',
@@ -124,7 +141,7 @@ function parseArgs(argv) {
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
-  for (const s of o.servers) if (!SERVERS[s]) throw new Error(`--servers: unknown server "${s}" (ours, ws, uws)`);
+  for (const s of o.servers) if (!SERVERS[s] || SERVERS[s].base) throw new Error(`--servers: unknown server "${s}" (ours, ws, uws)`);
   if (o.scenarios) {
     for (const id of o.scenarios) if (!SCENARIOS.find((s) => s.id === id)) {
       throw new Error(`--scenarios: unknown scenario "${id}" (${SCENARIOS.map((s) => s.id).join(', ')})`);
@@ -143,6 +160,18 @@ function posInt(name, v) {
   return n;
 }
 
+// The servers a scenario runs: its own list (kept when their base server is selected), else the selection.
+function serversOf(sc, selected) {
+  return sc.servers ? sc.servers.filter((n) => selected.includes(SERVERS[n].base || n)) : selected;
+}
+
+// CPU lists for taskset: { server, gen }, or null without pinning.
+function placement(sc, pin, nproc) {
+  if (!pin) return null;
+  if (sc.cores === 2) return nproc >= 4 ? { server: '0,1', gen: '2,3', shared: false } : { server: '0,1', gen: '0,1', shared: true };
+  return { server: '0', gen: '1', shared: false };
+}
+
 function hasTaskset() {
   return spawnSync('taskset', ['-c', '0', 'true']).status === 0 && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
 }
@@ -152,11 +181,14 @@ function build() {
   if (r.status !== 0) throw new Error(`building the load generator failed:\n${r.stdout}${r.stderr}`);
 }
 
-// Starts a server; resolves { child, pid, port } once it prints "ready PORT".
-function startServer(name, pin, extraArgs = []) {
+// Starts a server; resolves { child, pid, pids, port } once it prints "ready PORT" (or
+// "ready PORT,PORT": one listener per thread). A server of several processes
+// prints "pids P,P,..." first: the generator sums their CPU.
+function startServer(name, cpus, extraArgs = []) {
   const script = path.join(BENCH, 'servers', SERVERS[name].script);
-  const cmd = pin ? 'taskset' : process.execPath;
-  const args = pin ? ['-c', '0', process.execPath, script, '0', ...extraArgs] : [script, '0', ...extraArgs];
+  const own = [...(SERVERS[name].args || []), ...extraArgs];
+  const cmd = cpus ? 'taskset' : process.execPath;
+  const args = cpus ? ['-c', cpus, process.execPath, script, '0', ...own] : [script, '0', ...own];
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -168,12 +200,13 @@ function startServer(name, pin, extraArgs = []) {
     child.stderr.on('data', (d) => { err += d; if (err.length > 20000) err = err.slice(-20000); });
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /^ready (\d+)$/m.exec(out);
+      const m = /^ready (\d+(?:,\d+)*)$/m.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout.removeAllListeners('data');
         child.stdout.resume();
-        resolve({ child, pid: child.pid, port: Number(m[1]), stderr: () => err });
+        const pids = /^pids (\d+(?:,\d+)*)$/m.exec(out);
+        resolve({ child, pid: child.pid, pids: pids ? pids[1] : String(child.pid), port: m[1], stderr: () => err });
       }
     });
     child.on('exit', (code, sig) => {
@@ -193,9 +226,9 @@ function stopServer(srv) {
 }
 
 // Runs the generator; resolves the parsed key=value line (or rejects with its error).
-function runLoadgen(args, pin, timeoutMs) {
-  const cmd = pin ? 'taskset' : LOADGEN;
-  const full = pin ? ['-c', '1', LOADGEN, ...args] : args;
+function runLoadgen(args, cpus, timeoutMs) {
+  const cmd = cpus ? 'taskset' : LOADGEN;
+  const full = cpus ? ['-c', cpus, LOADGEN, ...args] : args;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, full, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -305,14 +338,17 @@ async function main() {
   let failures = 0;
   for (const sc of scenarios) {
     results[sc.id] = {};
-    for (const name of opt.servers) results[sc.id][name] = [];
+    const names = serversOf(sc, opt.servers);
+    const cpus = placement(sc, pin, machine.nproc);
+    if (cpus && cpus.shared) console.log(`${sc.id}: ${machine.nproc} cores: server and generator share cores ${cpus.server}`);
+    for (const name of names) results[sc.id][name] = [];
     for (let rep = 0; rep < reps; rep++) {
-      const order = opt.servers.map((_, i) => opt.servers[(i + rep) % opt.servers.length]);
+      const order = names.map((_, i) => names[(i + rep) % names.length]);
       for (const name of order) {
         if (unavailable[name]) continue;
         let srv;
         try {
-          srv = await startServer(name, pin, sc.serverArgs || []);
+          srv = await startServer(name, cpus && cpus.server, sc.serverArgs || []);
         } catch (e) {
           unavailable[name] = e.message.split('\n').slice(0, 6).join(' | ');
           console.log(`${name}: unavailable: ${unavailable[name]}`);
@@ -321,9 +357,9 @@ async function main() {
         const args = scenarioArgs(sc, opt.quick);
         if (sc.idle) args.push('--duration', String(opt.quick ? sc.quickSettle : sc.settle));
         else args.push('--duration', String(duration), '--warmup', String(warmup));
-        args.push('--port', String(srv.port), '--server-pid', String(srv.pid));
+        args.push('--port', srv.port, '--server-pid', srv.pids);
         try {
-          const r = await runLoadgen(args, pin, (duration + warmup + 120) * 1000);
+          const r = await runLoadgen(args, cpus && cpus.gen, (duration + warmup + 120) * 1000);
           results[sc.id][name].push(r.kv);
           console.log(`${sc.id.padEnd(11)} ${name.padEnd(5)} #${rep + 1}  ${r.human.slice(2)}`);
         } catch (e) {
@@ -364,6 +400,8 @@ function summarize(sc, runs) {
     zrecv: median(pick('recv_wire_bytes')),
     zsent: median(pick('sent_wire_bytes')),
     genMax: Math.max(...pick('gen_cpu').filter(Number.isFinite), 0),
+    genSum: median(pick('gen_cpu_sum')),
+    srvCores: median(ok.map((r) => r.server_cpu_s / r.duration_s)), // server CPU as cores busy
     raw: pick(sc.figure),
   };
 }
@@ -396,7 +434,7 @@ function report({ scenarios, servers, results, unavailable, machine, command, st
   const sums = {};
   for (const sc of scenarios) {
     sums[sc.id] = {};
-    for (const name of servers) {
+    for (const name of serversOf(sc, servers)) {
       const runs = results[sc.id][name];
       if (!runs.length) {
         L.push(`| ${sc.title} | ${SERVERS[name].label} | not run${unavailable[name] ? ' (unavailable)' : ''} | | | | | |`);
@@ -416,12 +454,12 @@ function report({ scenarios, servers, results, unavailable, machine, command, st
   }
   L.push('');
 
-  if (servers.includes('ours')) {
+  if (servers.includes('ours') && scenarios.some((x) => !x.servers)) {
     L.push('## Ratios of node.websocket to ws and to uWS.js', '');
     L.push('Figure ratio: ours ÷ other (above 1 is better for rates; for idle memory, below 1 is better). CPU ratio: server CPU per message, ours ÷ other (below 1 is better).', '');
     L.push('| scenario | ÷ ws | ÷ uWS.js | CPU/msg ÷ ws | CPU/msg ÷ uWS.js | target (issue 3) | met |');
     L.push('| --- | ---: | ---: | ---: | ---: | --- | --- |');
-    for (const sc of scenarios) {
+    for (const sc of scenarios.filter((x) => !x.servers)) {
       const o = sums[sc.id].ours;
       const w = sums[sc.id].ws;
       const u = sums[sc.id].uws;
@@ -440,14 +478,46 @@ function report({ scenarios, servers, results, unavailable, machine, command, st
     }
     L.push('');
   }
-  if (servers.includes('ws') && servers.includes('uws')) {
+  if (servers.includes('ws') && servers.includes('uws') && scenarios.some((x) => !x.servers)) {
     L.push('## uWS.js ÷ ws', '');
     L.push('| scenario | figure ratio | CPU/msg ratio |', '| --- | ---: | ---: |');
-    for (const sc of scenarios) {
+    for (const sc of scenarios.filter((x) => !x.servers)) {
       const w = sums[sc.id].ws;
       const u = sums[sc.id].uws;
       const both = w && w.n && u && u.n;
       L.push(`| ${sc.title} | ${both ? fmtRatio(u.fig / w.fig) : '–'} | ${both && !sc.idle ? fmtRatio(u.cpu / w.cpu) : ''} |`);
+    }
+    L.push('');
+  }
+  const wsc = scenarios.filter((sc) => sc.cores === 2);
+  if (wsc.length) {
+    const nproc = machine.nproc;
+    const where = pin ? (nproc >= 4 ? 'servers on cores 0-1, generator (two threads) on cores 2-3'
+      : `servers and generator (two threads) share cores 0-1: this machine has ${nproc} cores`) : 'no CPU pinning';
+    L.push('## Two cores of server: workers', '');
+    L.push(`Placement: ${where}. Server CPU is summed over the primary and its workers (loadgen --server-pid P,W1,W2); ` +
+      '"server cores" is that CPU over the measured window (2.00 = both cores busy); gen CPU is the busiest generator thread\'s ' +
+      'share of a core (gen sum: both threads). uWS.js v20.30 does not share a port between threads on Linux, so each of its ' +
+      'threads listens on its own port and each generator thread drives one. ' +
+      'The limit: the generator when a generator thread passed ' + `${GEN_SATURATED * 100}%` + ' of a core, the server when its processes kept ' +
+      'about two cores busy, and the machine when server and generator together used every core they share.', '');
+    L.push('| scenario | server | figure | ÷ one process | ÷ uWS.js 2 threads | server cores | gen CPU (sum) | limit |');
+    L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const sc of wsc) {
+      const one = sums[sc.id].ours;
+      const u2 = sums[sc.id].uws2;
+      for (const name of serversOf(sc, servers)) {
+        const x = sums[sc.id][name];
+        if (!x || !x.n) continue;
+        const ratio = (b) => (b && b.n ? fmtRatio(x.fig / b.fig) : '–');
+        const total = (Number.isFinite(x.srvCores) ? x.srvCores : 0) + (Number.isFinite(x.genSum) ? x.genSum : 0);
+        let limit;
+        if (x.genMax > GEN_SATURATED) limit = 'generator';
+        else if (pin && nproc < 4 && total > 1.8) limit = `the machine (server + generator ${total.toFixed(2)} of 2 cores)`;
+        else if (x.srvCores > (name === 'ours' ? 0.9 : 1.8)) limit = name === 'ours' ? 'server (one core)' : 'server (two cores)';
+        else limit = 'neither saturated';
+        L.push(`| ${sc.title} | ${SERVERS[name].label} | ${fmtNum(x.fig, sc.unit)} ${sc.unit} | ${name === 'ours' ? '' : ratio(one)} | ${name === 'uws2' ? '' : ratio(u2)} | ${Number.isFinite(x.srvCores) ? x.srvCores.toFixed(2) : '–'} | ${(x.gen * 100).toFixed(0)}% (${Number.isFinite(x.genSum) ? (x.genSum * 100).toFixed(0) + '%' : '–'}) | ${limit} |`);
+      }
     }
     L.push('');
   }
@@ -458,7 +528,7 @@ function report({ scenarios, servers, results, unavailable, machine, command, st
       '(pre-compressed, no context takeover) and received from the server (after its compression, with whatever context it keeps).', '');
     L.push('| scenario | server | replies compressed | bytes per reply | bytes per message sent |', '| --- | --- | ---: | ---: | ---: |');
     for (const sc of dsc) {
-      for (const name of servers) {
+      for (const name of serversOf(sc, servers)) {
         const s = sums[sc.id][name];
         if (!s || !s.n) continue;
         L.push(`| ${sc.title} | ${SERVERS[name].label} | ${Number.isFinite(s.zpct) ? s.zpct.toFixed(1) + '%' : '–'} | ${fmtNum(s.zrecv)} | ${fmtNum(s.zsent)} |`);
@@ -475,7 +545,7 @@ function report({ scenarios, servers, results, unavailable, machine, command, st
   L.push('## Scenarios and raw figures', '');
   L.push('| scenario | loadgen flags | runs (figure per repetition, in order) |', '| --- | --- | --- |');
   for (const sc of scenarios) {
-    const raw = servers.map((n) => {
+    const raw = serversOf(sc, servers).map((n) => {
       const runs = results[sc.id][n];
       if (!runs.length) return null;
       return `${n}: ${runs.map((r) => (r.error ? 'failed' : fmtNum(r[sc.figure], sc.unit))).join(', ')}`;

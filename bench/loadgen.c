@@ -1,6 +1,8 @@
 /* loadgen: a WebSocket load generator for benchmarking servers on loopback.
  *
- * One thread, epoll (level-triggered), non-blocking sockets. Every outgoing
+ * One thread (or --threads T, echo mode: T threads, each with its own epoll
+ * and its share of the connections, results summed), epoll
+ * (level-triggered), non-blocking sockets. Every outgoing
  * data frame is pre-built and pre-masked: a frame is two iovecs, a small
  * per-slot head (header + the first <= 16 payload bytes, which carry a
  * sequence number) and a payload tail shared by every frame of the run. Each
@@ -56,6 +58,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -79,6 +82,7 @@
 /* configuration                                                       */
 
 enum mode { M_ECHO, M_BROADCAST, M_CONNECT, M_IDLE };
+#define MAX_PORTS 16
 static const char *mode_names[] = {"echo", "broadcast", "connect", "idle"};
 
 static struct {
@@ -89,15 +93,25 @@ static struct {
     int binary;
     double duration;      /* seconds measured (idle: settle time before reading VmRSS) */
     double warmup;        /* seconds before measuring */
-    int port;
+    int port;             /* the first of ports */
+    int ports[MAX_PORTS]; /* --port A,B,...: a server listening on several ports; thread t uses ports[t % n_ports] */
+    unsigned n_ports;
     const char *path;
-    long server_pid;      /* 0 = unknown */
+    long server_pid;      /* 0 = unknown; the first of server_pids */
+    long server_pids[16]; /* --server-pid A,B,...: a server of several processes (workers); CPU is summed */
+    unsigned n_server_pids;
     unsigned concurrency; /* handshakes in progress at once while opening connections */
     int deflate;          /* permessage-deflate: offer it, send compressed frames, inflate replies */
+    unsigned threads;     /* echo: threads, each its own epoll and conns / threads connections */
 } cfg = {
     .mode = M_ECHO, .conns = 100, .inflight = 1, .size = 16, .binary = 0, .duration = 5,
-    .warmup = 1, .port = 0, .path = NULL, .server_pid = 0, .concurrency = 256,
+    .warmup = 1, .port = 0, .path = NULL, .server_pid = 0, .concurrency = 256, .threads = 1,
 };
+
+/* State of one generator thread; what is set up once (cfg, the payloads,
+ * the mask) is shared and read-only while threads run. */
+#define PER_THREAD _Thread_local
+#define MAX_THREADS 16
 
 #define MAX_INFLIGHT 256
 #define MAX_SIZE (64u << 20)
@@ -135,9 +149,10 @@ static inline uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU seconds of the generator: the process, or with --threads this thread. */
 static double cpu_self_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(cfg.threads > 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -165,6 +180,17 @@ static double cpu_of_pid(long pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The server's CPU seconds: summed over its processes (a primary and its workers). */
+static double cpu_of_server(void) {
+    double sum = 0;
+    for (unsigned i = 0; i < cfg.n_server_pids; i++) {
+        double s = cpu_of_pid(cfg.server_pids[i]);
+        if (s < 0) return -1;
+        sum += s;
+    }
+    return cfg.n_server_pids ? sum : -1;
+}
+
 /* VmRSS of a process in bytes; -1 if unreadable. */
 static long long rss_of_pid(long pid) {
     char path[64], line[256];
@@ -181,7 +207,7 @@ static long long rss_of_pid(long pid) {
     return kb < 0 ? -1 : kb * 1024;
 }
 
-static uint64_t rng_state;
+static PER_THREAD uint64_t rng_state;
 static uint64_t rng_next(void) { /* xorshift64* */
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
@@ -205,7 +231,7 @@ typedef struct {
     uint64_t b[HBUCKETS];
     uint64_t n, max;
 } hist_t;
-static hist_t hist;
+static PER_THREAD hist_t hist;
 
 static inline unsigned hist_idx(uint64_t v) {
     if (v < 64) return (unsigned)v;
@@ -282,9 +308,9 @@ typedef struct conn {
     uint64_t *ts;        /* K send timestamps */
 } conn;
 
-static int ep = -1;
-static conn *conns;
-static unsigned nconns;         /* connections in conns[] */
+static PER_THREAD int ep = -1;
+static PER_THREAD conn *conns;
+static PER_THREAD unsigned nconns;         /* connections in conns[] */
 static uint8_t mask[4];
 #define MAX_VARIANTS 64
 static unsigned nvar = 1;       /* distinct payloads, message seq using variant seq % nvar */
@@ -294,31 +320,32 @@ static size_t tail_lens[MAX_VARIANTS];
 static size_t wire_sizes[MAX_VARIANTS]; /* payload bytes of each frame sent (size, or compressed size) */
 static unsigned dlen;           /* min(size, 16) */
 static unsigned pre_len;        /* payload bytes before the digits: --deflate's stored-block header */
-static uint8_t zout[ZOUT_SIZE]; /* --deflate: inflated bytes, validated then dropped */
-static uint8_t zdict[32768];    /* --deflate: a window kept across a final block */
-static uint8_t slab[SLAB_SIZE];
-static struct sockaddr_in srv_addr;
+static PER_THREAD uint8_t zout[ZOUT_SIZE]; /* --deflate: inflated bytes, validated then dropped */
+static PER_THREAD uint8_t zdict[32768];    /* --deflate: a window kept across a final block */
+static PER_THREAD uint8_t slab[SLAB_SIZE];
+static PER_THREAD struct sockaddr_in srv_addr;
+static PER_THREAD int srv_port; /* this thread's server port (--port A,B: thread t uses the t-th, in turn) */
 
 /* run state */
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_CLOSE, P_DONE };
-static enum phase phase = P_SETUP;
-static int measuring;            /* counters and histogram live */
-static unsigned open_count;      /* connections that completed the handshake and are not closed */
-static unsigned pending_count;   /* connections connecting / handshaking */
-static unsigned next_open;       /* setup: next conns[] index to open */
-static unsigned live_count;      /* fds open */
-static uint64_t cnt_msgs;        /* echo: round trips; broadcast: deliveries; connect: cycles */
-static uint64_t cnt_pub;         /* broadcast: messages published (measured) */
-static uint64_t cnt_bytes;       /* payload bytes received (measured) */
-static uint64_t cnt_wire;        /* data frame payload bytes received, as on the wire (measured) */
-static uint64_t cnt_zmsgs;       /* messages received compressed (measured) */
-static uint64_t cnt_handshakes;  /* all completed handshakes */
-static uint64_t close_timeouts;
+static PER_THREAD enum phase phase = P_SETUP;
+static PER_THREAD int measuring;            /* counters and histogram live */
+static PER_THREAD unsigned open_count;      /* connections that completed the handshake and are not closed */
+static PER_THREAD unsigned pending_count;   /* connections connecting / handshaking */
+static PER_THREAD unsigned next_open;       /* setup: next conns[] index to open */
+static PER_THREAD unsigned live_count;      /* fds open */
+static PER_THREAD uint64_t cnt_msgs;        /* echo: round trips; broadcast: deliveries; connect: cycles */
+static PER_THREAD uint64_t cnt_pub;         /* broadcast: messages published (measured) */
+static PER_THREAD uint64_t cnt_bytes;       /* payload bytes received (measured) */
+static PER_THREAD uint64_t cnt_wire;        /* data frame payload bytes received, as on the wire (measured) */
+static PER_THREAD uint64_t cnt_zmsgs;       /* messages received compressed (measured) */
+static PER_THREAD uint64_t cnt_handshakes;  /* all completed handshakes */
+static PER_THREAD uint64_t close_timeouts;
 
 /* broadcast */
-static conn *pub;
-static uint64_t bc_oldest;       /* oldest message not yet delivered to every subscriber */
-static uint32_t *bc_cnt;         /* deliveries per slot */
+static PER_THREAD conn *pub;
+static PER_THREAD uint64_t bc_oldest;       /* oldest message not yet delivered to every subscriber */
+static PER_THREAD uint32_t *bc_cnt;         /* deliveries per slot */
 
 static void conn_flush(conn *c);
 static void conn_close_fd(conn *c);
@@ -350,7 +377,7 @@ static void make_request(conn *c) {
     int n = snprintf(c->req, sizeof c->req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
-                     cfg.path, cfg.port, key64,
+                     cfg.path, srv_port, key64,
                      cfg.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" : "");
     if (n <= 0 || (size_t)n >= sizeof c->req) die("--path is too long");
     c->req_len = (uint16_t)n;
@@ -386,7 +413,7 @@ static void conn_open(conn *c) {
     c->want_out = 1;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
     if (connect(fd, (struct sockaddr *)&srv_addr, sizeof srv_addr) < 0 && errno != EINPROGRESS)
-        die("connect to 127.0.0.1:%d: %s", cfg.port, strerror(errno));
+        die("connect to 127.0.0.1:%d: %s", srv_port, strerror(errno));
     c->state = S_CONNECTING;
     pending_count++;
 }
@@ -960,7 +987,7 @@ static void on_writable(conn *c) {
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) die("connect to 127.0.0.1:%d: %s", cfg.port, strerror(err));
+        if (err) die("connect to 127.0.0.1:%d: %s", srv_port, strerror(err));
         c->state = S_HANDSHAKE;
     }
     if (c->state == S_HANDSHAKE) {
@@ -1108,15 +1135,17 @@ static void check_compressed_frame(unsigned v) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --port P [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
+            "usage: loadgen --port P[,P...] [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
             "               [--size S] [--binary] [--duration SEC] [--warmup SEC] [--path /res]\n"
-            "               [--server-pid PID] [--concurrency C] [--deflate]\n"
+            "               [--server-pid PID[,PID...]] [--concurrency C] [--deflate] [--threads T]\n"
             "  echo:      N connections, K messages in flight each, S-byte payloads (default path /echo)\n"
             "  broadcast: N subscribers + 1 publisher, K messages in flight (default path /broadcast)\n"
             "  connect:   N concurrent open/upgrade/close cycles (default path /echo)\n"
             "  idle:      N idle connections; --server-pid required; --duration = settle time\n"
             "  --deflate: offer permessage-deflate (client_no_context_takeover), send JSON-like payloads\n"
-            "             compressed, inflate and check the server's compressed replies\n");
+            "             compressed, inflate and check the server's compressed replies\n"
+            "  --threads: echo only: T threads, each its own epoll and N/T connections; results summed,\n"
+            "             gen_cpu is the busiest thread's share of a core\n");
     exit(2);
 }
 
@@ -1143,87 +1172,37 @@ static void raise_nofile(unsigned need) {
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("setrlimit(RLIMIT_NOFILE, %u): %s", need + 64, strerror(errno));
 }
 
-int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--mode")) {
-            if (!v) usage();
-            int found = 0;
-            for (int m = 0; m < 4; m++)
-                if (!strcmp(v, mode_names[m])) cfg.mode = (enum mode)m, found = 1;
-            if (!found) die("--mode: unknown mode \"%s\"", v);
-            i++;
-        } else if (!strcmp(a, "--conns")) cfg.conns = (unsigned)parse_num(a, v, 1, 200000), i++;
-        else if (!strcmp(a, "--inflight")) cfg.inflight = (unsigned)parse_num(a, v, 1, MAX_INFLIGHT), i++;
-        else if (!strcmp(a, "--size")) cfg.size = (size_t)parse_num(a, v, 1, MAX_SIZE), i++;
-        else if (!strcmp(a, "--binary")) cfg.binary = 1;
-        else if (!strcmp(a, "--text")) cfg.binary = 0;
-        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 3600), i++;
-        else if (!strcmp(a, "--warmup")) cfg.warmup = parse_num(a, v, 0, 3600), i++;
-        else if (!strcmp(a, "--port")) cfg.port = (int)parse_num(a, v, 1, 65535), i++;
-        else if (!strcmp(a, "--path")) {
-            if (!v || v[0] != '/') die("--path must start with /");
-            for (const char *p = v; *p; p++)
-                if ((unsigned char)*p <= ' ' || *p == 0x7f) die("--path: no spaces or control characters");
-            cfg.path = v, i++;
-        } else if (!strcmp(a, "--server-pid")) cfg.server_pid = (long)parse_num(a, v, 1, 1e9), i++;
-        else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
-        else if (!strcmp(a, "--deflate")) cfg.deflate = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
-        else die("unknown option \"%s\" (see --help)", a);
-    }
-    if (!cfg.port) usage();
-    if (!cfg.path) cfg.path = cfg.mode == M_BROADCAST ? "/broadcast" : "/echo";
-    if (cfg.mode == M_IDLE && !cfg.server_pid) die("idle mode needs --server-pid to read the server's VmRSS");
-    if (cfg.server_pid && cpu_of_pid(cfg.server_pid) < 0) die("--server-pid %ld: no such process", cfg.server_pid);
-    signal(SIGPIPE, SIG_IGN);
-
+/* One generator thread (or the whole run, with one): open its connections,
+ * warm up, measure, drain, close; its counters are left in *r. */
+typedef struct {
+    unsigned index;
+    unsigned first, count; /* its connections: conns first .. first + count - 1 of the run */
     uint64_t seed;
-    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = now_ns();
-    rng_state = seed | 1;
-    uint64_t m = rng_next();
-    memcpy(mask, &m, 4);
+    pthread_t thread;
+    uint64_t msgs, pub, bytes, wire, zmsgs, handshakes, close_timeouts;
+    hist_t hist;
+    unsigned nconns;
+    uint64_t t_meas0, t_meas1;
+    double gen_cpu0, gen_cpu1, srv_cpu0, srv_cpu1;
+    long long rss_before, rss_after;
+} thread_run;
 
-    /* payload: digits region then 'a'..'z' repeated (--deflate: JSON-like
-     * text); tail pre-masked (and pre-compressed) once */
-    dlen = cfg.size < 16 ? (unsigned)cfg.size : 16;
-    /* --deflate: enough distinct payloads, used in turn, that the previous
-     * copy of each lies beyond a 2^15 window: a server with context takeover
-     * then compresses from what messages share (the keys, the names), as
-     * with real traffic, not from an exact repeat of the last message (for
-     * payloads of 520 B and more: at most MAX_VARIANTS variants). */
-    if (cfg.deflate) nvar = cfg.size >= 32768 ? 1 : 32768 / (unsigned)cfg.size + 1;
-    if (nvar > MAX_VARIANTS) nvar = MAX_VARIANTS;
-    pattern = malloc((size_t)nvar * cfg.size);
-    if (!pattern) die("out of memory");
-    for (unsigned v = 0; v < nvar; v++) {
-        uint8_t *pv = pattern + (size_t)v * cfg.size;
-        if (cfg.deflate) {
-            fill_json(pv, cfg.size, v);
-            pre_len = STORED_HDR;
-            tails[v] = deflate_body(pv + dlen, cfg.size - dlen, &tail_lens[v]);
-        } else {
-            for (size_t i = 0; i < cfg.size; i++) pv[i] = (uint8_t)('a' + i % 26);
-            tail_lens[v] = cfg.size - dlen;
-            tails[v] = malloc(tail_lens[v] ? tail_lens[v] : 1);
-            if (!tails[v]) die("out of memory");
-            memcpy(tails[v], pv + dlen, tail_lens[v]);
-        }
-        wire_sizes[v] = pre_len + dlen + tail_lens[v];
-        if (cfg.deflate) check_compressed_frame(v);
-        for (size_t i = 0; i < tail_lens[v]; i++) tails[v][i] ^= mask[(pre_len + dlen + i) & 3];
-    }
-    size_t wire_total = 0;
-    for (unsigned v = 0; v < nvar; v++) wire_total += wire_sizes[v];
+static pthread_barrier_t start_line;
 
-    nconns = cfg.conns + (cfg.mode == M_BROADCAST ? 1 : 0);
-    raise_nofile(nconns + 16);
+static void *run_thread(void *arg) {
+    thread_run *r = arg;
+    nconns = r->count + (cfg.mode == M_BROADCAST ? 1 : 0);
+    rng_state = r->seed | 1;
+    srv_port = cfg.ports[r->index % cfg.n_ports];
+    srv_addr.sin_family = AF_INET;
+    srv_addr.sin_port = htons((uint16_t)srv_port);
+    srv_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     conns = calloc(nconns, sizeof *conns);
     if (!conns) die("out of memory");
     for (unsigned i = 0; i < nconns; i++) {
         conn *c = &conns[i];
         c->fd = -1;
-        c->idx = i;
+        c->idx = r->first + i;
         c->role = cfg.mode == M_ECHO ? R_ECHO
                 : cfg.mode == M_BROADCAST ? (i == cfg.conns ? R_PUB : R_SUB)
                 : cfg.mode == M_CONNECT ? R_CONNECT : R_IDLE;
@@ -1234,10 +1213,6 @@ int main(int argc, char **argv) {
         bc_cnt = calloc(cfg.inflight, sizeof *bc_cnt);
         if (!bc_cnt) die("out of memory");
     }
-
-    srv_addr.sin_family = AF_INET;
-    srv_addr.sin_port = htons((uint16_t)cfg.port);
-    srv_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1: %s", strerror(errno));
@@ -1303,6 +1278,10 @@ int main(int argc, char **argv) {
         switch (phase) {
         case P_SETUP:
             if (open_count == setup_target) {
+                if (cfg.threads > 1) { /* every thread's connections are open: warm up and measure together */
+                    pthread_barrier_wait(&start_line);
+                    now = now_ns();
+                }
                 t_run = now;
                 if (cfg.mode == M_IDLE) {
                     phase = P_MEASURE;
@@ -1331,7 +1310,7 @@ int main(int argc, char **argv) {
                 cnt_pub = pub ? pub->send_seq : 0;
                 t_meas0 = now;
                 gen_cpu0 = cpu_self_s();
-                srv_cpu0 = cpu_of_pid(cfg.server_pid);
+                srv_cpu0 = cpu_of_server();
                 t_phase_end = now + (uint64_t)(cfg.duration * 1e9);
             }
             break;
@@ -1340,7 +1319,7 @@ int main(int argc, char **argv) {
                 measuring = 0;
                 t_meas1 = now;
                 gen_cpu1 = cpu_self_s();
-                srv_cpu1 = cpu_of_pid(cfg.server_pid);
+                srv_cpu1 = cpu_of_server();
                 if (pub) cnt_pub = pub->send_seq - cnt_pub;
                 if (cfg.mode == M_IDLE) {
                     rss_after = rss_of_pid(cfg.server_pid);
@@ -1387,9 +1366,187 @@ int main(int argc, char **argv) {
         }
     }
 
+    r->msgs = cnt_msgs;
+    r->pub = cnt_pub;
+    r->bytes = cnt_bytes;
+    r->wire = cnt_wire;
+    r->zmsgs = cnt_zmsgs;
+    r->handshakes = cnt_handshakes;
+    r->close_timeouts = close_timeouts;
+    r->hist = hist;
+    r->nconns = nconns;
+    r->t_meas0 = t_meas0;
+    r->t_meas1 = t_meas1;
+    r->gen_cpu0 = gen_cpu0;
+    r->gen_cpu1 = gen_cpu1;
+    r->srv_cpu0 = srv_cpu0;
+    r->srv_cpu1 = srv_cpu1;
+    r->rss_before = rss_before;
+    r->rss_after = rss_after;
+    (void)t_run;
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--mode")) {
+            if (!v) usage();
+            int found = 0;
+            for (int m = 0; m < 4; m++)
+                if (!strcmp(v, mode_names[m])) cfg.mode = (enum mode)m, found = 1;
+            if (!found) die("--mode: unknown mode \"%s\"", v);
+            i++;
+        } else if (!strcmp(a, "--conns")) cfg.conns = (unsigned)parse_num(a, v, 1, 200000), i++;
+        else if (!strcmp(a, "--inflight")) cfg.inflight = (unsigned)parse_num(a, v, 1, MAX_INFLIGHT), i++;
+        else if (!strcmp(a, "--size")) cfg.size = (size_t)parse_num(a, v, 1, MAX_SIZE), i++;
+        else if (!strcmp(a, "--binary")) cfg.binary = 1;
+        else if (!strcmp(a, "--text")) cfg.binary = 0;
+        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 3600), i++;
+        else if (!strcmp(a, "--warmup")) cfg.warmup = parse_num(a, v, 0, 3600), i++;
+        else if (!strcmp(a, "--port")) {
+            if (!v) usage();
+            for (const char *q = v; *q;) { /* P or P,P,...: one per generator thread, in turn */
+                char *end;
+                long port = strtol(q, &end, 10);
+                if (end == q || port < 1 || port > 65535 || (*end && *end != ',')) die("--port: bad value \"%s\" (expected 1..65535)", v);
+                if (cfg.n_ports == MAX_PORTS) die("--port: at most %d ports", MAX_PORTS);
+                cfg.ports[cfg.n_ports++] = (int)port;
+                q = *end ? end + 1 : end;
+            }
+            cfg.port = cfg.n_ports ? cfg.ports[0] : 0;
+            i++;
+        }
+        else if (!strcmp(a, "--path")) {
+            if (!v || v[0] != '/') die("--path must start with /");
+            for (const char *p = v; *p; p++)
+                if ((unsigned char)*p <= ' ' || *p == 0x7f) die("--path: no spaces or control characters");
+            cfg.path = v, i++;
+        } else if (!strcmp(a, "--server-pid")) {
+            if (!v) usage();
+            for (const char *q = v; *q;) { /* PID or PID,PID,... */
+                char *end;
+                long pid = strtol(q, &end, 10);
+                if (end == q || pid < 1 || pid > 1000000000 || (*end && *end != ',')) die("--server-pid: bad value \"%s\"", v);
+                if (cfg.n_server_pids == sizeof cfg.server_pids / sizeof cfg.server_pids[0]) die("--server-pid: at most 16 processes");
+                cfg.server_pids[cfg.n_server_pids++] = pid;
+                q = *end ? end + 1 : end;
+            }
+            cfg.server_pid = cfg.n_server_pids ? cfg.server_pids[0] : 0;
+            i++;
+        }
+        else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
+        else if (!strcmp(a, "--deflate")) cfg.deflate = 1;
+        else if (!strcmp(a, "--threads")) cfg.threads = (unsigned)parse_num(a, v, 1, MAX_THREADS), i++;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
+        else die("unknown option \"%s\" (see --help)", a);
+    }
+    if (!cfg.port) usage();
+    if (!cfg.path) cfg.path = cfg.mode == M_BROADCAST ? "/broadcast" : "/echo";
+    if (cfg.mode == M_IDLE && !cfg.server_pid) die("idle mode needs --server-pid to read the server's VmRSS");
+    for (unsigned k = 0; k < cfg.n_server_pids; k++)
+        if (cpu_of_pid(cfg.server_pids[k]) < 0) die("--server-pid %ld: no such process", cfg.server_pids[k]);
+    if (cfg.threads > 1 && cfg.mode != M_ECHO) die("--threads applies to --mode echo only");
+    if (cfg.threads > cfg.conns) die("--threads %u: more threads than the %u connections", cfg.threads, cfg.conns);
+    signal(SIGPIPE, SIG_IGN);
+
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = now_ns();
+    rng_state = seed | 1;
+    uint64_t m = rng_next();
+    memcpy(mask, &m, 4);
+
+    /* payload: digits region then 'a'..'z' repeated (--deflate: JSON-like
+     * text); tail pre-masked (and pre-compressed) once */
+    dlen = cfg.size < 16 ? (unsigned)cfg.size : 16;
+    /* --deflate: enough distinct payloads, used in turn, that the previous
+     * copy of each lies beyond a 2^15 window: a server with context takeover
+     * then compresses from what messages share (the keys, the names), as
+     * with real traffic, not from an exact repeat of the last message (for
+     * payloads of 520 B and more: at most MAX_VARIANTS variants). */
+    if (cfg.deflate) nvar = cfg.size >= 32768 ? 1 : 32768 / (unsigned)cfg.size + 1;
+    if (nvar > MAX_VARIANTS) nvar = MAX_VARIANTS;
+    pattern = malloc((size_t)nvar * cfg.size);
+    if (!pattern) die("out of memory");
+    for (unsigned v = 0; v < nvar; v++) {
+        uint8_t *pv = pattern + (size_t)v * cfg.size;
+        if (cfg.deflate) {
+            fill_json(pv, cfg.size, v);
+            pre_len = STORED_HDR;
+            tails[v] = deflate_body(pv + dlen, cfg.size - dlen, &tail_lens[v]);
+        } else {
+            for (size_t i = 0; i < cfg.size; i++) pv[i] = (uint8_t)('a' + i % 26);
+            tail_lens[v] = cfg.size - dlen;
+            tails[v] = malloc(tail_lens[v] ? tail_lens[v] : 1);
+            if (!tails[v]) die("out of memory");
+            memcpy(tails[v], pv + dlen, tail_lens[v]);
+        }
+        wire_sizes[v] = pre_len + dlen + tail_lens[v];
+        if (cfg.deflate) check_compressed_frame(v);
+        for (size_t i = 0; i < tail_lens[v]; i++) tails[v][i] ^= mask[(pre_len + dlen + i) & 3];
+    }
+    size_t wire_total = 0;
+    for (unsigned v = 0; v < nvar; v++) wire_total += wire_sizes[v];
+
+    unsigned total = cfg.conns + (cfg.mode == M_BROADCAST ? 1 : 0);
+    raise_nofile(total + 16);
+    if (cfg.n_ports > cfg.threads) die("--port: %u ports for %u thread(s): give each thread one (--threads)", cfg.n_ports, cfg.threads);
+
+    thread_run runs[MAX_THREADS];
+    memset(runs, 0, sizeof runs);
+    for (unsigned t = 0, first = 0; t < cfg.threads; t++) {
+        runs[t].index = t;
+        runs[t].first = first;
+        runs[t].count = cfg.conns / cfg.threads + (t < cfg.conns % cfg.threads ? 1 : 0);
+        runs[t].seed = rng_next();
+        first += runs[t].count;
+    }
+    if (cfg.threads == 1) {
+        run_thread(&runs[0]);
+    } else {
+        if (pthread_barrier_init(&start_line, NULL, cfg.threads) != 0) die("pthread_barrier_init failed");
+        for (unsigned t = 0; t < cfg.threads; t++)
+            if (pthread_create(&runs[t].thread, NULL, run_thread, &runs[t]) != 0) die("pthread_create failed");
+        for (unsigned t = 0; t < cfg.threads; t++) pthread_join(runs[t].thread, NULL);
+        pthread_barrier_destroy(&start_line);
+    }
+
+    /* The sums; times, the server's CPU and RSS as thread 0 saw them; the
+     * generator's CPU as the busiest thread's share of one core. */
+    uint64_t t_meas0 = runs[0].t_meas0, t_meas1 = runs[0].t_meas1;
+    double gen_cpu0 = runs[0].gen_cpu0, gen_cpu1 = runs[0].gen_cpu1;
+    double srv_cpu0 = runs[0].srv_cpu0, srv_cpu1 = runs[0].srv_cpu1;
+    long long rss_before = runs[0].rss_before, rss_after = runs[0].rss_after;
+    double rate_sum = 0, gen_cpu_max = 0, gen_cpu_sum = 0;
+    /* With one thread the run happened on this one: its counters are in runs[0] as well. */
+    cnt_msgs = cnt_pub = cnt_bytes = cnt_wire = cnt_zmsgs = cnt_handshakes = close_timeouts = 0;
+    memset(&hist, 0, sizeof hist);
+    nconns = 0;
+    for (unsigned t = 0; t < cfg.threads; t++) {
+        thread_run *r = &runs[t];
+        cnt_msgs += r->msgs;
+        cnt_pub += r->pub;
+        cnt_bytes += r->bytes;
+        cnt_wire += r->wire;
+        cnt_zmsgs += r->zmsgs;
+        cnt_handshakes += r->handshakes;
+        close_timeouts += r->close_timeouts;
+        nconns += r->nconns;
+        for (unsigned b = 0; b < HBUCKETS; b++) hist.b[b] += r->hist.b[b];
+        hist.n += r->hist.n;
+        if (r->hist.max > hist.max) hist.max = r->hist.max;
+        double s_t = (double)(r->t_meas1 - r->t_meas0) / 1e9;
+        if (s_t > 0) {
+            double cpu = (r->gen_cpu1 - r->gen_cpu0) / s_t;
+            rate_sum += (double)r->msgs / s_t;
+            gen_cpu_sum += cpu;
+            if (cpu > gen_cpu_max) gen_cpu_max = cpu;
+        }
+    }
+
     /* ---- report --------------------------------------------------- */
     double secs = (double)(t_meas1 - t_meas0) / 1e9;
-    double gen_cpu = secs > 0 ? (gen_cpu1 - gen_cpu0) / secs : 0;
+    double gen_cpu = cfg.threads > 1 ? gen_cpu_max : secs > 0 ? (gen_cpu1 - gen_cpu0) / secs : 0;
     double srv_cpu = (srv_cpu0 >= 0 && srv_cpu1 >= 0) ? srv_cpu1 - srv_cpu0 : -1;
     char line[1024];
     int L = 0;
@@ -1405,7 +1562,7 @@ int main(int argc, char **argv) {
                (double)rss_before / 1048576.0, (double)rss_after / 1048576.0, per);
         return 0;
     }
-    double rate = secs > 0 ? (double)cnt_msgs / secs : 0;
+    double rate = cfg.threads > 1 ? rate_sum : secs > 0 ? (double)cnt_msgs / secs : 0;
     double p50 = hist_pct_us(0.50), p99 = hist_pct_us(0.99), p999 = hist_pct_us(0.999);
     double mx = (double)hist.max / 1000.0;
     double cpu_per_m = srv_cpu >= 0 && cnt_msgs ? srv_cpu / ((double)cnt_msgs / 1e6) : -1;
@@ -1419,6 +1576,7 @@ int main(int argc, char **argv) {
     if (cfg.mode != M_CONNECT) KV(" mbytes_per_s=%.2f", secs > 0 ? (double)cnt_bytes / secs / 1e6 : 0);
     KV(" p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f", p50, p99, p999, mx);
     KV(" gen_cpu=%.3f", gen_cpu);
+    if (cfg.threads > 1) KV(" threads=%u gen_cpu_sum=%.3f", cfg.threads, gen_cpu_sum);
     if (srv_cpu >= 0) KV(" server_cpu_s=%.3f server_cpu_s_per_mmsg=%.3f", srv_cpu, cpu_per_m);
     if (cfg.mode == M_CONNECT) KV(" handshakes=%" PRIu64 " close_timeouts=%" PRIu64, cnt_handshakes, close_timeouts);
     /* deflate: replies that came compressed, and payload bytes per message both ways on the wire */
