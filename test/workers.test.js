@@ -223,6 +223,39 @@ test('SIGTERM under load closes every client with 1001 within the bound and the 
   }
 });
 
+test('the primary collects a snapshot from every worker, and gives up on a worker that does not answer', async () => {
+  const { Primary } = require('../lib/workers');
+  const { createLogger } = require('../lib/log');
+  const lines = [];
+  const primary = new Primary({
+    count: 2, script: runserver, port: 0, closeTimeout: 2000,
+    args: ['--port=0', '--host=127.0.0.1', `--modules=${modules}`, '--no-log'],
+    log: createLogger({ sinks: [{ write: (r) => lines.push(r.line) }] }),
+  });
+  const port = await withTimeout(new Promise((resolve) => primary.once('listening', resolve).start()), 30000, 'the workers');
+  try {
+    const all = await connectToEvery(port, 2, 1); // each worker has loaded the fixture module, which registers its producers
+    const results = await withTimeout(new Promise((resolve) => primary.collect('test', resolve)), 3000, 'collect');
+    assert.deepEqual(results.map((r) => r.index), [0, 1]);
+    for (const r of results) {
+      assert.equal(r.pid, primary.workers[r.index].pid);
+      assert.equal(r.data.pid, r.pid);
+      assert.equal(r.data.served, all.filter((ws) => ws.hello.worker === r.index).length);
+    }
+    const unknown = await new Promise((resolve) => primary.collect('nothing-registered', resolve));
+    assert.deepEqual(unknown.map((r) => r.data), [null, null]);
+    const t0 = Date.now();
+    const silent = await new Promise((resolve) => primary.collect('never', resolve, 300));
+    assert.deepEqual(silent, []);
+    assert.ok(Date.now() - t0 >= 290, 'it waited for the timeout');
+    for (const ws of all) ws.close();
+  } finally {
+    const ok = await withTimeout(new Promise((resolve) => primary.shutdown(resolve)), 10000, 'the shutdown');
+    assert.equal(ok, true, lines.join('\n'));
+  }
+  assert.ok(lines.some((l) => /worker 1 \(pid \d+\) listening on port \d+/.test(l)));
+});
+
 test('--workers=0 and --workers=abc exit 2 with a message naming the option', async () => {
   for (const value of ['0', 'abc', '-1']) {
     const child = spawnServer([`--workers=${value}`, '--port=0']);
