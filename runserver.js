@@ -52,6 +52,12 @@ process.stdout.on('error', () => {});
 const workers = require('./lib/workers');
 const worker = workers.workerInfo();
 if (worker === null && parsed.options.workers !== undefined && parsed.options.workers !== null) {
+  try { // once here, not once per worker
+    require('./lib/options').normalizeOptions(parsed.options);
+  } catch (err) {
+    if (err && err.code === 'WS_ERR_INVALID_OPTION') usageError(err.message);
+    throw err;
+  }
   const count = parsed.options.workers === 'auto' ? workers.autoCount() : parsed.options.workers;
   workers.runPrimary({
     count,

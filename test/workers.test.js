@@ -256,6 +256,21 @@ test('the primary collects a snapshot from every worker, and gives up on a worke
   assert.ok(lines.some((l) => /worker 1 \(pid \d+\) listening on port \d+/.test(l)));
 });
 
+test('when no worker can listen (the port is taken), the primary says so and exits with the worker\'s code', async () => {
+  const net = require('net');
+  const taken = net.createServer();
+  await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const child = spawnServer(['--workers=2', `--port=${taken.address().port}`, '--host=127.0.0.1', `--modules=${modules}`]);
+    const r = await withTimeout(child.exited, 15000, 'the primary to exit');
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /address already in use|EADDRINUSE/i);
+    assert.match(r.output, /worker [01] \(pid \d+\) exited with code 1 before listening; stopping/);
+  } finally {
+    taken.close();
+  }
+});
+
 test('--workers=0 and --workers=abc exit 2 with a message naming the option', async () => {
   for (const value of ['0', 'abc', '-1']) {
     const child = spawnServer([`--workers=${value}`, '--port=0']);
