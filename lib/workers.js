@@ -269,7 +269,7 @@ function runPrimary({ count, script, args, port, closeTimeout, log }) {
 // ---- the worker side ------------------------------------------------------
 
 const producers = new Map(); // kind -> () => data | Promise<data>
-let listening = false;
+let answering = false;
 
 /**
  * Registers what this worker answers when the primary collects kind
@@ -279,12 +279,12 @@ let listening = false;
  */
 function onCollect(kind, fn) {
   producers.set(kind, fn);
-  listen();
+  answerCollects();
 }
 
-function listen() {
-  if (listening || workerInfo() === null) return;
-  listening = true;
+function answerCollects() {
+  if (answering || workerInfo() === null) return;
+  answering = true;
   process.on('message', (m) => {
     if (m === null || typeof m !== 'object' || m.type !== 'collect') return;
     const reply = (data) => { if (process.connected) process.send({ type: 'collected', kind: m.kind, seq: m.seq, data }); };
@@ -305,7 +305,7 @@ function listen() {
 function attachWorker(server, shutdown) {
   const info = workerInfo();
   if (info === null) return;
-  listen();
+  answerCollects();
   if (server._fanout === null) {
     const { PrimaryFanout } = require('./fanout/primary');
     server._fanout = new PrimaryFanout(server);
