@@ -26,6 +26,7 @@ const RESTART_MIN_MS = 100;     // first restart delay; doubles with each quick 
 const RESTART_MAX_MS = 10000;
 const STABLE_MS = 5000;         // a worker up this long resets the backoff
 const COLLECT_TIMEOUT_MS = 1000;
+const CALL_TIMEOUT_MS = 5000;     // a call to the primary (the shared store) that gets no answer fails
 const CLOSE_MARGIN_MS = 3000;   // on top of closeTimeout before stragglers are killed
 
 /**
@@ -70,6 +71,7 @@ class Primary extends EventEmitter {
     this.closing = false;
     this.everListened = false;
     this._collects = new Map(); // seq -> pending collect
+    this._calls = new Map();    // kind -> what answers the workers' calls of that kind
     this._seq = 0;
   }
 
@@ -128,9 +130,36 @@ class Primary extends EventEmitter {
         }
         break;
       }
+      case 'call': // a worker asks the primary (e.g. the shared store): one answer per call, in order
+        this._answer(child, m);
+        break;
       default:
         break;
     }
+  }
+
+  /**
+   * Serves calls of kind from the workers (callPrimary in a worker):
+   * fn(data, index) returns the answer or a promise of it; a throw or a
+   * rejection reaches the caller as an Error with its message.
+   * @param {string} kind
+   * @param {(data: unknown, index: number) => unknown} fn
+   */
+  onCall(kind, fn) {
+    this._calls.set(kind, fn);
+  }
+
+  _answer(child, m) {
+    const fn = this._calls.get(m.kind);
+    const reply = (r) => { if (child.connected) child.send({ type: 'reply', seq: m.seq, ...r }); };
+    if (fn === undefined) {
+      reply({ error: `the primary serves no ${JSON.stringify(String(m.kind))} calls` });
+      return;
+    }
+    const index = this.workers.findIndex((w) => w.child === child);
+    Promise.resolve().then(() => fn(m.data, index)).then(
+      (data) => reply({ data }),
+      (err) => reply({ error: String(err && err.message ? err.message : err) }));
   }
 
   _onExit(index, child, code, signal) {
@@ -295,6 +324,53 @@ function answerCollects() {
   });
 }
 
+const calls = new Map(); // seq -> { resolve, reject, timer } of a call waiting for the primary
+let callSeq = 0;
+let replying = false;
+
+/**
+ * In a worker: asks the primary (its onCall(kind) handler) and resolves
+ * with its answer; rejects when it answers with an error, when there is no
+ * primary, or after timeout ms.
+ * @param {string} kind
+ * @param {unknown} data
+ * @param {number} [timeout]
+ * @returns {Promise<unknown>}
+ */
+function callPrimary(kind, data, timeout = CALL_TIMEOUT_MS) {
+  if (workerInfo() === null || !process.connected) {
+    return Promise.reject(new Error(`no primary to ask for ${kind}: not a worker of runserver.js --workers`));
+  }
+  if (!replying) {
+    replying = true;
+    process.on('message', (m) => {
+      if (m === null || typeof m !== 'object' || m.type !== 'reply') return;
+      const pending = calls.get(m.seq);
+      if (pending === undefined) return; // answered after its timeout
+      calls.delete(m.seq);
+      clearTimeout(pending.timer);
+      if (m.error !== undefined) pending.reject(new Error(m.error));
+      else pending.resolve(m.data);
+    });
+    process.on('disconnect', () => {
+      for (const [seq, pending] of calls) {
+        calls.delete(seq);
+        clearTimeout(pending.timer);
+        pending.reject(new Error('the primary went away'));
+      }
+    });
+  }
+  const seq = ++callSeq;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      calls.delete(seq);
+      reject(new Error(`the primary did not answer ${kind} within ${timeout} ms`));
+    }, timeout);
+    calls.set(seq, { resolve, reject, timer });
+    process.send({ type: 'call', kind, seq, data });
+  });
+}
+
 /**
  * In a worker: tells the primary the server is listening, relays
  * multicasts through it (unless another fan-out, e.g. Redis, is set),
@@ -321,4 +397,6 @@ function attachWorker(server, shutdown) {
   });
 }
 
-module.exports = { Primary, runPrimary, workerInfo, autoCount, onCollect, attachWorker, ENV_INDEX, ENV_COUNT, ENV_PORT };
+module.exports = {
+  Primary, runPrimary, workerInfo, autoCount, onCollect, callPrimary, attachWorker, ENV_INDEX, ENV_COUNT, ENV_PORT,
+};

@@ -256,6 +256,48 @@ test('the primary collects a snapshot from every worker, and gives up on a worke
   assert.ok(lines.some((l) => /worker 1 \(pid \d+\) listening on port \d+/.test(l)));
 });
 
+test('workers without Redis share one store held by the primary: writes from one worker are read from the other, in order', async () => {
+  const { Primary } = require('../lib/workers');
+  const { serveStore } = require('../lib/workers-store');
+  const { createLogger } = require('../lib/log');
+  // An in-process store as the primary holds it (async methods over a Map).
+  class MemoryStore {
+    constructor() { this.lists = new Map(); }
+    async rpush(key, value) { const l = this.lists.get(key) || []; l.push(value); this.lists.set(key, l); return l.length; }
+    async lrange(key) { return [...(this.lists.get(key) || [])]; }
+  }
+  const primary = new Primary({
+    count: 2, script: runserver, port: 0, closeTimeout: 2000,
+    args: ['--port=0', '--host=127.0.0.1', `--modules=${modules}`, '--no-log'],
+    log: createLogger({ enabled: false }),
+  });
+  serveStore(primary, new MemoryStore());
+  const port = await withTimeout(new Promise((resolve) => primary.once('listening', resolve).start()), 30000, 'the workers');
+  try {
+    const all = await connectToEvery(port, 2, 1);
+    const a = all.find((ws) => ws.hello.worker === 0);
+    const b = all.find((ws) => ws.hello.worker === 1);
+    const ask = async (ws, store) => {
+      const before = ws.got.length;
+      send(ws, { store });
+      await waitUntil(() => ws.got.length > before, 5000, `the answer to ${store[0]}`);
+      return JSON.parse(ws.got[before]);
+    };
+    for (let i = 0; i < 5; i++) send(a, { store: ['rpush', 'history', `a${i}`] }); // not awaited one by one: the channel keeps their order
+    await waitUntil(() => a.got.length === 5, 5000, 'the five answers');
+    assert.deepEqual(a.got.map((m) => JSON.parse(m)), [1, 2, 3, 4, 5].map((n) => ({ stored: n })), 'answered in the order made');
+    a.got.length = 0;
+    assert.deepEqual(await ask(b, ['rpush', 'history', 'b0']), { stored: 6 });
+    assert.deepEqual(await ask(b, ['lrange', 'history']), { stored: ['a0', 'a1', 'a2', 'a3', 'a4', 'b0'] });
+    assert.deepEqual(await ask(a, ['lrange', 'history']), { stored: ['a0', 'a1', 'a2', 'a3', 'a4', 'b0'] });
+    assert.deepEqual(await ask(a, ['drop', 'history']), { storeError: 'the store has no operation "drop"' });
+    assert.deepEqual(await ask(a, ['hasOwnProperty', 'lists']), { storeError: 'the store has no operation "hasOwnProperty"' });
+    for (const ws of all) ws.close();
+  } finally {
+    await withTimeout(new Promise((resolve) => primary.shutdown(resolve)), 10000, 'the shutdown');
+  }
+});
+
 test('when no worker can listen (the port is taken), the primary says so and exits with the worker\'s code', async () => {
   const net = require('net');
   const taken = net.createServer();
