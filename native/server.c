@@ -274,8 +274,11 @@ static int bind_reuse_port(uv_tcp_t *tcp, const struct sockaddr *sa) {
     if (fd < 0) return -errno;
     int on = 1;
     socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int off = 0; /* as uv_tcp_bind without UV_TCP_IPV6ONLY: '::' takes IPv4 too */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 || bind(fd, sa, len) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
+        bind(fd, sa, len) != 0) {
         int err = -errno;
         close(fd);
         return err;
