@@ -173,6 +173,66 @@ function canListen(port, host = '127.0.0.1') {
   });
 }
 
+
+/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a real redis-server (Debian package "redis-server") on a free
+ * port in a temp dir, with nothing saved to disk; never the system one.
+ * Resolves { port, url, dir, stop(), start(), close(), command(...args) }:
+ * stop() kills it (SIGKILL: as if the machine went away), start() starts it
+ * again on the same port, close() stops it and removes the dir.
+ */
+async function startRedis() {
+  const { spawn, execFileSync } = require('child_process');
+  const os = require('os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nws-redis-'));
+  const port = await freePort();
+  let child = null;
+  const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', ...args.map(String)],
+    { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
+  async function start() {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log')],
+    { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.exited = exited;
+    await waitUntil(() => {
+      try { return cli('PING') === 'PONG'; } catch (_) { return false; }
+    }, 10000, `redis-server on port ${port} to answer PING`);
+  }
+  async function stop() {
+    if (child === null) return;
+    const c = child;
+    child = null;
+    c.kill('SIGKILL');
+    await withTimeout(c.exited, 5000, 'redis-server to exit');
+  }
+  await start();
+  return {
+    port,
+    dir,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    stop,
+    command: cli,
+    async close() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 module.exports = {
   ...raw,
   FIXTURE_MODULES,
@@ -189,4 +249,6 @@ module.exports = {
   chromiumMissing,
   launchChromium,
   canListen,
+  freePort,
+  startRedis,
 };
