@@ -12,7 +12,8 @@ const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
 const { compileTrust, clientAddress, trustNone } = require('./forwarded');
-const { createLogger } = require('./log');
+const { createLogger, redisSink } = require('./log');
+const { MemoryStore, RedisStore } = require('./store');
 const { WebSocketError } = require('./errors');
 
 // Record kinds and flags written by native/events.c.
@@ -50,6 +51,14 @@ class Server extends EventEmitter {
     super();
     this.options = normalizeOptions(options);
     this.log = createLogger({ enabled: this.options.log });
+    this._redis = null;        // the Redis command connection (lib/redis.js), with the redis option
+    this._fanout = null;       // multicast to other processes: lib/fanout/redis.js, or the workers' primary
+    this._logSink = null;      // the Redis log sink
+    this._statusTimer = null;  // the periodic 'N clients connected' line
+    this._closeDeadline = 0;   // when close() must be done writing the queued log lines
+    /** Shared application state (lib/store.js): in this process, or in Redis with the redis option. */
+    this.store = new MemoryStore();
+    if (this.options.redis) this._setupRedis();
     this._loader = new Loader(this);
     this._pending = new Map(); // slot -> token of an upgrade whose authorize() is still running
     this._streams = new Map(); // slot -> the JS socket of a stream connection (TLS terminated by Node)
@@ -66,6 +75,8 @@ class Server extends EventEmitter {
       // Upgrades come from an HTTP server: no port of our own.
       this._createHandle();
       this._state = 'listening';
+      this._startRedis();
+      this._startStatus();
       if (this.options.server) {
         this._httpServer = this.options.server;
         this._onHttpUpgrade = (req, socket, head) => this.handleUpgrade(req, socket, head);
@@ -214,6 +225,7 @@ class Server extends EventEmitter {
     }
     this._state = 'starting';
     if (callback) this.once('listening', callback);
+    this._startRedis();
     const { host } = this.options;
     dns.lookup(host, { all: true }, (err, addresses) => {
       if (err) {
@@ -257,6 +269,7 @@ class Server extends EventEmitter {
     const first = addresses[0];
     this._address = { address: first.address, family: first.family === 6 ? 'IPv6' : 'IPv4', port };
     this._state = 'listening';
+    this._startStatus();
     this.emit('listening');
   }
 
@@ -278,11 +291,15 @@ class Server extends EventEmitter {
     }
     if (this._state === 'listening') {
       this._state = 'closing';
+      this._closeDeadline = Date.now() + this.options.closeTimeout;
+      if (this._statusTimer !== null) clearInterval(this._statusTimer);
+      this._statusTimer = null;
       if (this._httpServer) this._httpServer.removeListener('upgrade', this._onHttpUpgrade);
       native.shutdown(this._handle);
     } else if (this._state === 'new') {
       this._state = 'closed';
-      process.nextTick(() => this.emit('close'));
+      this._closeDeadline = Date.now() + this.options.closeTimeout;
+      this._closeRedis(() => this.emit('close'));
     } else if (this._state === 'starting') {
       this.once('listening', () => this.close());
     }
@@ -323,13 +340,108 @@ class Server extends EventEmitter {
     if (this._handle === null) return 0;
     if (typeof message === 'number' || typeof message === 'boolean') message = String(message);
     let exclude;
+    let excludeIds;
     if (options && options.exclude) {
       const list = Array.isArray(options.exclude) ? options.exclude : [options.exclude];
       exclude = [];
+      excludeIds = [];
       // A closed connection's slot may already belong to another: never exclude by a stale one.
-      for (const c of list) if (c instanceof Connection && c.server === this && c.readyState !== CLOSED) exclude.push(c._slot);
+      for (const c of list) {
+        if (c instanceof Connection && c.server === this && c.readyState !== CLOSED) {
+          exclude.push(c._slot);
+          excludeIds.push(c.id);
+        }
+      }
     }
-    return native.multicast(this._handle, name, message, Boolean(options && options.binary), exclude);
+    const binary = Boolean(options && options.binary);
+    const n = native.multicast(this._handle, name, message, binary, exclude);
+    if (this._fanout !== null) this._fanout.publish(name, message, binary, excludeIds || []);
+    return n;
+  }
+
+  /**
+   * A multicast published by another process (a fan-out delivers it): the
+   * local C multicast, excluding the local connections among excludeIds.
+   * @param {string} name
+   * @param {string|Buffer} message
+   * @param {boolean} binary
+   * @param {number[]} excludeIds
+   * @returns {number} how many local subscribers it was queued for
+   */
+  _deliverRemote(name, message, binary, excludeIds) {
+    if (this._handle === null) return 0;
+    let exclude;
+    if (excludeIds && excludeIds.length) {
+      exclude = [];
+      const ids = new Set(excludeIds);
+      for (const c of this._conns) if (c !== undefined && ids.has(c.id) && c.readyState !== CLOSED) exclude.push(c._slot);
+    }
+    return native.multicast(this._handle, name, message, binary, exclude);
+  }
+
+  // ---- Redis, the fan-out to other processes, the status line ----------
+
+  _setupRedis() {
+    const { RedisClient, parseRedisUrl } = require('./redis');
+    const o = this.options;
+    this._redisTarget = parseRedisUrl(o.redis);
+    this._redis = new RedisClient(this._redisTarget, { log: this.log });
+    const key = o.logKey !== null ? o.logKey : null;
+    this._logSink = redisSink(this._redis, {
+      key: () => key !== null ? key : `node.websocket.${o.host}.${this._address ? this._address.port : o.port}`,
+      max: o.logMax,
+      queue: o.logQueue,
+      onRefused: (err) => process.stderr.write(`node.websocket: Redis refused log lines: ${err.message}\n`),
+    });
+    if (this.options.log) this.log.addSink(this._logSink);
+    this.store = new RedisStore(this._redis, `${o.redisPrefix}store:`);
+  }
+
+  _startRedis() {
+    if (this._redis === null || this._redisStarted) return;
+    this._redisStarted = true;
+    this._redis.start();
+    const { RedisFanout } = require('./fanout/redis');
+    this._fanout = new RedisFanout(this, { target: this._redisTarget, publisher: this._redis, prefix: this.options.redisPrefix, log: this.log });
+  }
+
+  _startStatus() {
+    const ms = this.options.statusInterval;
+    if (ms === 0 || !this.options.log || this._statusTimer !== null) return;
+    this._statusTimer = setInterval(() => {
+      let n = 0;
+      for (const c of this._conns) if (c !== undefined && c.readyState === OPEN) n++;
+      this.log.info(`${n} clients connected`);
+    }, ms);
+    this._statusTimer.unref();
+  }
+
+  // Stops the fan-out, writes the queued log lines (until the close
+  // deadline), then closes the Redis connection.
+  _closeRedis(done) {
+    if (this._redis === null) {
+      process.nextTick(done);
+      return;
+    }
+    const left = () => Math.max(1, this._closeDeadline - Date.now());
+    const fanout = this._fanout;
+    this._fanout = null;
+    const flushed = () => this.log.flush(left(), () => this._redis.close(left(), done));
+    if (fanout !== null && typeof fanout.close === 'function') fanout.close(left(), flushed);
+    else flushed();
+  }
+
+  // A connection subscribed to name (newly): the fan-out watches name from
+  // this process's first local subscriber on.
+  _watch(conn, name) {
+    if (conn._watched === undefined) conn._watched = new Set();
+    conn._watched.add(name);
+    if (native.subscribers(this._handle, name) === 1) this._fanout.watch(name);
+  }
+
+  _unwatch(conn, name) {
+    if (conn._watched !== undefined) conn._watched.delete(name);
+    if (this._fanout !== null && this._handle !== null && native.subscribers(this._handle, name) === 0) this._fanout.unwatch(name);
   }
 
   _subscribers(name) {
@@ -594,6 +706,9 @@ class Server extends EventEmitter {
     }
     this._conns[slot] = undefined;
     conn.readyState = CLOSED;
+    if (conn._watched !== undefined) { // the engine has unsubscribed it from everything
+      for (const name of conn._watched) this._unwatch(conn, name);
+    }
     if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
       const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',
@@ -631,7 +746,7 @@ class Server extends EventEmitter {
     }
     this._batch = null;
     this._state = 'closed';
-    this.emit('close');
+    this._closeRedis(() => this.emit('close'));
   }
 }
 

@@ -1,0 +1,135 @@
+'use strict';
+
+// Multicast across processes and machines through Redis pub/sub: one
+// channel per subscription name (<redisPrefix><name>), subscribed on a
+// connection of its own only while this process has a local subscriber,
+// and subscribed again after a reconnect. What is published while Redis is
+// away is lost, as Redis pub/sub loses it.
+//
+// A message travels in a small envelope:
+//   byte 0      version (1)
+//   byte 1      flags: 1 = binary
+//   bytes 2-9   origin: random per process, so a process skips its own
+//   bytes 10-11 count of excluded connection ids (big-endian)
+//   then each id as one length byte and its UTF-8 text, then the message.
+// The local fan-out stays the C multicast (server._deliverRemote).
+//
+// The excluded ids travel for the record but are not applied on arrival:
+// exclude takes the publisher's own Connection objects, already skipped by
+// its local multicast, and the publisher never receives its own message;
+// connection ids are unique across one machine's workers only, so an id
+// from another machine may name an unrelated local connection.
+
+const crypto = require('crypto');
+const { RedisClient } = require('../redis');
+
+const VERSION = 1;
+const FLAG_BINARY = 1;
+const HEAD = 12;
+
+/**
+ * Builds an envelope.
+ * @param {Buffer} origin 8 bytes
+ * @param {string|Buffer} message
+ * @param {boolean} binary
+ * @param {Array<string|number>} excludeIds
+ * @returns {Buffer}
+ */
+function encodeEnvelope(origin, message, binary, excludeIds) {
+  const ids = (excludeIds || []).map((id) => Buffer.from(String(id), 'utf8')).filter((b) => b.length <= 255).slice(0, 65535);
+  const body = typeof message === 'string' ? Buffer.from(message, 'utf8') : Buffer.from(message.buffer || message, message.byteOffset || 0, message.byteLength);
+  let size = HEAD + body.length;
+  for (const b of ids) size += 1 + b.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = VERSION;
+  out[1] = binary ? FLAG_BINARY : 0;
+  origin.copy(out, 2, 0, 8);
+  out.writeUInt16BE(ids.length, 10);
+  let off = HEAD;
+  for (const b of ids) {
+    out[off++] = b.length;
+    b.copy(out, off);
+    off += b.length;
+  }
+  body.copy(out, off);
+  return out;
+}
+
+/**
+ * Reads an envelope; null when it is not one (anyone may publish on a channel).
+ * @param {Buffer} buf
+ * @returns {{ origin: Buffer, binary: boolean, excludeIds: string[], message: Buffer } | null}
+ */
+function decodeEnvelope(buf) {
+  if (buf.length < HEAD || buf[0] !== VERSION) return null;
+  const n = buf.readUInt16BE(10);
+  const excludeIds = [];
+  let off = HEAD;
+  for (let i = 0; i < n; i++) {
+    if (off >= buf.length) return null;
+    const len = buf[off++];
+    if (off + len > buf.length) return null;
+    excludeIds.push(buf.toString('utf8', off, off + len));
+    off += len;
+  }
+  return { origin: buf.subarray(2, 10), binary: (buf[1] & FLAG_BINARY) !== 0, excludeIds, message: buf.subarray(off) };
+}
+
+class RedisFanout {
+  /**
+   * @param {import('../server').Server} server
+   * @param {object} options
+   * @param {import('../redis').RedisTarget} options.target
+   * @param {import('../redis').RedisClient} options.publisher the command connection PUBLISH goes through
+   * @param {string} options.prefix of the channel names
+   * @param {object} [options.log]
+   */
+  constructor(server, { target, publisher, prefix, log }) {
+    this._server = server;
+    this._publisher = publisher;
+    this._prefix = prefix;
+    this._origin = crypto.randomBytes(8);
+    this._subscriber = new RedisClient(target, { log, role: 'pub/sub' });
+    this._subscriber.on('message', (channel, payload) => this._onMessage(channel, payload));
+    this._subscriber.start();
+    /** Messages published and received from elsewhere (for tests and metrics). */
+    this.published = 0;
+    this.received = 0;
+  }
+
+  /** @returns {boolean} true while the pub/sub connection is up */
+  get connected() {
+    return this._subscriber.connected;
+  }
+
+  publish(name, message, binary, excludeIds) {
+    if (!this._publisher.connected) return; // lost, as Redis pub/sub loses it
+    this._publisher.command(['PUBLISH', this._prefix + name, encodeEnvelope(this._origin, message, binary, excludeIds)]);
+    this.published++;
+  }
+
+  watch(name) {
+    this._subscriber.subscribe(this._prefix + name);
+  }
+
+  unwatch(name) {
+    this._subscriber.unsubscribe(this._prefix + name);
+  }
+
+  _onMessage(channel, payload) {
+    if (!channel.startsWith(this._prefix)) return;
+    const e = decodeEnvelope(payload);
+    if (e === null || e.origin.equals(this._origin)) return;
+    this.received++;
+    const message = e.binary ? e.message : e.message.toString('utf8');
+    this._server._deliverRemote(channel.slice(this._prefix.length), message, e.binary, []);
+  }
+
+  /** @param {number} ms bound @param {() => void} callback */
+  close(ms, callback) {
+    if (typeof ms === 'function') { callback = ms; ms = 2000; }
+    this._subscriber.close(ms, callback);
+  }
+}
+
+module.exports = { RedisFanout, encodeEnvelope, decodeEnvelope };
