@@ -1,5 +1,5 @@
 /* A Redis connection on Node's libuv loop through hiredis's async API and
- * its libuv adapter. See redis.h for the contract.
+ * its libuv adapter (uv_poll on hiredis's socket). See redis.h for the contract.
  *
  * Lifetime: hiredis owns the redisAsyncContext and frees it itself after a
  * failed connect or a disconnect; ac->data points back at the ws_redis and
@@ -11,12 +11,91 @@
 
 #include "redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- the loop adapter ------------------------------------------------ */
+
+/* hiredis's libuv adapter (hiredis/adapters/libuv.h) as hiredis 1.x has it.
+ * The 0.14 one Debian ships returns on a poll error, and libuv reports a
+ * refused connect as one (POLLERR) and stops the poll: the connect would
+ * hang. Here an error runs the handlers the adapter waits for, so hiredis
+ * reads the socket's error and fails the connect (or the connection). */
+typedef struct {
+    redisAsyncContext *context;
+    uv_poll_t handle;
+    int events;
+} uv_events;
+
+static void uv_events_poll(uv_poll_t *handle, int status, int events) {
+    uv_events *p = handle->data;
+    int ev = status ? p->events : events;
+    if (p->context != NULL && (ev & UV_READABLE)) redisAsyncHandleRead(p->context);
+    if (p->context != NULL && (ev & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+static void uv_events_update(uv_events *p) {
+    if (p->events) uv_poll_start(&p->handle, p->events, uv_events_poll);
+    else uv_poll_stop(&p->handle);
+}
+
+static void uv_events_add_read(void *privdata) {
+    uv_events *p = privdata;
+    p->events |= UV_READABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_del_read(void *privdata) {
+    uv_events *p = privdata;
+    p->events &= ~UV_READABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_add_write(void *privdata) {
+    uv_events *p = privdata;
+    p->events |= UV_WRITABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_del_write(void *privdata) {
+    uv_events *p = privdata;
+    p->events &= ~UV_WRITABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_closed(uv_handle_t *handle) {
+    free(handle->data);
+}
+
+static void uv_events_cleanup(void *privdata) {
+    uv_events *p = privdata;
+    p->context = NULL; /* hiredis is freeing it */
+    uv_close((uv_handle_t *)&p->handle, uv_events_closed);
+}
+
+static int uv_events_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+    if (ac->ev.data != NULL) return REDIS_ERR;
+    uv_events *p = calloc(1, sizeof *p);
+    if (!p) return REDIS_ERR;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    p->handle.data = p;
+    p->context = ac;
+    ac->ev.addRead = uv_events_add_read;
+    ac->ev.delRead = uv_events_del_read;
+    ac->ev.addWrite = uv_events_add_write;
+    ac->ev.delWrite = uv_events_del_write;
+    ac->ev.cleanup = uv_events_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
+
+/* ---- the connection --------------------------------------------------- */
 
 #define WS_REDIS_MAX_ARGS 1048576 /* parts of one command; RPUSH of a log batch stays far below */
 
@@ -141,7 +220,7 @@ static int attach(ws_redis *r, redisAsyncContext *ac, char *errstr, size_t errle
         redisAsyncFree(ac);
         return WS_REDIS_E_CONNECT;
     }
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (uv_events_attach(ac, r->loop) != REDIS_OK) {
         copy_err(errstr, errlen, "cannot watch the Redis socket on the loop");
         redisAsyncFree(ac);
         return WS_REDIS_E_CONNECT;

@@ -202,6 +202,7 @@ async function startRedis() {
   const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', ...args.map(String)],
     { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
   async function start() {
+    if (child !== null) return;
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log')],
     { stdio: 'ignore' });
@@ -233,6 +234,48 @@ async function startRedis() {
   };
 }
 
+/**
+ * Starts `node runserver.js --host=127.0.0.1 --port=0 ...args` as a real
+ * process and waits for its listening line. Resolves { child, port, url,
+ * logLines(), stop(signal) }: logLines() are the log records it has written
+ * to stdout so far (lines starting with '['); stop() signals it (SIGTERM by
+ * default) and resolves { code, signal } when it has exited.
+ */
+async function startRunserver(args = [], { env } = {}) {
+  const { spawn } = require('child_process');
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'runserver.js'), '--host=127.0.0.1', '--port=0', ...args],
+    { cwd: path.join(__dirname, '..'), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const re = /^node\.websocket listening on ws:\/\/[^\s]+:(\d+)\//m;
+  try {
+    await waitUntil(() => re.test(out) || child.exitCode !== null, 20000, 'runserver.js to listen');
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  if (!re.test(out)) throw new Error(`runserver.js exited: ${err || out}`);
+  const port = Number(re.exec(out)[1]);
+  return {
+    child,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    get stdout() { return out; },
+    get stderr() { return err; },
+    logLines: () => out.split('\n').filter((l) => l.startsWith('[')),
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return withTimeout(exited, 15000, 'runserver.js to exit');
+    },
+  };
+}
+
 module.exports = {
   ...raw,
   FIXTURE_MODULES,
@@ -251,4 +294,5 @@ module.exports = {
   canListen,
   freePort,
   startRedis,
+  startRunserver,
 };
