@@ -71,6 +71,11 @@ class AppContext {
     return this.server._subscribers(this._prefix + checkName(name));
   }
 
+  /** @returns {Promise<number>} subscribers in every process (see Server#subscribersEverywhere) */
+  subscribersEverywhere(name) {
+    return this.server._subscribersEverywhere(this._prefix + checkName(name));
+  }
+
   stats(name) {
     return this.server._stats(this._prefix + checkName(name));
   }

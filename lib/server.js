@@ -317,14 +317,33 @@ class Server extends EventEmitter {
     return this._multicast(checkName(name), message, options);
   }
 
-  /** @returns {number} how many connections are subscribed to name */
+  /** @returns {number} how many connections of this process are subscribed to name (see subscribersEverywhere) */
   subscribers(name) {
     return this._subscribers(checkName(name));
   }
 
-  /** @returns {{ subscribers: number, dropped: number, policy: string } | null} */
+  /** @returns {{ subscribers: number, dropped: number, policy: string } | null} this process's */
   stats(name) {
     return this._stats(checkName(name));
+  }
+
+  /**
+   * Subscribers of name in every process that shares this one's fan-out
+   * (through Redis: on every machine), this process's included; without a
+   * fan-out, the same as subscribers(name). A process that does not answer
+   * within a second is left out.
+   * @param {string} name
+   * @returns {Promise<number>}
+   */
+  subscribersEverywhere(name) {
+    return this._subscribersEverywhere(checkName(name));
+  }
+
+  async _subscribersEverywhere(name) {
+    const here = this._subscribers(name);
+    const f = this._fanout;
+    if (f === null || typeof f.count !== 'function') return here;
+    return here + await f.count(name);
   }
 
   /**

@@ -307,6 +307,10 @@ describe('multicast between two Server objects through Redis', () => {
       }, 5000, 'the subscription on both');
       await delay(100);
       for (const ws of [ca, cb, cb2]) ws.received.length = 0;
+      assert.equal(a.server.subscribers('news'), 1, "subscribers() counts this process's");
+      assert.equal(await a.server.subscribersEverywhere('news'), 3, 'subscribersEverywhere() counts both');
+      assert.equal(await b.server.subscribersEverywhere('news'), 3);
+      assert.equal(await b.server.subscribersEverywhere('nobody'), 0);
       assert.equal(a.server.multicast('news', Buffer.from([1, 2, 3]), { binary: true }), 1, 'queued for the local subscriber');
       b.server.multicast('news', 'not for cb', { exclude: sb });
       await waitUntil(() => ca.received.length === 2 && cb2.received.length === 2, 5000, 'the messages');

@@ -14,6 +14,12 @@
 //   then each id as one length byte and its UTF-8 text, then the message.
 // The local fan-out stays the C multicast (server._deliverRemote).
 //
+// Counting subscribers everywhere (count(name)): PUBSUB NUMSUB says how
+// many processes are subscribed to the channel; a query published on it
+// (version byte 2: origin, query id) asks each of them, and each answers on
+// the asker's own reply channel <redisPrefix>\0count:<origin> (version 3:
+// query id, its local count), bounded by a timeout.
+//
 // The excluded ids travel for the record but are not applied on arrival:
 // exclude takes the publisher's own Connection objects, already skipped by
 // its local multicast, and the publisher never receives its own message;
@@ -24,8 +30,11 @@ const crypto = require('crypto');
 const { RedisClient } = require('../redis');
 
 const VERSION = 1;
+const COUNT_QUERY = 2;
+const COUNT_REPLY = 3;
 const FLAG_BINARY = 1;
 const HEAD = 12;
+const COUNT_TIMEOUT = 1000; // ms to wait for every process's count
 
 /**
  * Builds an envelope.
@@ -91,6 +100,10 @@ class RedisFanout {
     this._origin = crypto.randomBytes(8);
     this._subscriber = new RedisClient(target, { log, role: 'pub/sub' });
     this._subscriber.on('message', (channel, payload) => this._onMessage(channel, payload));
+    this._replies = `${prefix}\u0000count:${this._origin.toString('hex')}`;
+    this._subscriber.subscribe(this._replies);
+    this._queries = new Map(); // query id -> { sum, left, finish }
+    this._nextQuery = 1;
     this._subscriber.start();
     /** Messages published and received from elsewhere (for tests and metrics). */
     this.published = 0;
@@ -116,8 +129,65 @@ class RedisFanout {
     this._subscriber.unsubscribe(this._prefix + name);
   }
 
+  /**
+   * How many subscribers name has in the other processes: asks each one
+   * subscribed to its channel, and sums the answers that come within ms.
+   * @param {string} name
+   * @param {number} [ms]
+   * @returns {Promise<number>}
+   */
+  count(name, ms = COUNT_TIMEOUT) {
+    const channel = this._prefix + name;
+    return new Promise((resolve) => {
+      this._publisher.command(['PUBSUB', 'NUMSUB', channel], (err, reply) => {
+        const subscribed = err || !Array.isArray(reply) ? 0 : Number(reply[1]) || 0;
+        const others = subscribed - (this._subscriber._channels.has(channel) && this._subscriber.connected ? 1 : 0);
+        if (others <= 0) {
+          resolve(0);
+          return;
+        }
+        const id = this._nextQuery;
+        this._nextQuery = this._nextQuery >= 0xfffffff0 ? 1 : this._nextQuery + 1;
+        const query = { sum: 0, left: others, finish: null };
+        const timer = setTimeout(() => query.finish(), ms);
+        query.finish = () => {
+          clearTimeout(timer);
+          this._queries.delete(id);
+          resolve(query.sum);
+        };
+        this._queries.set(id, query);
+        const q = Buffer.alloc(14);
+        q[0] = COUNT_QUERY;
+        this._origin.copy(q, 2);
+        q.writeUInt32BE(id, 10);
+        this._publisher.command(['PUBLISH', channel, q]);
+      });
+    });
+  }
+
+  _onControl(channel, payload) {
+    if (payload[0] === COUNT_QUERY && payload.length === 14) {
+      if (payload.subarray(2, 10).equals(this._origin)) return;
+      const reply = Buffer.alloc(10);
+      reply[0] = COUNT_REPLY;
+      payload.copy(reply, 2, 10, 14);
+      reply.writeUInt32BE(Math.min(0xffffffff, this._server._subscribers(channel.slice(this._prefix.length))), 6);
+      const to = `${this._prefix}\u0000count:${payload.subarray(2, 10).toString('hex')}`;
+      this._publisher.command(['PUBLISH', to, reply]);
+    } else if (payload[0] === COUNT_REPLY && payload.length === 10 && channel === this._replies) {
+      const query = this._queries.get(payload.readUInt32BE(2));
+      if (query === undefined) return;
+      query.sum += payload.readUInt32BE(6);
+      if (--query.left === 0) query.finish();
+    }
+  }
+
   _onMessage(channel, payload) {
     if (!channel.startsWith(this._prefix)) return;
+    if (payload.length > 0 && payload[0] !== VERSION) {
+      this._onControl(channel, payload);
+      return;
+    }
     const e = decodeEnvelope(payload);
     if (e === null || e.origin.equals(this._origin)) return;
     this.received++;
@@ -128,6 +198,7 @@ class RedisFanout {
   /** @param {number} ms bound @param {() => void} callback */
   close(ms, callback) {
     if (typeof ms === 'function') { callback = ms; ms = 2000; }
+    for (const query of [...this._queries.values()]) query.finish();
     this._subscriber.close(ms, callback);
   }
 }
