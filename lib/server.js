@@ -310,8 +310,9 @@ class Server extends EventEmitter {
    * Queues message once for every subscriber of a server-wide name.
    * @param {string} name
    * @param {string|Buffer|ArrayBufferView} message
-   * @param {{ exclude?: Connection|Connection[], binary?: boolean }} [options]
-   * @returns {number} how many subscribers it was queued for
+   * @param {{ exclude?: Connection|Connection[], binary?: boolean, local?: boolean }} [options]
+   *   local: only this process's subscribers, for data each process has its own of
+   * @returns {number} how many subscribers of this process it was queued for
    */
   multicast(name, message, options) {
     return this._multicast(checkName(name), message, options);
@@ -374,7 +375,8 @@ class Server extends EventEmitter {
     }
     const binary = Boolean(options && options.binary);
     const n = native.multicast(this._handle, name, message, binary, exclude);
-    if (this._fanout !== null) this._fanout.publish(name, message, binary, excludeIds || []);
+    // local: a source every process has its own of (a clock, a log file): no fan-out, or each subscriber gets it twice.
+    if (this._fanout !== null && !(options && options.local)) this._fanout.publish(name, message, binary, excludeIds || []);
     return n;
   }
 

@@ -317,6 +317,10 @@ describe('multicast between two Server objects through Redis', () => {
       await delay(100);
       assert.deepEqual(ca.received.map((m) => [m.isBinary, [...m.data]]), [[true, [1, 2, 3]], [false, [...Buffer.from('not for cb')]]]);
       assert.deepEqual(cb.received.map((m) => m.isBinary), [true], 'the excluded one gets only the first');
+      a.server.multicast('news', 'only here', { local: true });
+      await waitUntil(() => ca.received.length === 3, 5000, 'the local one');
+      await delay(100);
+      assert.equal(cb2.received.length, 2, 'local: true stays in its process');
       assert.equal(a.server.log.queued, 0);
       assert.equal(a.server.log.dropped, 0);
       for (const ws of [ca, cb, cb2]) ws.close();
@@ -329,7 +333,8 @@ describe('multicast between two Server objects through Redis', () => {
   test('a process subscribes to a channel only while it has a local subscriber', async () => {
     const a = await startServer({ redis: redis.url, redisPrefix: 'unsub.test:' });
     try {
-      const channels = () => redis.command('PUBSUB', 'CHANNELS', 'unsub.test:*');
+      // Its subscriptions' channels, without its own reply channel (unsub.test:\0count:<id>).
+      const channels = () => redis.command('PUBSUB', 'CHANNELS', 'unsub.test:*').split('\n').filter((c) => c !== '' && !c.includes('count:')).join('\n');
       const ws = await wsClient(`${a.url}/echo`);
       const [c] = a.server.clients;
       c.subscribe('topic');
