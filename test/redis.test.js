@@ -254,8 +254,8 @@ describe('multicast across processes through Redis', () => {
     alice.send('TOPIC across machines');
     await waitUntil(() => json(bob).some((m) => m.type === 'TOPIC' && m.topic === 'across machines'), 5000, 'bob to see the topic');
     alice.send('MSG hello from a');
-    bob.send('MSG hello from b');
     await waitUntil(() => json(bob).some((m) => m.type === 'MSG' && m.text === 'hello from a'), 5000, 'bob to hear alice');
+    bob.send('MSG hello from b'); // after alice's, so the history has one order
     await waitUntil(() => json(alice).some((m) => m.type === 'MSG' && m.text === 'hello from b'), 5000, 'alice to hear bob');
     bob.send('USERS');
     await waitUntil(() => json(bob).some((m) => m.type === 'RPL_USERS'), 5000, 'the user list');
