@@ -190,27 +190,36 @@ class RedisClient extends EventEmitter {
         if (this._timer !== null) { clearTimeout(this._timer); this._timer = null; }
         if (!a) { this._failed(b); return; }
         this._connecting = false;
-        this._attempt = 0;
-        if (this.target.password !== undefined) this._send(['AUTH', this.target.password], (err) => {
-          if (err) this._log.error(`Redis (${this._role}): ${this.target.url} refused the password: ${err.message}`);
-        });
-        if (this.target.db !== 0 && this._role !== 'pub/sub') this._send(['SELECT', String(this.target.db)], (err) => {
-          if (err) this._log.error(`Redis (${this._role}): ${this.target.url} refused SELECT ${this.target.db}: ${err.message}`);
-        });
-        this.connected = true;
-        if (this._reported !== 'up') {
-          this._log.info(`Redis (${this._role}): connected to ${this.target.url}`);
-          this._reported = 'up';
+        if (this._closed) {
+          native.redisDisconnect(this._handle);
+          return;
         }
-        for (const channel of this._channels) native.redisSubscribe(this._handle, channel, true);
-        if (this._closed) native.redisDisconnect(this._handle);
-        else this.emit('up');
+        // AUTH and SELECT go first; no other command is sent before AUTH is answered.
+        if (this.target.password !== undefined) {
+          this._send(['AUTH', this.target.password], (err) => {
+            if (!err) {
+              this._ready();
+            } else if (err.code === 'WS_ERR_REDIS') {
+              this._failed(`it refused the password: ${err.message}`);
+              native.redisDisconnect(this._handle); // 'down' follows; the retry is already set
+            }
+          });
+        }
+        if (this.target.db !== 0 && this._role !== 'pub/sub') this._send(['SELECT', String(this.target.db)], (err) => {
+          if (err && err.code === 'WS_ERR_REDIS') this._log.error(`Redis (${this._role}): ${this.target.url} refused SELECT ${this.target.db}: ${err.message}`);
+        });
+        if (this.target.password === undefined) this._ready();
         break;
-      case EV_DOWN:
+      case EV_DOWN: {
+        const was = this.connected;
         this.connected = false;
         this._failPending();
         if (this._closed) {
           this._finishClose();
+          return;
+        }
+        if (!was) { // never ready (AUTH refused): the retry is set already, or set it now
+          if (this._timer === null) this._retry();
           return;
         }
         if (this._reported !== 'lost') {
@@ -220,6 +229,7 @@ class RedisClient extends EventEmitter {
         this.emit('down');
         this._retry();
         break;
+      }
       case EV_REPLY: {
         const cb = this._pending.get(a);
         if (cb === undefined) return;
@@ -234,6 +244,18 @@ class RedisClient extends EventEmitter {
       default:
         break;
     }
+  }
+
+  // Connected, AUTH accepted: commands may go.
+  _ready() {
+    this._attempt = 0;
+    this.connected = true;
+    if (this._reported !== 'up') {
+      this._log.info(`Redis (${this._role}): connected to ${this.target.url}`);
+      this._reported = 'up';
+    }
+    for (const channel of this._channels) native.redisSubscribe(this._handle, channel, true);
+    this.emit('up');
   }
 
   _failPending() {

@@ -189,22 +189,25 @@ function freePort() {
 /**
  * Starts a real redis-server (Debian package "redis-server") on a free
  * port in a temp dir, with nothing saved to disk; never the system one.
+ * With { password }, clients must AUTH (requirepass) and command() does.
  * Resolves { port, url, dir, stop(), start(), close(), command(...args) }:
  * stop() kills it (SIGKILL: as if the machine went away), start() starts it
  * again on the same port, close() stops it and removes the dir.
  */
-async function startRedis() {
+async function startRedis({ password } = {}) {
   const { spawn, execFileSync } = require('child_process');
   const os = require('os');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nws-redis-'));
   const port = await freePort();
   let child = null;
-  const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--raw', ...args.map(String)],
+  const auth = password ? ['-a', password, '--no-auth-warning'] : [];
+  const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, '--raw', ...args.map(String)],
     { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
   async function start() {
     if (child !== null) return;
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log')],
+      '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log'),
+      ...(password ? ['--requirepass', password] : [])],
     { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.exited = exited;

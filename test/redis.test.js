@@ -185,6 +185,36 @@ describe('the Redis log', () => {
   });
 });
 
+describe('a Redis with a password', () => {
+  let locked;
+  before(async () => { locked = await startRedis({ password: 's3cret' }); });
+  after(() => locked.close());
+
+  test('the password (AUTH) and the database (SELECT) in the URL are used', async () => {
+    const s = await runserver([`--redis=redis://:s3cret@127.0.0.1:${locked.port}/2`, '--log-key=test.auth']);
+    await churn(s.url, 2);
+    await waitUntil(() => locked.command('-n', '2', 'LLEN', 'test.auth') === String(s.logLines().length), 5000, 'the lines in db 2');
+    assert.deepEqual(locked.command('-n', '2', 'LRANGE', 'test.auth', '0', '-1').split('\n'), s.logLines());
+    assert.equal(locked.command('EXISTS', 'test.auth'), '0', 'not in db 0');
+    assert.ok(!s.stdout.includes('s3cret'), 'the password is never logged');
+    await s.stop();
+  });
+
+  test('a wrong password is said once, and clients are served meanwhile', async () => {
+    const s = await runserver([`--redis=redis://:wrong@127.0.0.1:${locked.port}`, '--log-key=test.wrong', '--close-timeout=500']);
+    const ws = await wsClient(`${s.url}/echo`);
+    assert.equal(String((await wsRoundTrip(ws, 'served')).data), 'served');
+    await delay(1500);
+    const said = s.logLines().filter((l) => /refused the password/.test(l));
+    assert.equal(said.length, 2, `once per connection: ${said.join('\n')}`);
+    assert.match(said[0], /\[error\] Redis \((commands|pub\/sub)\): cannot connect to redis:\/\/127\.0\.0\.1:\d+ \(it refused the password: .*\); retrying with backoff$/);
+    assert.ok(!s.stdout.includes('wrong'), 'the password is never logged');
+    assert.equal(locked.command('EXISTS', 'test.wrong'), '0');
+    ws.close();
+    await s.stop();
+  });
+});
+
 describe('multicast across processes through Redis', () => {
   let a;
   let b;
