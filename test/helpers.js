@@ -189,7 +189,8 @@ function freePort() {
 /**
  * Starts a real redis-server (Debian package "redis-server") on a free
  * port in a temp dir, with nothing saved to disk; never the system one.
- * With { password }, clients must AUTH (requirepass) and command() does.
+ * With { password }, clients must AUTH (requirepass) and command() does;
+ * it also listens on the UNIX socket `socket` (<dir>/redis.sock).
  * Resolves { port, url, dir, stop(), start(), close(), command(...args) }:
  * stop() kills it (SIGKILL: as if the machine went away), start() starts it
  * again on the same port, close() stops it and removes the dir.
@@ -207,6 +208,7 @@ async function startRedis({ password } = {}) {
     if (child !== null) return;
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log'),
+      '--unixsocket', path.join(dir, 'redis.sock'), '--unixsocketperm', '700',
       ...(password ? ['--requirepass', password] : [])],
     { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -227,6 +229,7 @@ async function startRedis({ password } = {}) {
     port,
     dir,
     url: `redis://127.0.0.1:${port}`,
+    socket: path.join(dir, 'redis.sock'),
     start,
     stop,
     command: cli,

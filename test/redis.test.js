@@ -91,6 +91,15 @@ describe('the Redis log', () => {
     await s.stop();
   });
 
+  test('redis+unix:///path reaches Redis over its UNIX socket', async () => {
+    const s = await runserver([`--redis=redis+unix://${redis.socket}`, '--log-key=test.unix']);
+    await churn(s.url, 2);
+    await waitUntil(() => lrange('test.unix').length === s.logLines().length, 5000, 'the lines in Redis');
+    assert.deepEqual(lrange('test.unix'), s.logLines());
+    assert.match(s.logLines()[0], /Redis \(commands\): connected to redis\+unix:\/\/\/.*redis\.sock$/);
+    await s.stop();
+  });
+
   test('--log-max keeps the list at its last N lines; --log-key names it', async () => {
     const s = await runserver([`--redis=${redis.url}`, '--log-max=5', '--log-key=test.trimmed']);
     await churn(s.url, 10);
