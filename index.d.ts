@@ -141,6 +141,10 @@ export interface Store {
   list(key: string): Promise<string[]>;
   /** The same store with every key prefixed. */
   scope(prefix: string): Store;
+  /** This process's id. */
+  readonly owner: string;
+  /** Whether the process with that id still runs (its heartbeat in Redis has not expired). */
+  alive(owner: string): Promise<boolean>;
 }
 
 export interface SubscriptionStats {

@@ -422,6 +422,7 @@ class Server extends EventEmitter {
     if (this._redis === null || this._redisStarted) return;
     this._redisStarted = true;
     this._redis.start();
+    this.store.startHeartbeat();
     const { RedisFanout } = require('./fanout/redis');
     this._fanout = new RedisFanout(this, { target: this._redisTarget, publisher: this._redis, prefix: this.options.redisPrefix, log: this.log });
   }
@@ -447,6 +448,7 @@ class Server extends EventEmitter {
     const left = () => Math.max(1, this._closeDeadline - Date.now());
     const fanout = this._fanout;
     this._fanout = null;
+    if (typeof this.store.stopHeartbeat === 'function') this.store.stopHeartbeat();
     const flushed = () => this.log.flush(left(), () => this._redis.close(left(), done));
     if (fanout !== null && typeof fanout.close === 'function') fanout.close(left(), flushed);
     else flushed();

@@ -1,5 +1,10 @@
 'use strict';
 
+const crypto = require('crypto');
+
+const HEARTBEAT_MS = 5000;        // how often a process says it is alive
+const ALIVE_MS = 3 * HEARTBEAT_MS; // how long that lasts without the next
+
 // Shared application state: a small async key-value store with the few
 // operations the shipped apps need (strings, hashes, capped lists). In one
 // process it is a Map (MemoryStore); with the redis option it is Redis
@@ -7,6 +12,11 @@
 // state. Every operation returns a Promise; a Redis that is away rejects
 // with code WS_ERR_REDIS_DOWN. A module reaches its own part through
 // context.store (keys scoped to the app instance's URL).
+//
+// Each process has an owner id (store.owner); store.alive(owner) says
+// whether that process still runs (in Redis, a key it refreshes every few
+// seconds), so state a crashed process left behind (a chat member) can be
+// told from live state.
 
 /**
  * @typedef {object} Store
@@ -21,15 +31,21 @@
  * @property {(key: string, value: string, max: number) => Promise<void>} pushCapped appends, keeping the last max
  * @property {(key: string) => Promise<string[]>} list the whole list, oldest first
  * @property {(prefix: string) => Store} scope the same store with every key prefixed
+ * @property {string} owner this process's id
+ * @property {(owner: string) => Promise<boolean>} alive whether the process with that id still runs
  */
 
 class MemoryStore {
-  constructor(map = new Map(), prefix = '') {
+  constructor(map = new Map(), prefix = '', owner = crypto.randomBytes(8).toString('hex')) {
     this._map = map;
     this._prefix = prefix;
+    this.owner = owner;
   }
 
-  scope(prefix) { return new MemoryStore(this._map, this._prefix + prefix); }
+  scope(prefix) { return new MemoryStore(this._map, this._prefix + prefix, this.owner); }
+
+  /** One process: whatever is in it was put there by a live one. */
+  async alive() { return true; }
 
   _hash(key, create) {
     let h = this._map.get(this._prefix + key);
@@ -98,12 +114,44 @@ class RedisStore {
    * @param {import('./redis').RedisClient} client
    * @param {string} prefix of every key (redisPrefix + 'store:')
    */
-  constructor(client, prefix = '') {
+  constructor(client, prefix = '', shared) {
     this._client = client;
     this._prefix = prefix;
+    // Shared by the scopes: the owner id and its heartbeat.
+    this._shared = shared || { root: prefix, owner: crypto.randomBytes(8).toString('hex'), timer: null, onUp: null };
+    this.owner = this._shared.owner;
   }
 
-  scope(prefix) { return new RedisStore(this._client, this._prefix + prefix); }
+  scope(prefix) { return new RedisStore(this._client, this._prefix + prefix, this._shared); }
+
+  _aliveKey(owner) { return `${this._shared.root}alive:${owner}`; }
+
+  /** Says every few seconds (and on every reconnect) that this process runs. */
+  startHeartbeat() {
+    const sh = this._shared;
+    if (sh.timer !== null) return;
+    const beat = () => this._client.command(['SET', this._aliveKey(sh.owner), '1', 'PX', String(ALIVE_MS)]);
+    sh.onUp = beat;
+    this._client.on('up', beat);
+    sh.timer = setInterval(beat, HEARTBEAT_MS);
+    sh.timer.unref();
+    if (this._client.connected) beat();
+  }
+
+  /** Stops the heartbeat and says at once that this process is gone. */
+  stopHeartbeat() {
+    const sh = this._shared;
+    if (sh.timer === null) return;
+    clearInterval(sh.timer);
+    sh.timer = null;
+    this._client.removeListener('up', sh.onUp);
+    this._client.command(['DEL', this._aliveKey(sh.owner)]);
+  }
+
+  async alive(owner) {
+    if (owner === this.owner) return true;
+    return (await this._do(['EXISTS', this._aliveKey(owner)])) === 1;
+  }
 
   _do(parts) {
     return new Promise((resolve, reject) => {

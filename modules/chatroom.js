@@ -53,7 +53,7 @@ const ERR = {
 };
 
 // Keys in the room's store.
-const MEMBERS = 'members'; // hash: lower-cased nick -> nick
+const MEMBERS = 'members'; // hash: lower-cased nick -> { nick, owner } as JSON (owner: the process it is connected to)
 const HISTORY_KEY = 'history'; // list: the last HISTORY MSG/ACTION records, as JSON
 const TOPIC = 'topic';     // string: { topic, nick, timestamp } as JSON
 
@@ -64,6 +64,14 @@ function room(context) {
   const s = context.state;
   if (s.members === undefined) s.members = new Map(); // lower-cased nick -> { nick, connection }
   return s;
+}
+
+/** The members whose process still runs: [{ nick, owner }]. A crashed process's are left out. */
+async function liveMembers(store) {
+  const all = Object.values(await store.hgetall(MEMBERS)).map((v) => parseJson(v, null)).filter((m) => m && typeof m.nick === 'string');
+  const owners = [...new Set(all.map((m) => m.owner))];
+  const alive = new Map(await Promise.all(owners.map(async (o) => [o, await store.alive(o)])));
+  return all.filter((m) => alive.get(m.owner));
 }
 
 function parseJson(text, fallback) {
@@ -133,8 +141,7 @@ class Module {
         break;
       }
       case 'USERS': {
-        const members = await store.hgetall(MEMBERS);
-        send(connection, { type: 'RPL_USERS', nicks: Object.values(members) });
+        send(connection, { type: 'RPL_USERS', nicks: (await liveMembers(store)).map((m) => m.nick) });
         break;
       }
       case 'TOPIC': {
@@ -171,14 +178,20 @@ class Module {
     }
     const store = this.context.store;
     const key = nick.toLowerCase();
-    if (!(await store.hsetnx(MEMBERS, key, nick))) {
-      this.error(connection, ERR.NICKNAMEINUSE, `${nick} is already taken in this room`);
-      return;
+    const me = JSON.stringify({ nick, owner: store.owner });
+    if (!(await store.hsetnx(MEMBERS, key, me))) {
+      const held = parseJson(await store.hget(MEMBERS, key), null);
+      // A name held for a process that is gone (crashed, killed) is free again.
+      if (held === null || held.owner === store.owner || await store.alive(held.owner)) {
+        this.error(connection, ERR.NICKNAMEINUSE, `${nick} is already taken in this room`);
+        return;
+      }
+      await store.hset(MEMBERS, key, me);
     }
-    let history, topic, users;
+    let history, topic, members;
     try {
       // What was said before the newcomer came (pipelined through one Redis connection).
-      [history, topic, users] = await Promise.all([store.list(HISTORY_KEY), store.get(TOPIC), store.hlen(MEMBERS)]);
+      [history, topic, members] = await Promise.all([store.list(HISTORY_KEY), store.get(TOPIC), liveMembers(store)]);
     } catch (err) {
       store.hdel(MEMBERS, key).catch(() => {}); // not joined after all
       throw err;
@@ -196,7 +209,7 @@ class Module {
       if (record !== null) send(connection, { ...record, isSelf: false, history: true });
     }
     send(connection, { type: 'TOPIC', ...parseJson(topic, NO_TOPIC) });
-    send(connection, { type: 'RPL_WELCOME', nick, users });
+    send(connection, { type: 'RPL_WELCOME', nick, users: members.length });
   }
 
   /** Leaves the room once (PART, then the disconnect that follows, say it once). */

@@ -312,6 +312,28 @@ describe('multicast across processes through Redis', () => {
     bob.close();
   });
 
+  test("chatroom: a nickname held on a process that was killed is free again once that process's heartbeat has expired", async () => {
+    const c = await runserver([`--redis=${redis.url}`, '--no-log']);
+    const ws = await wsClient(`${c.url}/chatroom`);
+    ws.send('NICK dave');
+    await waitUntil(() => texts(ws).some((t) => t.includes('RPL_WELCOME')), 5000, 'dave to join');
+    await c.stop('SIGKILL');
+    const held = JSON.parse(redis.command('HGET', 'node.websocket:store:/chatroom:members', 'dave'));
+    assert.equal(held.nick, 'dave');
+    const tryNick = async () => {
+      const w = await wsClient(`${a.url}/chatroom`);
+      w.send('NICK dave');
+      await waitUntil(() => texts(w).some((t) => /RPL_WELCOME|ERROR/.test(t)), 5000, 'an answer');
+      const answer = texts(w).map((t) => JSON.parse(t)).find((m) => m.type === 'RPL_WELCOME' || m.type === 'ERROR');
+      w.close();
+      return answer;
+    };
+    assert.equal((await tryNick()).code, 'ERR_NICKNAMEINUSE', 'still taken while its heartbeat lasts');
+    assert.equal(redis.command('DEL', `node.websocket:store:alive:${held.owner}`), '1', 'the heartbeat key, as if it had expired');
+    assert.equal((await tryNick()).type, 'RPL_WELCOME', 'free once it has');
+    await waitUntil(() => redis.command('HGET', 'node.websocket:store:/chatroom:members', 'dave') === '', 5000, 'dave gone again');
+  });
+
   test('after a Redis restart the subscriptions are re-established by themselves', async () => {
     const a1 = await wsClient(`${a.url}/chat`);
     const b1 = await wsClient(`${b.url}/chat`);
