@@ -424,6 +424,8 @@ class Server extends EventEmitter {
     this._redis.start();
     this.store.startHeartbeat();
     const { RedisFanout } = require('./fanout/redis');
+    // Redis reaches every process on every machine: it replaces any other fan-out (two would deliver twice).
+    if (this._fanout !== null && typeof this._fanout.close === 'function') this._fanout.close(() => {});
     this._fanout = new RedisFanout(this, { target: this._redisTarget, publisher: this._redis, prefix: this.options.redisPrefix, log: this.log });
   }
 
@@ -438,20 +440,22 @@ class Server extends EventEmitter {
     this._statusTimer.unref();
   }
 
-  // Stops the fan-out, writes the queued log lines (until the close
-  // deadline), then closes the Redis connection.
+  // Stops the fan-out, then with Redis writes the queued log lines (until
+  // the close deadline) and closes the Redis connection.
   _closeRedis(done) {
-    if (this._redis === null) {
-      process.nextTick(done);
-      return;
-    }
     const left = () => Math.max(1, this._closeDeadline - Date.now());
     const fanout = this._fanout;
     this._fanout = null;
-    if (typeof this.store.stopHeartbeat === 'function') this.store.stopHeartbeat();
-    const flushed = () => this.log.flush(left(), () => this._redis.close(left(), done));
-    if (fanout !== null && typeof fanout.close === 'function') fanout.close(left(), flushed);
-    else flushed();
+    const fanoutClosed = () => {
+      if (this._redis === null) {
+        done();
+        return;
+      }
+      if (typeof this.store.stopHeartbeat === 'function') this.store.stopHeartbeat();
+      this.log.flush(left(), () => this._redis.close(left(), done));
+    };
+    if (fanout !== null && typeof fanout.close === 'function') fanout.close(fanoutClosed);
+    else process.nextTick(fanoutClosed);
   }
 
   // A connection subscribed to name (newly): the fan-out watches name from

@@ -195,9 +195,12 @@ class RedisFanout {
     this._server._deliverRemote(channel.slice(this._prefix.length), message, e.binary, []);
   }
 
-  /** @param {number} ms bound @param {() => void} callback */
+  /**
+   * @param {number} [ms=500] bound
+   * @param {() => void} callback
+   */
   close(ms, callback) {
-    if (typeof ms === 'function') { callback = ms; ms = 2000; }
+    if (typeof ms === 'function') { callback = ms; ms = 500; } // a pub/sub connection waits for no reply
     for (const query of [...this._queries.values()]) query.finish();
     this._subscriber.close(ms, callback);
   }
