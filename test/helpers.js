@@ -155,9 +155,10 @@ async function tcpExchange(port, bytes, { ms = 3000, chop } = {}) {
 const CHROMIUM = '/usr/bin/chromium';
 const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium")`;
 
-function launchChromium() {
+function launchChromium(extra = {}) {
   const { chromium } = require('playwright-core');
   return chromium.launch({
+    ...extra,
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -173,6 +174,15 @@ function canListen(port, host = '127.0.0.1') {
   });
 }
 
+
+/** The environment without the sanitizer preload (for programs that are not the addon: redis-server, Chromium). */
+function withoutPreload() {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  delete env.ASAN_OPTIONS;
+  delete env.UBSAN_OPTIONS;
+  return env;
+}
 
 /** A free TCP port on 127.0.0.1 (closed again before it is returned). */
 function freePort() {
@@ -202,15 +212,16 @@ async function startRedis({ password } = {}) {
   const port = await freePort();
   let child = null;
   const auth = password ? ['-a', password, '--no-auth-warning'] : [];
+  const env = withoutPreload();
   const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, '--raw', ...args.map(String)],
-    { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).replace(/\n$/, '');
+    { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'], env }).replace(/\n$/, '');
   async function start() {
     if (child !== null) return;
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log'),
       '--unixsocket', path.join(dir, 'redis.sock'), '--unixsocketperm', '700',
       ...(password ? ['--requirepass', password] : [])],
-    { stdio: 'ignore' });
+    { stdio: 'ignore', env });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.exited = exited;
     await waitUntil(() => {
@@ -301,4 +312,5 @@ module.exports = {
   freePort,
   startRedis,
   startRunserver,
+  withoutPreload,
 };

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('child_process');
 const path = require('path');
 const {
-  startRedis, startRunserver, startServer, wsClient, wsRoundTrip, waitUntil, withTimeout, delay, launchChromium,
+  startRedis, startRunserver, startServer, wsClient, wsRoundTrip, waitUntil, withTimeout, delay, launchChromium, withoutPreload,
 } = require('./helpers');
 const { parseRedisUrl } = require('../lib/redis');
 const { encodeEnvelope, decodeEnvelope } = require('../lib/fanout/redis');
@@ -313,7 +313,7 @@ describe('multicast across processes through Redis', () => {
   });
 
   test('chatroom and chat pages: two Chromium tabs on two servers are in one room', { timeout: 90000 }, async () => {
-    const browser = await launchChromium();
+    const browser = await launchChromium({ env: withoutPreload() }); // the sanitizer run preloads libasan for the addon only
     try {
       const tab = async () => {
         const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
