@@ -45,11 +45,18 @@ const COUNT_TIMEOUT = 1000; // ms to wait for every process's count
  * @returns {Buffer}
  */
 function encodeEnvelope(origin, message, binary, excludeIds) {
-  const ids = (excludeIds || []).map((id) => Buffer.from(String(id), 'utf8')).filter((b) => b.length <= 255).slice(0, 65535);
-  const body = typeof message === 'string' ? Buffer.from(message, 'utf8') : Buffer.from(message.buffer || message, message.byteOffset || 0, message.byteLength);
-  let size = HEAD + body.length;
+  const ids = [];
+  for (const id of excludeIds || []) {
+    const b = Buffer.from(String(id), 'utf8');
+    if (b.length <= 255 && ids.length < 65535) ids.push(b);
+  }
+  const isString = typeof message === 'string';
+  const body = isString || Buffer.isBuffer(message) ? message
+    : ArrayBuffer.isView(message) ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
+      : Buffer.from(message); // an ArrayBuffer
+  let size = HEAD + (isString ? Buffer.byteLength(body, 'utf8') : body.length);
   for (const b of ids) size += 1 + b.length;
-  const out = Buffer.allocUnsafe(size);
+  const out = Buffer.allocUnsafe(size); // one allocation: the text is written straight into it
   out[0] = VERSION;
   out[1] = binary ? FLAG_BINARY : 0;
   origin.copy(out, 2, 0, 8);
@@ -60,7 +67,8 @@ function encodeEnvelope(origin, message, binary, excludeIds) {
     b.copy(out, off);
     off += b.length;
   }
-  body.copy(out, off);
+  if (isString) out.write(body, off, 'utf8');
+  else body.copy(out, off);
   return out;
 }
 
