@@ -210,14 +210,14 @@ describe('a Redis with a password', () => {
   });
 
   test('a wrong password is said once, and clients are served meanwhile', async () => {
-    const s = await runserver([`--redis=redis://:wrong@127.0.0.1:${locked.port}`, '--log-key=test.wrong', '--close-timeout=500']);
+    const s = await runserver([`--redis=redis://:n0t-1t@127.0.0.1:${locked.port}`, '--log-key=test.wrong', '--close-timeout=500']);
     const ws = await wsClient(`${s.url}/echo`);
     assert.equal(String((await wsRoundTrip(ws, 'served')).data), 'served');
     await delay(1500);
     const said = s.logLines().filter((l) => /refused the password/.test(l));
     assert.equal(said.length, 2, `once per connection: ${said.join('\n')}`);
     assert.match(said[0], /\[error\] Redis \((commands|pub\/sub)\): cannot connect to redis:\/\/127\.0\.0\.1:\d+ \(it refused the password: .*\); retrying with backoff$/);
-    assert.ok(!s.stdout.includes('wrong'), 'the password is never logged');
+    assert.ok(!s.stdout.includes('n0t-1t'), 'the password is never logged');
     assert.equal(locked.command('EXISTS', 'test.wrong'), '0');
     ws.close();
     await s.stop();
