@@ -158,7 +158,7 @@ class RedisClient extends EventEmitter {
     // hiredis's async connect has no timeout of its own.
     this._timer = setTimeout(() => {
       this._timer = null;
-      native.redisDisconnect(this._handle); // only connecting: dropped, no event
+      native.redisDisconnect(this._handle, true); // only connecting: dropped, no event
       this._failed(`no answer within ${this._connectTimeout} ms`);
     }, this._connectTimeout);
     this._timer.unref();
@@ -196,7 +196,17 @@ class RedisClient extends EventEmitter {
         }
         // AUTH and SELECT go first; no other command is sent before AUTH is answered.
         if (this.target.password !== undefined) {
+          // A peer that accepts the connection but never answers AUTH is not a Redis to wait for.
+          const authTimer = setTimeout(() => {
+            if (this._closed || this.connected) return;
+            this._failed(`no answer to AUTH within ${this._connectTimeout} ms`);
+            native.redisDisconnect(this._handle, true); // at once: no reply is coming to wait for
+            this._failPending();
+          }, this._connectTimeout);
+          authTimer.unref();
           this._send(['AUTH', this.target.password], (err) => {
+            clearTimeout(authTimer);
+            if (this._closed) return;
             if (!err) {
               this._ready();
             } else if (err.code === 'WS_ERR_REDIS') {

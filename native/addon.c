@@ -1280,13 +1280,16 @@ static napi_value js_redis_subscribe(napi_env env, napi_callback_info info) {
     return boolean(env, r == WS_REDIS_OK);
 }
 
-/* redisDisconnect(handle): after the pending replies; 'down' follows if it was up */
+/* redisDisconnect(handle, now?): after the pending replies, and 'down' follows if it was up;
+ * with now, at once and with no event (the pending replies are never reported) */
 static napi_value js_redis_disconnect(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
-    napi_value argv[1];
+    size_t argc = 2;
+    napi_value argv[2];
     addon_redis *ar = redis_call(env, info, &argc, argv);
     if (!ar) return NULL;
-    ws_redis_disconnect(ar->r);
+    bool now = false;
+    if (argc > 1) napi_get_value_bool(env, argv[1], &now);
+    ws_redis_disconnect(ar->r, now);
     return undefined(env);
 }
 

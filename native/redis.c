@@ -106,7 +106,7 @@ struct ws_redis {
     uv_timer_t later;      /* runs a deferred disconnect or free */
     int up;                /* the connect callback said OK */
     int depth;             /* > 0 while one of our hooks runs */
-    int want_disconnect;
+    int want_disconnect;   /* 1: after the pending replies; 2: at once */
     int want_free;
 };
 
@@ -136,9 +136,10 @@ static void run_later(uv_timer_t *t) {
         return;
     }
     if (r->want_disconnect) {
+        int now = r->want_disconnect == 2;
         r->want_disconnect = 0;
         if (r->ac) {
-            if (r->up) redisAsyncDisconnect(r->ac);
+            if (r->up && !now) redisAsyncDisconnect(r->ac);
             else drop_context(r);
         }
     }
@@ -261,15 +262,15 @@ int ws_redis_subscribe(ws_redis *r, const char *channel, size_t len, int subscri
     return st == REDIS_OK || !subscribe ? WS_REDIS_OK : WS_REDIS_E_NOT_CONNECTED;
 }
 
-void ws_redis_disconnect(ws_redis *r) {
+void ws_redis_disconnect(ws_redis *r, int now) {
     if (!r->ac || r->want_free) return;
     if (r->depth > 0) {
-        r->want_disconnect = 1;
+        if (r->want_disconnect < (now ? 2 : 1)) r->want_disconnect = now ? 2 : 1;
         uv_timer_start(&r->later, run_later, 0, 0);
         return;
     }
-    if (r->up) redisAsyncDisconnect(r->ac);
-    else drop_context(r); /* only connecting: nothing to wait for */
+    if (r->up && !now) redisAsyncDisconnect(r->ac);
+    else drop_context(r); /* only connecting, or at once: nothing to wait for */
 }
 
 int ws_redis_connected(const ws_redis *r) {

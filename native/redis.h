@@ -53,9 +53,10 @@ int ws_redis_command(ws_redis *r, uint32_t tag, int argc, const char **argv, con
 /* SUBSCRIBE / UNSUBSCRIBE one channel; messages come through on_message. */
 int ws_redis_subscribe(ws_redis *r, const char *channel, size_t len, int subscribe);
 
-/* Closes the connection after the replies still pending; on_down follows
- * (or nothing, if it was only connecting). */
-void ws_redis_disconnect(ws_redis *r);
+/* Closes the connection after the replies still pending, and on_down
+ * follows; with now (or while only connecting), at once and with no hook
+ * called: the pending replies are then never reported. */
+void ws_redis_disconnect(ws_redis *r, int now);
 
 /* 1 while a connection is up. */
 int ws_redis_connected(const ws_redis *r);

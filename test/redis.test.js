@@ -224,6 +224,25 @@ describe('a Redis with a password', () => {
   });
 });
 
+test('a peer that accepts the connection but never answers AUTH is given up on and retried, and clients are served', async () => {
+  const net = require('net');
+  const sockets = new Set();
+  const silent = net.createServer((socket) => { sockets.add(socket); socket.on('error', () => {}); });
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const s = await runserver([`--redis=redis://:pw@127.0.0.1:${silent.address().port}`, '--close-timeout=500']);
+    const ws = await wsClient(`${s.url}/echo`);
+    assert.equal(String((await wsRoundTrip(ws, 'served')).data), 'served');
+    await waitUntil(() => s.logLines().filter((l) => /no answer to AUTH within 2000 ms/.test(l)).length === 2, 8000, 'the give-up');
+    await waitUntil(() => sockets.size >= 4, 8000, 'the retries');
+    ws.close();
+    assert.equal((await s.stop()).code, 0);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
+});
+
 describe('multicast across processes through Redis', () => {
   let a;
   let b;
