@@ -126,6 +126,7 @@ function redisSink(client, { key, max = 0, queue = 10000, onRefused }) {
   let unreported = 0;    // dropped and not yet said in a line
   let scheduled = false;
   let waiters = [];
+  let current = null;    // the RPUSH in flight, so a late answer to an earlier one changes nothing
 
   function settle() {
     if (lines.length !== 0 || unreported !== 0 || waiters.length === 0) return;
@@ -149,7 +150,11 @@ function redisSink(client, { key, max = 0, queue = 10000, onRefused }) {
     const batch = lines.peek(REDIS_BATCH);
     busy = true;
     inFlight = batch.length;
+    const token = {};
+    current = token;
     const sent = client.command(['RPUSH', keyOf(), ...batch], (err) => {
+      if (current !== token) return;
+      current = null;
       const n = inFlight;
       busy = false;
       inFlight = 0;
@@ -163,6 +168,7 @@ function redisSink(client, { key, max = 0, queue = 10000, onRefused }) {
       else settle();
     });
     if (!sent) {
+      current = null;
       busy = false;
       inFlight = 0;
       return;
