@@ -74,6 +74,20 @@ async function liveMembers(store) {
   return all.filter((m) => alive.get(m.owner));
 }
 
+// Removing a member from the store while it is away: tried every 2 s for a minute.
+const FORGET_TRIES = 30;
+const FORGET_EVERY_MS = 2000;
+
+// A retry removes the entry only if it is still ours: the name may have been taken since.
+function forget(store, key, mine, members, tries, retry = false) {
+  const done = retry
+    ? store.hget(MEMBERS, key).then((v) => (v === mine && !members.has(key) ? store.hdel(MEMBERS, key) : false))
+    : store.hdel(MEMBERS, key);
+  done.catch(() => {
+    if (tries > 1) setTimeout(() => forget(store, key, mine, members, tries - 1, true), FORGET_EVERY_MS).unref();
+  });
+}
+
 function parseJson(text, fallback) {
   if (typeof text !== 'string') return fallback;
   try {
@@ -93,6 +107,7 @@ class Module {
   constructor(connection, context) {
     this.context = context || connection.context;
     this.nick = null;
+    this.entry = null;
     this.queue = Promise.resolve(); // this connection's commands, one after the other
   }
 
@@ -181,8 +196,10 @@ class Module {
     const me = JSON.stringify({ nick, owner: store.owner });
     if (!(await store.hsetnx(MEMBERS, key, me))) {
       const held = parseJson(await store.hget(MEMBERS, key), null);
-      // A name held for a process that is gone (crashed, killed) is free again.
-      if (held === null || held.owner === store.owner || await store.alive(held.owner)) {
+      // A name held for a process that is gone (crashed, killed) is free again, and so is one
+      // this process holds for no member of its own (its removal failed while Redis was away).
+      const stale = held !== null && (held.owner === store.owner ? !room(this.context).members.has(key) : !(await store.alive(held.owner)));
+      if (!stale) {
         this.error(connection, ERR.NICKNAMEINUSE, `${nick} is already taken in this room`);
         return;
       }
@@ -201,6 +218,7 @@ class Module {
       return;
     }
     this.nick = nick;
+    this.entry = me; // what the store holds for this member
     room(this.context).members.set(key, { nick, connection });
     this.context.subscribe(connection, ROOM);
     this.context.multicast(ROOM, JSON.stringify({ type: 'JOIN', nick, timestamp: now() }));
@@ -221,8 +239,8 @@ class Module {
     this.nick = null;
     state.members.delete(nick.toLowerCase());
     if (member) this.context.unsubscribe(member.connection, ROOM);
-    // The name is free again even when the store is away for now: it is removed when it answers.
-    this.context.store.hdel(MEMBERS, nick.toLowerCase()).catch(() => {});
+    // The name is free again; while the store is away, the removal is tried again for a while.
+    forget(this.context.store, nick.toLowerCase(), this.entry, state.members, FORGET_TRIES);
     this.context.multicast(ROOM, JSON.stringify({ type: 'PART', nick, timestamp: now() }));
     // PART goes to the one leaving too, so its page can say it left.
     if (member) send(member.connection, { type: 'PART', nick, timestamp: now() });
