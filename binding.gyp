@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "have_hiredis%": "<!(node -e \"var fs=require('fs'),ok=fs.existsSync('/usr/include/hiredis/hiredis.h');if(process.env.NODE_WEBSOCKET_HIREDIS==='0')ok=null;else if(!ok)try{require('child_process').execFileSync('pkg-config',['--exists','hiredis']);ok=true}catch(e){}process.stdout.write(ok?'1':'0')\")"
+  },
   "targets": [
     {
       "target_name": "websocket",
@@ -17,11 +20,16 @@
         "native/http.c",
         "native/handshake.c",
         "native/policy.c",
-        "native/docroot.c"
+        "native/docroot.c",
+        "native/redis.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"],
       "cflags_c": ["-std=c11", "-D_GNU_SOURCE"],
       "conditions": [
+        ["have_hiredis==1", {
+          "defines": ["HAVE_HIREDIS"],
+          "libraries": ["-lhiredis"]
+        }],
         ["OS=='mac'", {
           "xcode_settings": {
             "GCC_C_LANGUAGE_STANDARD": "c11",

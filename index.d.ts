@@ -61,6 +61,18 @@ export interface ServerOptions {
   proxyProtocol?: boolean;
   /** runserver.js starts this many worker processes sharing the port (SO_REUSEPORT), or one per core with 'auto'; new Server() ignores it. Default null (one process). */
   workers?: number | 'auto' | null;
+  /** Redis for the log, multicast across processes and machines, and shared state: 'redis://[:password@]host[:port][/db]' or 'redis+unix:///path'. Default none. */
+  redis?: string | null;
+  /** Redis list the log lines are RPUSHed to. Default 'node.websocket.<host>.<port>'. */
+  logKey?: string | null;
+  /** Keep the Redis log at this many lines (LTRIM); 0 keeps all. Default 0. */
+  logMax?: number;
+  /** Log lines kept while Redis is away; past this many the oldest are dropped (and counted in one line). Default 10000. */
+  logQueue?: number;
+  /** Milliseconds between 'N clients connected' log lines; 0 = off. Default 5000. */
+  statusInterval?: number;
+  /** Prefix of the Redis pub/sub channels and store keys. Default 'node.websocket:'. */
+  redisPrefix?: string;
 }
 
 export interface PerMessageDeflateOptions {
@@ -109,6 +121,32 @@ export interface MulticastOptions {
   exclude?: Connection | Connection[];
   /** Send a string as binary (default: strings as text, Buffers as binary). */
   binary?: boolean;
+  /** Only this process's subscribers: for data every process has its own of (a clock, a log file), never fanned out to other processes. */
+  local?: boolean;
+}
+
+/** Shared application state (lib/store.js): in the process, or in Redis with the redis option. */
+export interface Store {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string): Promise<void>;
+  hget(key: string, field: string): Promise<string | null>;
+  hset(key: string, field: string, value: string): Promise<void>;
+  /** true when the field was new. */
+  hsetnx(key: string, field: string, value: string): Promise<boolean>;
+  /** true when the field was there. */
+  hdel(key: string, field: string): Promise<boolean>;
+  hgetall(key: string): Promise<Record<string, string>>;
+  hlen(key: string): Promise<number>;
+  /** Appends value, keeping the last max. */
+  pushCapped(key: string, value: string, max: number): Promise<void>;
+  /** The whole list, oldest first. */
+  list(key: string): Promise<string[]>;
+  /** The same store with every key prefixed. */
+  scope(prefix: string): Store;
+  /** This process's id. */
+  readonly owner: string;
+  /** Whether the process with that id still runs (its heartbeat in Redis has not expired). */
+  alive(owner: string): Promise<boolean>;
 }
 
 export interface SubscriptionStats {
@@ -138,8 +176,12 @@ export interface AppContext {
   unsubscribe(connection: Connection, name: string): boolean;
   multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
   subscribers(name: string): number;
+  /** Subscribers in every process sharing Redis (see Server#subscribersEverywhere). */
+  subscribersEverywhere(name: string): Promise<number>;
   stats(name: string): SubscriptionStats | null;
   setPolicy(name: string, policy: 'drop' | 'close'): void;
+  /** This instance's part of the shared store (keys scoped to its URL). */
+  readonly store: Store;
 }
 
 /** A frame as decodeMessage returns it. */
@@ -177,9 +219,16 @@ export class Server extends EventEmitter {
   reloadTls(): void;
   /** Queues message once for every subscriber of name (server-wide names); returns how many it was queued for. The frame is built once in C and shared. */
   multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
-  /** How many connections are subscribed to name. */
+  /** How many connections of this process are subscribed to name. */
   subscribers(name: string): number;
+  /** Subscribers of name in every process sharing this one's Redis (each asked, answers within a second), this process's included; without Redis, subscribers(name). */
+  subscribersEverywhere(name: string): Promise<number>;
+  /** This process's subscribers, dropped count and policy. */
   stats(name: string): SubscriptionStats | null;
+  /** Shared application state: in this process, or in Redis with the redis option. */
+  readonly store: Store;
+  /** The logger; with Redis, queued is the lines waiting for Redis and dropped those dropped past logQueue. */
+  readonly log: { info(message: string | Error): void; error(message: string | Error): void; readonly queued: number; readonly dropped: number };
   /** The backpressure policy of one subscription (default: the server's backpressurePolicy). */
   setPolicy(name: string, policy: 'drop' | 'close'): void;
   on(event: 'listening' | 'close', listener: () => void): this;

@@ -98,6 +98,11 @@ server.on('listening', () => {
     process.stdout.write(`  tls: ${o.tls.minVersion}+, certificates ${files.length ? files.join(', ') : 'given as contents'}; ` +
       `kill -HUP ${process.pid} reloads them\n`);
   }
+  if (o.redis) {
+    const { parseRedisUrl } = require('./lib/redis');
+    process.stdout.write(`  redis: ${parseRedisUrl(o.redis).url} (log list ${o.logKey || `node.websocket.${o.host}.${port}`}, ` +
+      `channels and store under ${o.redisPrefix})\n`);
+  }
   if (o.perMessageDeflate) process.stdout.write(`  permessage-deflate: on (threshold ${o.perMessageDeflate.threshold} bytes)\n`);
   for (const [name, app] of Object.entries(o.apps || {})) {
     process.stdout.write(`  app ${name} (${app.module}.js): ${app.urls.map((u) => `${scheme}://${urlHost(o.host)}:${port}${u}`).join(', ')}\n`);

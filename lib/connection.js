@@ -212,12 +212,16 @@ Connection.prototype.unsubscribe = function unsubscribe(name) {
 
 Connection.prototype._subscribe = function _subscribe(name) {
   if (this.readyState === CLOSED) return false;
-  return native.subscribe(this.server._handle, this._slot, name);
+  const added = native.subscribe(this.server._handle, this._slot, name);
+  if (added && this.server._fanout !== null) this.server._watch(this, name);
+  return added;
 };
 
 Connection.prototype._unsubscribe = function _unsubscribe(name) {
   if (this.readyState === CLOSED) return false;
-  return native.unsubscribe(this.server._handle, this._slot, name);
+  const removed = native.unsubscribe(this.server._handle, this._slot, name);
+  if (removed && this.server._fanout !== null) this.server._unwatch(this, name);
+  return removed;
 };
 
 Connection.prototype.toJSON = function toJSON() {

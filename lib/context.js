@@ -37,6 +37,21 @@ class AppContext {
     this._prefix = url + SCOPE;
   }
 
+  /**
+   * This instance's part of the shared state (lib/store.js): in this
+   * process, or in Redis with the redis option, so every process serving
+   * this URL sees the same.
+   * @returns {import('./store').MemoryStore|import('./store').RedisStore}
+   */
+  get store() {
+    const store = this.server.store;
+    if (this._store === undefined || this._storeOf !== store) {
+      this._store = store.scope(`${this.url}:`);
+      this._storeOf = store;
+    }
+    return this._store;
+  }
+
   /** @returns {boolean} true when newly subscribed */
   subscribe(connection, name) {
     return connection._subscribe(this._prefix + checkName(name));
@@ -54,6 +69,11 @@ class AppContext {
 
   subscribers(name) {
     return this.server._subscribers(this._prefix + checkName(name));
+  }
+
+  /** @returns {Promise<number>} subscribers in every process (see Server#subscribersEverywhere) */
+  subscribersEverywhere(name) {
+    return this.server._subscribersEverywhere(this._prefix + checkName(name));
   }
 
   stats(name) {

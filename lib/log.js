@@ -2,9 +2,9 @@
 
 // Logging in node.websocket.js's format:
 //   [2024-05-01T12:00:00.000Z] [info] [client 127.0.0.1] connected to /test
-// A logger formats each record once and hands it to its sinks. stdout is the
-// sink today; Redis (RPUSH to node.websocket.<host>.<port>) will be another,
-// which is why a sink gets the structured record as well as the line.
+// A logger formats each record once and hands it to its sinks: stdout, and
+// with Redis the Redis sink (RPUSH to node.websocket.<host>.<port>), which
+// keeps a bounded queue while Redis is away.
 
 /**
  * @typedef {object} LogRecord
@@ -52,6 +52,164 @@ function formatLine(time, level, message, remoteAddress) {
   return `[${time.toISOString()}] [${level}]${client} ${message}`;
 }
 
+// Lines of one RPUSH: a burst is written in few round trips.
+const REDIS_BATCH = 1000;
+
+/** A ring of lines: pushing onto a full ring drops the oldest. */
+class LineQueue {
+  constructor(bound) {
+    this._bound = bound;
+    this._items = new Array(Math.min(bound + 1, 1024));
+    this._head = 0;
+    this.length = 0;
+  }
+
+  /** @returns {boolean} true when the oldest line was dropped to make room */
+  push(line) {
+    const full = this.length >= this._bound;
+    if (full) this.shift(1);
+    if (this.length === this._items.length) this._grow();
+    this._items[(this._head + this.length) % this._items.length] = line;
+    this.length++;
+    return full;
+  }
+
+  // Room for one more than the bound: the dropped-lines note goes first even when full.
+  _grow() {
+    const items = new Array(Math.min(this._bound + 1, this._items.length * 2));
+    for (let i = 0; i < this.length; i++) items[i] = this._items[(this._head + i) % this._items.length];
+    this._items = items;
+    this._head = 0;
+  }
+
+  /** The first n lines, oldest first. */
+  peek(n) {
+    const out = [];
+    for (let i = 0; i < n && i < this.length; i++) out.push(this._items[(this._head + i) % this._items.length]);
+    return out;
+  }
+
+  /** Puts a line before every other (the dropped-lines note), past the bound if need be. */
+  unshift(line) {
+    if (this.length === this._items.length) this._grow();
+    this._head = (this._head - 1 + this._items.length) % this._items.length;
+    this._items[this._head] = line;
+    this.length++;
+  }
+
+  shift(n) {
+    for (let i = 0; i < n && this.length > 0; i++) {
+      this._items[this._head] = undefined;
+      this._head = (this._head + 1) % this._items.length;
+      this.length--;
+    }
+  }
+}
+
+/**
+ * The Redis sink: every line RPUSHed in order to key (LTRIMmed to max when
+ * max > 0). Lines wait in a queue of at most `queue` lines while Redis is
+ * away or busy and are written in order when it is up; past the bound the
+ * oldest are dropped, and when Redis is back one line (first) says how many.
+ * A line leaves the queue when Redis has acknowledged it, so a connection
+ * lost in flight writes it again: a line may then appear twice, never zero times.
+ * @param {import('./redis').RedisClient} client
+ * @param {{ key: string|(() => string), max?: number, queue?: number, onRefused?: (err: Error) => void }} options
+ * @returns {LogSink & { readonly queued: number, readonly dropped: number, flush(ms: number, cb: () => void): void }}
+ */
+function redisSink(client, { key, max = 0, queue = 10000, onRefused }) {
+  const lines = new LineQueue(queue);
+  const keyOf = typeof key === 'function' ? key : () => key;
+  let busy = false;      // an RPUSH awaits its reply
+  let inFlight = 0;      // lines at the head of the queue in that RPUSH
+  let dropped = 0;       // since the start
+  let unreported = 0;    // dropped and not yet said in a line
+  let scheduled = false;
+  let waiters = [];
+  let current = null;    // the RPUSH in flight, so a late answer to an earlier one changes nothing
+
+  function settle() {
+    if (lines.length !== 0 || unreported !== 0 || waiters.length === 0) return;
+    const w = waiters;
+    waiters = [];
+    for (const cb of w) cb();
+  }
+
+  function send() {
+    scheduled = false;
+    if (busy || !client.connected) return;
+    if (unreported !== 0) {
+      const note = `${unreported} log line${unreported === 1 ? '' : 's'} dropped while Redis was away (log queue bound ${queue})`;
+      lines.unshift(formatLine(new Date(), 'error', note));
+      unreported = 0;
+    }
+    if (lines.length === 0) {
+      settle();
+      return;
+    }
+    const batch = lines.peek(REDIS_BATCH);
+    busy = true;
+    inFlight = batch.length;
+    const token = {};
+    current = token;
+    const sent = client.command(['RPUSH', keyOf(), ...batch], (err) => {
+      if (current !== token) return;
+      current = null;
+      const n = inFlight;
+      busy = false;
+      inFlight = 0;
+      if (err && err.code !== 'WS_ERR_REDIS') return; // lost: the lines stay first for the next connection
+      if (err) { // refused (a key of another type): these lines cannot go there
+        dropped += n;
+        if (onRefused) onRefused(err);
+      }
+      lines.shift(n);
+      if (lines.length !== 0) send();
+      else settle();
+    });
+    if (!sent) {
+      current = null;
+      busy = false;
+      inFlight = 0;
+      return;
+    }
+    if (max > 0) client.command(['LTRIM', keyOf(), String(-max), '-1']);
+  }
+
+  function schedule() {
+    if (scheduled || busy) return;
+    scheduled = true;
+    setImmediate(send); // the lines of one loop iteration go in one RPUSH
+  }
+
+  client.on('up', schedule);
+
+  return {
+    write(record) {
+      if (lines.push(record.line)) { // the oldest made room
+        dropped++;
+        unreported++;
+        if (inFlight > 0) inFlight--; // it was in the RPUSH on its way: not shifted again
+      }
+      if (client.connected) schedule();
+    },
+    get queued() { return lines.length; },
+    get dropped() { return dropped; },
+    /** Calls back once every queued line is written, or after ms. */
+    flush(ms, callback) {
+      if (lines.length === 0 && unreported === 0) {
+        process.nextTick(callback);
+        return;
+      }
+      let done = false;
+      const timer = setTimeout(() => finish(), ms);
+      const finish = () => { if (!done) { done = true; clearTimeout(timer); callback(); } };
+      waiters.push(finish);
+      if (client.connected) schedule();
+    },
+  };
+}
+
 /**
  * Creates a logger. When disabled, info() and error() do nothing (and cost
  * nothing but the call), so the server can log unconditionally.
@@ -62,6 +220,7 @@ function formatLine(time, level, message, remoteAddress) {
  *   error(message: string|Error, connection?: {remoteAddress?: string}): void, close(): void }}
  */
 function createLogger({ enabled = true, sinks = [streamSink()] } = {}) {
+  sinks = sinks.slice();
   function log(level, message, connection) {
     if (!enabled) return;
     const time = new Date();
@@ -77,14 +236,32 @@ function createLogger({ enabled = true, sinks = [streamSink()] } = {}) {
       }
     }
   }
+  const sum = (field) => {
+    let n = 0;
+    for (const sink of sinks) if (typeof sink[field] === 'number') n += sink[field];
+    return n;
+  };
   return {
     enabled,
     info(message, connection) { log('info', message, connection); },
     error(message, connection) { log('error', message, connection); },
+    /** Adds a sink (the Redis one, once Redis is configured). */
+    addSink(sink) { sinks = sinks.concat([sink]); },
+    /** Log lines waiting for Redis (0 without Redis). */
+    get queued() { return sum('queued'); },
+    /** Log lines dropped because the queue for Redis was full. */
+    get dropped() { return sum('dropped'); },
+    /** Writes what sinks still hold, for at most ms, then calls back. */
+    flush(ms, callback) {
+      const pending = sinks.filter((s) => typeof s.flush === 'function');
+      let left = pending.length;
+      if (left === 0) { process.nextTick(callback); return; }
+      for (const s of pending) s.flush(ms, () => { if (--left === 0) callback(); });
+    },
     close() {
       for (const sink of sinks) if (typeof sink.close === 'function') sink.close();
     },
   };
 }
 
-module.exports = { createLogger, streamSink, formatLine };
+module.exports = { createLogger, streamSink, redisSink, formatLine, LineQueue };

@@ -12,7 +12,8 @@ const { checkName } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
 const { compileTrust, clientAddress, trustNone } = require('./forwarded');
-const { createLogger } = require('./log');
+const { createLogger, redisSink } = require('./log');
+const { MemoryStore, RedisStore } = require('./store');
 const { WebSocketError } = require('./errors');
 const { workerInfo } = require('./workers');
 
@@ -51,6 +52,14 @@ class Server extends EventEmitter {
     super();
     this.options = normalizeOptions(options);
     this.log = createLogger({ enabled: this.options.log });
+    this._redis = null;        // the Redis command connection (lib/redis.js), with the redis option
+    this._fanout = null;       // multicast to other processes: lib/fanout/redis.js, or the workers' primary
+    this._logSink = null;      // the Redis log sink
+    this._statusTimer = null;  // the periodic 'N clients connected' line
+    this._closeDeadline = 0;   // when close() must be done writing the queued log lines
+    /** Shared application state (lib/store.js): in this process, or in Redis with the redis option. */
+    this.store = new MemoryStore();
+    if (this.options.redis) this._setupRedis();
     this._loader = new Loader(this);
     this._pending = new Map(); // slot -> token of an upgrade whose authorize() is still running
     this._streams = new Map(); // slot -> the JS socket of a stream connection (TLS terminated by Node)
@@ -62,13 +71,14 @@ class Server extends EventEmitter {
     this._address = null;
     this._state = 'new';   // new, starting, listening, closing, closed
     this._worker = workerInfo(); // { index, count } in a worker started by lib/workers.js, else null
-    this._fanout = null;   // multicasts to and from other processes (lib/fanout/), or null
     this._onUpgrade = this._onUpgrade.bind(this);
     this._onEvents = this._onEvents.bind(this);
     if (this.options.noServer || this.options.server) {
       // Upgrades come from an HTTP server: no port of our own.
       this._createHandle();
       this._state = 'listening';
+      this._startRedis();
+      this._startStatus();
       if (this.options.server) {
         this._httpServer = this.options.server;
         this._onHttpUpgrade = (req, socket, head) => this.handleUpgrade(req, socket, head);
@@ -219,6 +229,7 @@ class Server extends EventEmitter {
     }
     this._state = 'starting';
     if (callback) this.once('listening', callback);
+    this._startRedis();
     const { host } = this.options;
     dns.lookup(host, { all: true }, (err, addresses) => {
       if (err) {
@@ -263,6 +274,7 @@ class Server extends EventEmitter {
     const first = addresses[0];
     this._address = { address: first.address, family: first.family === 6 ? 'IPv6' : 'IPv4', port };
     this._state = 'listening';
+    this._startStatus();
     this.emit('listening');
   }
 
@@ -284,11 +296,15 @@ class Server extends EventEmitter {
     }
     if (this._state === 'listening') {
       this._state = 'closing';
+      this._closeDeadline = Date.now() + this.options.closeTimeout;
+      if (this._statusTimer !== null) clearInterval(this._statusTimer);
+      this._statusTimer = null;
       if (this._httpServer) this._httpServer.removeListener('upgrade', this._onHttpUpgrade);
       native.shutdown(this._handle);
     } else if (this._state === 'new') {
       this._state = 'closed';
-      process.nextTick(() => this.emit('close'));
+      this._closeDeadline = Date.now() + this.options.closeTimeout;
+      this._closeRedis(() => this.emit('close'));
     } else if (this._state === 'starting') {
       this.once('listening', () => this.close());
     }
@@ -299,21 +315,41 @@ class Server extends EventEmitter {
    * Queues message once for every subscriber of a server-wide name.
    * @param {string} name
    * @param {string|Buffer|ArrayBufferView} message
-   * @param {{ exclude?: Connection|Connection[], binary?: boolean }} [options]
-   * @returns {number} how many subscribers it was queued for
+   * @param {{ exclude?: Connection|Connection[], binary?: boolean, local?: boolean }} [options]
+   *   local: only this process's subscribers, for data each process has its own of
+   * @returns {number} how many subscribers of this process it was queued for
    */
   multicast(name, message, options) {
     return this._multicast(checkName(name), message, options);
   }
 
-  /** @returns {number} how many connections are subscribed to name */
+  /** @returns {number} how many connections of this process are subscribed to name (see subscribersEverywhere) */
   subscribers(name) {
     return this._subscribers(checkName(name));
   }
 
-  /** @returns {{ subscribers: number, dropped: number, policy: string } | null} */
+  /** @returns {{ subscribers: number, dropped: number, policy: string } | null} this process's */
   stats(name) {
     return this._stats(checkName(name));
+  }
+
+  /**
+   * Subscribers of name in every process that shares this one's fan-out
+   * (through Redis: on every machine), this process's included; without a
+   * fan-out, the same as subscribers(name). A process that does not answer
+   * within a second is left out.
+   * @param {string} name
+   * @returns {Promise<number>}
+   */
+  subscribersEverywhere(name) {
+    return this._subscribersEverywhere(checkName(name));
+  }
+
+  async _subscribersEverywhere(name) {
+    const here = this._subscribers(name);
+    const f = this._fanout;
+    if (f === null || typeof f.count !== 'function') return here;
+    return here + await f.count(name);
   }
 
   /**
@@ -344,7 +380,8 @@ class Server extends EventEmitter {
     }
     const binary = Boolean(options && options.binary);
     const n = native.multicast(this._handle, name, message, binary, exclude);
-    if (this._fanout !== null) this._fanout.publish(name, message, binary, excludeIds || []);
+    // local: a source every process has its own of (a clock, a log file): no fan-out, or each subscriber gets it twice.
+    if (this._fanout !== null && !(options && options.local)) this._fanout.publish(name, message, binary, excludeIds || []);
     return n;
   }
 
@@ -369,6 +406,77 @@ class Server extends EventEmitter {
       }
     }
     return native.multicast(this._handle, name, message, binary, exclude);
+  }
+
+  // ---- Redis, the fan-out to other processes, the status line ----------
+
+  _setupRedis() {
+    const { RedisClient, parseRedisUrl } = require('./redis');
+    const o = this.options;
+    this._redisTarget = parseRedisUrl(o.redis);
+    this._redis = new RedisClient(this._redisTarget, { log: this.log });
+    const key = o.logKey !== null ? o.logKey : null;
+    this._logSink = redisSink(this._redis, {
+      key: () => key !== null ? key : `node.websocket.${o.host}.${this._address ? this._address.port : o.port}`,
+      max: o.logMax,
+      queue: o.logQueue,
+      onRefused: (err) => process.stderr.write(`node.websocket: Redis refused log lines: ${err.message}\n`),
+    });
+    if (this.options.log) this.log.addSink(this._logSink);
+    this.store = new RedisStore(this._redis, `${o.redisPrefix}store:`);
+  }
+
+  _startRedis() {
+    if (this._redis === null || this._redisStarted) return;
+    this._redisStarted = true;
+    this._redis.start();
+    this.store.startHeartbeat();
+    const { RedisFanout } = require('./fanout/redis');
+    // Redis reaches every process on every machine: it replaces any other fan-out (two would deliver twice).
+    if (this._fanout !== null && typeof this._fanout.close === 'function') this._fanout.close(() => {});
+    this._fanout = new RedisFanout(this, { target: this._redisTarget, publisher: this._redis, prefix: this.options.redisPrefix, log: this.log });
+  }
+
+  _startStatus() {
+    const ms = this.options.statusInterval;
+    if (ms === 0 || !this.options.log || this._statusTimer !== null) return;
+    this._statusTimer = setInterval(() => {
+      let n = 0;
+      for (const c of this._conns) if (c !== undefined && c.readyState === OPEN) n++;
+      this.log.info(`${n} clients connected`);
+    }, ms);
+    this._statusTimer.unref();
+  }
+
+  // Stops the fan-out, then with Redis writes the queued log lines (until
+  // the close deadline) and closes the Redis connection.
+  _closeRedis(done) {
+    const left = () => Math.max(1, this._closeDeadline - Date.now());
+    const fanout = this._fanout;
+    this._fanout = null;
+    const fanoutClosed = () => {
+      if (this._redis === null) {
+        done();
+        return;
+      }
+      if (typeof this.store.stopHeartbeat === 'function') this.store.stopHeartbeat();
+      this.log.flush(left(), () => this._redis.close(left(), done));
+    };
+    if (fanout !== null && typeof fanout.close === 'function') fanout.close(fanoutClosed);
+    else process.nextTick(fanoutClosed);
+  }
+
+  // A connection subscribed to name (newly): the fan-out watches name from
+  // this process's first local subscriber on.
+  _watch(conn, name) {
+    if (conn._watched === undefined) conn._watched = new Set();
+    conn._watched.add(name);
+    if (native.subscribers(this._handle, name) === 1) this._fanout.watch(name);
+  }
+
+  _unwatch(conn, name) {
+    if (conn._watched !== undefined) conn._watched.delete(name);
+    if (this._fanout !== null && this._handle !== null && native.subscribers(this._handle, name) === 0) this._fanout.unwatch(name);
   }
 
   _subscribers(name) {
@@ -633,6 +741,9 @@ class Server extends EventEmitter {
     }
     this._conns[slot] = undefined;
     conn.readyState = CLOSED;
+    if (conn._watched !== undefined) { // the engine has unsubscribed it from everything
+      for (const name of conn._watched) this._unwatch(conn, name);
+    }
     if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
       const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',
@@ -664,17 +775,13 @@ class Server extends EventEmitter {
   }
 
   _finishClose() {
-    if (this._fanout !== null) {
-      this._fanout.close(() => {});
-      this._fanout = null;
-    }
     if (this._handle !== null) {
       native.release(this._handle);
       this._handle = null;
     }
     this._batch = null;
     this._state = 'closed';
-    this.emit('close');
+    this._closeRedis(() => this.emit('close'));
   }
 }
 

@@ -183,7 +183,7 @@ async function check(context) {
         // An unreadable file must not stop the others; say it once per kind of failure.
         if (w.lastError !== err.code) {
           w.lastError = err.code;
-          context.multicast(sub(w.name), JSON.stringify({ type: 'error', log: w.name, error: `cannot read: ${err.code || err.message}` }));
+          context.multicast(sub(w.name), JSON.stringify({ type: 'error', log: w.name, error: `cannot read: ${err.code || err.message}` }), { local: true });
         }
       }
     }
@@ -201,7 +201,8 @@ function statPath(file) {
 function send(context, w, message) {
   // A watcher dropped (and maybe replaced) during this check says nothing more.
   if (stateOf(context).watchers.get(w.name) !== w) return;
-  context.multicast(sub(w.name), JSON.stringify(Object.assign({ type: message.type, log: w.name }, message)));
+  // local: every process tails its own files for its own watchers.
+  context.multicast(sub(w.name), JSON.stringify(Object.assign({ type: message.type, log: w.name }, message)), { local: true });
 }
 
 /** Reads up to `limit` new bytes of w's open file; returns how many it read. */

@@ -117,7 +117,7 @@ function update(context) {
   const wanted = context.subscribers(TOPIC) > 0;
   if (wanted && !state.timer) {
     state.timer = setInterval(() => {
-      list(context).then((text) => { if (state.timer) context.multicast(TOPIC, text); });
+      list(context).then((text) => { if (state.timer) context.multicast(TOPIC, text, { local: true }); }); // each process lists for its own
     }, PERIOD_MS);
   } else if (!wanted && state.timer) {
     clearInterval(state.timer);

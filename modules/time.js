@@ -46,7 +46,8 @@ class Module {
     const wanted = this.context.subscribers(TOPIC) > 0;
     if (wanted && !state.timer) {
       const context = this.context;
-      state.timer = setInterval(() => context.multicast(TOPIC, message()), TICK_MS);
+      // local: every process ticks for its own subscribers (with Redis or workers too).
+      state.timer = setInterval(() => context.multicast(TOPIC, message(), { local: true }), TICK_MS);
     } else if (!wanted && state.timer) {
       clearInterval(state.timer);
       state.timer = null;

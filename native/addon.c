@@ -13,6 +13,11 @@
 
 #include "connection.h"
 #include "server.h"
+#ifdef HAVE_HIREDIS
+#include <hiredis/hiredis.h>
+
+#include "redis.h"
+#endif
 
 #define CHECK(call)                                                                 \
     do {                                                                            \
@@ -1008,6 +1013,310 @@ static napi_value js_decode_message(napi_env env, napi_callback_info info) {
     return out;
 }
 
+/* ---- Redis (native/redis.c), when built with hiredis ------------------ */
+
+#ifdef HAVE_HIREDIS
+/* The JS side of one Redis connection: its events go to one JS function,
+ * onEvent(kind, a, b):
+ *   1 up       (ok, error text)
+ *   2 down     (error text; '' after disconnect())
+ *   3 reply    (tag, value: string, number, null, array, or an Error)
+ *   4 message  (channel, payload Buffer) on a subscribed connection */
+typedef struct {
+    napi_env env;
+    ws_redis *r;
+    napi_ref on_event;
+    napi_async_context async_context;
+} addon_redis;
+
+enum { REDIS_EV_UP = 1, REDIS_EV_DOWN = 2, REDIS_EV_REPLY = 3, REDIS_EV_MESSAGE = 4 };
+
+static void redis_call_js(addon_redis *ar, size_t argc, napi_value *argv) {
+    napi_env env = ar->env;
+    napi_value fn, recv;
+    napi_get_reference_value(env, ar->on_event, &fn);
+    napi_get_global(env, &recv);
+    napi_status st = napi_make_callback(env, ar->async_context, recv, fn, argc, argv, NULL);
+    if (st == napi_pending_exception) {
+        napi_value err;
+        napi_get_and_clear_last_exception(env, &err);
+        napi_fatal_exception(env, err);
+    }
+}
+
+static napi_value redis_error(napi_env env, const char *code, const char *text, size_t len) {
+    napi_value c, m, e;
+    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+    napi_create_string_utf8(env, text, len, &m);
+    napi_create_error(env, c, m, &e);
+    return e;
+}
+
+/* A reply as a JS value; hiredis bounds its nesting (7 levels). */
+static napi_value redis_value(napi_env env, const redisReply *rep) {
+    napi_value v;
+    switch (rep->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        napi_create_string_utf8(env, rep->str, rep->len, &v);
+        return v;
+    case REDIS_REPLY_INTEGER:
+        return number(env, (double)rep->integer);
+    case REDIS_REPLY_ERROR:
+        return redis_error(env, "WS_ERR_REDIS", rep->str, rep->len);
+    case REDIS_REPLY_ARRAY:
+        napi_create_array_with_length(env, rep->elements, &v);
+        for (size_t i = 0; i < rep->elements; i++) napi_set_element(env, v, (uint32_t)i, redis_value(env, rep->element[i]));
+        return v;
+    default:
+        napi_get_null(env, &v);
+        return v;
+    }
+}
+
+static void redis_hook_up(void *ctx, int ok, const char *err) {
+    addon_redis *ar = ctx;
+    napi_handle_scope scope;
+    napi_open_handle_scope(ar->env, &scope);
+    napi_value argv[3] = {number(ar->env, REDIS_EV_UP), boolean(ar->env, ok), NULL};
+    napi_create_string_utf8(ar->env, err, NAPI_AUTO_LENGTH, &argv[2]);
+    redis_call_js(ar, 3, argv);
+    napi_close_handle_scope(ar->env, scope);
+}
+
+static void redis_hook_down(void *ctx, const char *err) {
+    addon_redis *ar = ctx;
+    napi_handle_scope scope;
+    napi_open_handle_scope(ar->env, &scope);
+    napi_value argv[2] = {number(ar->env, REDIS_EV_DOWN), NULL};
+    napi_create_string_utf8(ar->env, err, NAPI_AUTO_LENGTH, &argv[1]);
+    redis_call_js(ar, 2, argv);
+    napi_close_handle_scope(ar->env, scope);
+}
+
+static void redis_hook_reply(void *ctx, uint32_t tag, const redisReply *reply) {
+    addon_redis *ar = ctx;
+    napi_env env = ar->env;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    static const char lost[] = "the connection to Redis was lost before the reply";
+    napi_value argv[3] = {number(env, REDIS_EV_REPLY), number(env, tag),
+                          reply ? redis_value(env, reply) : redis_error(env, "WS_ERR_REDIS_LOST", lost, sizeof lost - 1)};
+    redis_call_js(ar, 3, argv);
+    napi_close_handle_scope(env, scope);
+}
+
+static void redis_hook_message(void *ctx, const char *channel, size_t channel_len, const char *payload,
+                               size_t payload_len) {
+    addon_redis *ar = ctx;
+    napi_env env = ar->env;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value argv[3] = {number(env, REDIS_EV_MESSAGE), NULL, NULL};
+    void *copy;
+    napi_create_string_utf8(env, channel, channel_len, &argv[1]);
+    if (napi_create_buffer_copy(env, payload_len, payload, &copy, &argv[2]) == napi_ok) redis_call_js(ar, 3, argv);
+    napi_close_handle_scope(env, scope);
+}
+
+/* The environment ends (a worker thread's, or the process): close the
+ * connection while the loop still exists. */
+static void redis_teardown(void *arg) {
+    addon_redis *ar = arg;
+    if (ar->r) ws_redis_free(ar->r);
+    ar->r = NULL;
+}
+
+static void finalize_redis(napi_env env, void *data, void *hint) {
+    (void)hint;
+    addon_redis *ar = data;
+    napi_remove_env_cleanup_hook(env, redis_teardown, ar);
+    redis_teardown(ar);
+    napi_delete_reference(env, ar->on_event);
+    napi_async_destroy(env, ar->async_context);
+    free(ar);
+}
+
+static addon_redis *redis_call(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+    if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok) return NULL;
+    addon_redis *ar = NULL;
+    if (*argc < 1 || napi_get_value_external(env, argv[0], (void **)&ar) != napi_ok || !ar) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "not a Redis handle");
+        return NULL;
+    }
+    if (!ar->r) {
+        napi_throw_error(env, "WS_ERR_REDIS_CLOSED", "this Redis handle was freed");
+        return NULL;
+    }
+    return ar;
+}
+
+/* redisCreate(onEvent) -> handle */
+static napi_value js_redis_create(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    uv_loop_t *loop;
+    CHECK(napi_get_uv_event_loop(env, &loop));
+    addon_redis *ar = calloc(1, sizeof *ar);
+    if (!ar) {
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    ar->env = env;
+    ws_redis_hooks hooks = {ar, redis_hook_up, redis_hook_down, redis_hook_reply, redis_hook_message};
+    ar->r = ws_redis_new(loop, &hooks);
+    if (!ar->r) {
+        free(ar);
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    napi_value name, handle;
+    napi_create_string_utf8(env, "node.websocket.redis", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_reference(env, argv[0], 1, &ar->on_event) != napi_ok ||
+        napi_async_init(env, NULL, name, &ar->async_context) != napi_ok ||
+        napi_create_external(env, ar, finalize_redis, NULL, &handle) != napi_ok) {
+        ws_redis_free(ar->r);
+        free(ar);
+        return throw_last(env, "redisCreate");
+    }
+    napi_add_env_cleanup_hook(env, redis_teardown, ar);
+    return handle;
+}
+
+/* redisConnect(handle, ip, port) or redisConnect(handle, socketPath); throws when it fails at once */
+static napi_value js_redis_connect(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    addon_redis *ar = redis_call(env, info, &argc, argv);
+    if (!ar) return NULL;
+    char where[4096], err[256] = "";
+    size_t len;
+    if (argc < 2 || napi_get_value_string_utf8(env, argv[1], where, sizeof where, &len) != napi_ok ||
+        len >= sizeof where - 1) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "redisConnect() takes an address or a socket path");
+        return NULL;
+    }
+    int32_t port = -1;
+    if (argc > 2) napi_get_value_int32(env, argv[2], &port);
+    int r = port >= 0 ? ws_redis_connect_tcp(ar->r, where, port, err, sizeof err)
+                      : ws_redis_connect_unix(ar->r, where, err, sizeof err);
+    if (r < 0) {
+        napi_throw_error(env, "WS_ERR_REDIS", err[0] ? err : ws_redis_strerror(r));
+        return NULL;
+    }
+    return undefined(env);
+}
+
+/* redisCommand(handle, tag, parts) -> false when not connected; parts are strings or Buffers */
+static napi_value js_redis_command(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    addon_redis *ar = redis_call(env, info, &argc, argv);
+    if (!ar) return NULL;
+    uint32_t tag = 0, n = 0;
+    bool is_array = false;
+    napi_get_value_uint32(env, argv[1], &tag);
+    if (argc < 3 || napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
+        napi_get_array_length(env, argv[2], &n) != napi_ok || n == 0 || n > 1048576) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "a Redis command is an array of 1 to 1048576 parts");
+        return NULL;
+    }
+    /* Strings are copied into one block; Buffers are read in place. */
+    const char **parts = calloc(n, sizeof *parts);
+    size_t *lens = calloc(n, sizeof *lens);
+    uint8_t *is_string = calloc(n, 1);
+    napi_value *values = calloc(n, sizeof *values);
+    char *block = NULL;
+    napi_value result = NULL;
+    if (!parts || !lens || !is_string || !values) goto nomem;
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        napi_get_element(env, argv[2], i, &values[i]);
+        napi_valuetype t;
+        napi_typeof(env, values[i], &t);
+        if (t == napi_string) {
+            napi_get_value_string_utf8(env, values[i], NULL, 0, &lens[i]);
+            is_string[i] = 1;
+            total += lens[i] + 1;
+        } else {
+            void *data;
+            if (!binary_of(env, values[i], &data, &lens[i])) {
+                napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "a Redis command part is a string or a Buffer");
+                goto out;
+            }
+            parts[i] = data ? data : "";
+        }
+    }
+    block = malloc(total ? total : 1);
+    if (!block) goto nomem;
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!is_string[i]) continue;
+        napi_get_value_string_utf8(env, values[i], block + off, lens[i] + 1, &lens[i]);
+        parts[i] = block + off;
+        off += lens[i] + 1;
+    }
+    int r = ws_redis_command(ar->r, tag, (int)n, parts, lens);
+    if (r == WS_REDIS_E_NOMEM) goto nomem;
+    result = boolean(env, r == WS_REDIS_OK);
+    goto out;
+nomem:
+    napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+out:
+    free(parts);
+    free(lens);
+    free(is_string);
+    free(values);
+    free(block);
+    return result;
+}
+
+/* redisSubscribe(handle, channel, on) -> false when not connected */
+static napi_value js_redis_subscribe(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    addon_redis *ar = redis_call(env, info, &argc, argv);
+    if (!ar) return NULL;
+    char small[4096];
+    size_t len;
+    int heap;
+    char *channel = argc > 1 ? utf8_of(env, argv[1], small, sizeof small, &len, &heap) : NULL;
+    if (!channel) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "a Redis channel is a string");
+        return NULL;
+    }
+    bool on = true;
+    if (argc > 2) napi_get_value_bool(env, argv[2], &on);
+    int r = ws_redis_subscribe(ar->r, channel, len, on);
+    if (heap) free(channel);
+    return boolean(env, r == WS_REDIS_OK);
+}
+
+/* redisDisconnect(handle, now?): after the pending replies, and 'down' follows if it was up;
+ * with now, at once and with no event (the pending replies are never reported) */
+static napi_value js_redis_disconnect(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_redis *ar = redis_call(env, info, &argc, argv);
+    if (!ar) return NULL;
+    bool now = false;
+    if (argc > 1) napi_get_value_bool(env, argv[1], &now);
+    ws_redis_disconnect(ar->r, now);
+    return undefined(env);
+}
+
+/* redisFree(handle): at once, no event follows */
+static napi_value js_redis_free(napi_env env, napi_callback_info info) {
+    size_t argc = 1;
+    napi_value argv[1];
+    addon_redis *ar = redis_call(env, info, &argc, argv);
+    if (!ar) return NULL;
+    redis_teardown(ar);
+    return undefined(env);
+}
+#endif
+
 /* The environment ends with its thread (a worker's): the pools go with it. */
 static void release_pools(void *arg) {
     (void)arg;
@@ -1037,6 +1346,25 @@ NAPI_MODULE_INIT() {
         if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f) != napi_ok) return NULL;
         if (napi_set_named_property(env, exports, fns[i].name, f) != napi_ok) return NULL;
     }
+#ifdef HAVE_HIREDIS
+    static const struct {
+        const char *name;
+        napi_callback fn;
+    } redis_fns[] = {
+        {"redisCreate", js_redis_create},       {"redisConnect", js_redis_connect},
+        {"redisCommand", js_redis_command},     {"redisSubscribe", js_redis_subscribe},
+        {"redisDisconnect", js_redis_disconnect}, {"redisFree", js_redis_free},
+    };
+    for (size_t i = 0; i < sizeof redis_fns / sizeof redis_fns[0]; i++) {
+        napi_value f;
+        if (napi_create_function(env, redis_fns[i].name, NAPI_AUTO_LENGTH, redis_fns[i].fn, NULL, &f) != napi_ok) return NULL;
+        if (napi_set_named_property(env, exports, redis_fns[i].name, f) != napi_ok) return NULL;
+    }
+    napi_value have_redis = boolean(env, true);
+#else
+    napi_value have_redis = boolean(env, false);
+#endif
+    if (napi_set_named_property(env, exports, "redisAvailable", have_redis) != napi_ok) return NULL;
     napi_value names;
     if (napi_create_array_with_length(env, N_COMMON_HEADERS, &names) != napi_ok) return NULL;
     for (uint32_t i = 0; i < N_COMMON_HEADERS; i++) {

@@ -155,9 +155,10 @@ async function tcpExchange(port, bytes, { ms = 3000, chop } = {}) {
 const CHROMIUM = '/usr/bin/chromium';
 const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium")`;
 
-function launchChromium() {
+function launchChromium(extra = {}) {
   const { chromium } = require('playwright-core');
   return chromium.launch({
+    ...extra,
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -171,6 +172,125 @@ function canListen(port, host = '127.0.0.1') {
     s.once('error', () => resolve(false));
     s.listen(port, host, () => s.close(() => resolve(true)));
   });
+}
+
+
+/** The environment without the sanitizer preload (for programs that are not the addon: redis-server, Chromium). */
+function withoutPreload() {
+  const env = { ...process.env };
+  delete env.LD_PRELOAD;
+  delete env.ASAN_OPTIONS;
+  delete env.UBSAN_OPTIONS;
+  return env;
+}
+
+/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a real redis-server (Debian package "redis-server") on a free
+ * port in a temp dir, with nothing saved to disk; never the system one.
+ * With { password }, clients must AUTH (requirepass) and command() does;
+ * it also listens on the UNIX socket `socket` (<dir>/redis.sock).
+ * Resolves { port, url, dir, stop(), start(), close(), command(...args) }:
+ * stop() kills it (SIGKILL: as if the machine went away), start() starts it
+ * again on the same port, close() stops it and removes the dir.
+ */
+async function startRedis({ password } = {}) {
+  const { spawn, execFileSync } = require('child_process');
+  const os = require('os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nws-redis-'));
+  const port = await freePort();
+  let child = null;
+  const auth = password ? ['-a', password, '--no-auth-warning'] : [];
+  const env = withoutPreload();
+  const cli = (...args) => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...auth, '--raw', ...args.map(String)],
+    { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'], env }).replace(/\n$/, '');
+  async function start() {
+    if (child !== null) return;
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', dir, '--protected-mode', 'no', '--daemonize', 'no', '--logfile', path.join(dir, 'redis.log'),
+      '--unixsocket', path.join(dir, 'redis.sock'), '--unixsocketperm', '700',
+      ...(password ? ['--requirepass', password] : [])],
+    { stdio: 'ignore', env });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.exited = exited;
+    await waitUntil(() => {
+      try { return cli('PING') === 'PONG'; } catch (_) { return false; }
+    }, 10000, `redis-server on port ${port} to answer PING`);
+  }
+  async function stop() {
+    if (child === null) return;
+    const c = child;
+    child = null;
+    c.kill('SIGKILL');
+    await withTimeout(c.exited, 5000, 'redis-server to exit');
+  }
+  await start();
+  return {
+    port,
+    dir,
+    url: `redis://127.0.0.1:${port}`,
+    socket: path.join(dir, 'redis.sock'),
+    start,
+    stop,
+    command: cli,
+    async close() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts `node runserver.js --host=127.0.0.1 --port=0 ...args` as a real
+ * process and waits for its listening line. Resolves { child, port, url,
+ * logLines(), stop(signal) }: logLines() are the log records it has written
+ * to stdout so far (lines starting with '['); stop() signals it (SIGTERM by
+ * default) and resolves { code, signal } when it has exited.
+ */
+async function startRunserver(args = [], { env } = {}) {
+  const { spawn } = require('child_process');
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'runserver.js'), '--host=127.0.0.1', '--port=0', ...args],
+    { cwd: path.join(__dirname, '..'), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const re = /^node\.websocket listening on ws:\/\/[^\s]+:(\d+)\//m;
+  try {
+    await waitUntil(() => re.test(out) || child.exitCode !== null, 20000, 'runserver.js to listen');
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  if (!re.test(out)) throw new Error(`runserver.js exited: ${err || out}`);
+  const port = Number(re.exec(out)[1]);
+  return {
+    child,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    get stdout() { return out; },
+    get stderr() { return err; },
+    logLines: () => out.split('\n').filter((l) => l.startsWith('[')),
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return withTimeout(exited, 15000, 'runserver.js to exit');
+    },
+  };
 }
 
 module.exports = {
@@ -189,4 +309,8 @@ module.exports = {
   chromiumMissing,
   launchChromium,
   canListen,
+  freePort,
+  startRedis,
+  startRunserver,
+  withoutPreload,
 };

@@ -982,6 +982,8 @@ function sampleCliValue(o) {
     case 'tls': { const c = makeCerts(); return JSON.stringify({ cert: c.cert, key: c.key }); }
     case 'trustProxy': return '127.0.0.1';
     case 'workers': return '2';
+    case 'redisUrl': return 'redis://127.0.0.1:6379';
+    case 'redisKey': return 'node.websocket:';
     default: throw new Error(`no sample value for type ${o.type}`);
   }
 }

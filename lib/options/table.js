@@ -32,6 +32,7 @@ const SECTIONS = [
   require('./tls'),
   require('./attach'),
   require('./workers'),
+  require('./redis'),
 ];
 
 const OPTIONS = SECTIONS.flatMap((s) => s.OPTIONS);
