@@ -10,7 +10,7 @@
  *   passwd  {user?, old, new}       -> true; user defaults to the logged-in one; old is always checked
  *   adduser {user, password, admin?} -> true; only for a logged-in admin
  *   rmuser  {user}                  -> true; only for a logged-in admin, never the caller itself
- * Errors of its own: AUTH_E_* below.
+ * Errors of its own: AUTH_E_* below; a database failure is -32603.
  *
  * The first admin: when the database holds no admin and the environment has
  * AUTH_ADMIN_PASSWORD (and optionally AUTH_ADMIN_USER, default "admin"),
@@ -43,7 +43,6 @@
 #define AUTH_E_EXISTS -32004
 #define AUTH_E_NO_USER -32005
 #define AUTH_E_SELF -32006       /* rmuser of oneself */
-#define AUTH_E_DATABASE -32010
 
 typedef struct {
     sqlite3 *db;
@@ -184,7 +183,7 @@ static int params_object(json_t *params, int may_be_absent, const char *shape, j
 }
 
 static json_t *db_error(auth_state *st, jsonrpc_error *err) {
-    return jsonrpc_set_error(err, AUTH_E_DATABASE, "database error: %s", sqlite3_errmsg(st->db));
+    return jsonrpc_set_error(err, JSONRPC_INTERNAL_ERROR, "internal error: database: %s", sqlite3_errmsg(st->db));
 }
 
 static auth_session *session(jsonrpc_client *c) { return c->state; }
