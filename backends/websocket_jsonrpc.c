@@ -3,7 +3,7 @@
  * come from a shared library loaded with dlopen (-L, jsonrpc_methods.h),
  * whose init gets the -C argument.
  *
- *   websocket_jsonrpc -R <dir> -n <name> -L <library> [-C <config>] [-B <max batch>] [common options]
+ *   websocket_jsonrpc -R <dir> -n <name> -L <library> [-C <config>] [-B <max batch>] [-M <max message>] [common options]
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,11 +15,16 @@
 #include "wsservice.h"
 
 #define MAX_BATCH_LIMIT 100000
+/* jansson holds a parsed message in some 20 to 50 times its size: the
+ * message bound (-M) is what bounds a request's memory. */
+#define DEFAULT_MAX_MESSAGE (1u << 20)
+#define MAX_MESSAGE_LIMIT (16u << 20)
 
 typedef struct {
     const char *library;
     const char *config;
     size_t max_batch;
+    uint64_t max_message;
     const struct jsonrpc_library *lib;
     jsonrpc_dispatch dispatch;
 } service;
@@ -27,24 +32,40 @@ typedef struct {
 static const char usage[] =
     "  -L <library>  the method library to load (a shared object exporting jsonrpc_library; required)\n"
     "  -C <config>   the argument handed to the library's init (for libauth.so: the SQLite database file)\n"
-    "  -B <n>        the most entries one batch may hold, 1..100000 (default 1000)\n";
+    "  -B <n>        the most entries one batch may hold, 1..100000 (default 1000)\n"
+    "  -M <bytes>    the largest message accepted, 64..16777216 (default 1048576); a larger one closes the client\n";
+
+/* A decimal integer in [min, max]; -1 when arg is not one. */
+static int parse_bound(const char *arg, unsigned long min, unsigned long max, unsigned long *out) {
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end || arg[0] == '-' || arg[0] == '+' || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
 
 static int on_opt(int opt, const char *arg, void *user) {
     service *s = user;
+    unsigned long v;
     switch (opt) {
     case 'L': s->library = arg; return 0;
     case 'C': s->config = arg; return 0;
-    case 'B': {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(arg, &end, 10);
-        if (errno || end == arg || *end || arg[0] == '-' || v < 1 || v > MAX_BATCH_LIMIT) {
+    case 'B':
+        if (parse_bound(arg, 1, MAX_BATCH_LIMIT, &v) < 0) {
             fprintf(stderr, "websocket_jsonrpc: -B %s: the batch bound must be an integer from 1 to %d\n", arg, MAX_BATCH_LIMIT);
             return -1;
         }
         s->max_batch = v;
         return 0;
-    }
+    case 'M':
+        if (parse_bound(arg, 64, MAX_MESSAGE_LIMIT, &v) < 0) {
+            fprintf(stderr, "websocket_jsonrpc: -M %s: the message bound must be an integer from 64 to %u (bytes)\n", arg,
+                    MAX_MESSAGE_LIMIT);
+            return -1;
+        }
+        s->max_message = v;
+        return 0;
     }
     return -1;
 }
@@ -88,9 +109,10 @@ static void on_close(wss_client *c, void *user) {
 }
 
 int main(int argc, char **argv) {
-    service s = {0};
+    service s = {.max_message = DEFAULT_MAX_MESSAGE};
     wss_config cfg = {0};
-    wss_parse_args(argc, argv, &cfg, "L:C:B:", usage, on_opt, &s);
+    wss_parse_args(argc, argv, &cfg, "L:C:B:M:", usage, on_opt, &s);
+    cfg.max_message = s.max_message;
     if (!s.library) {
         fprintf(stderr, "websocket_jsonrpc: -L <library> is required (the method library, e.g. libauth.so)\n");
         return 2;

@@ -334,6 +334,23 @@ for (const v of VARIANTS) {
         }
       });
 
+      test('a message past -M closes that client, and the others go on', async () => {
+        const small = await startService(v, { lib: VARIANTS.testlib, args: ['-M', '200'] });
+        const a = await small.connect();
+        const b = await small.connect();
+        try {
+          const fits = { jsonrpc: '2.0', method: 'echo', params: ['x'.repeat(120)], id: 1 };
+          assert.deepEqual(await a.ask(fits), ok(fits.params));
+          a.send({ jsonrpc: '2.0', method: 'echo', params: ['x'.repeat(200)], id: 2 });
+          await waitUntil(() => a.closed, 5000, 'the client sending 250 bytes to be closed');
+          assert.deepEqual(await b.call('sum', [1]), ok(1));
+        } finally {
+          a.close();
+          b.close();
+          await small.stop();
+        }
+      });
+
       test('random bytes never take the service down', async () => {
         const c = await svc.connect();
         try {
@@ -383,11 +400,16 @@ for (const v of VARIANTS) {
         assert.equal(fs.existsSync(path.join(tmpRoot, 'x2')), false, 'no socket was made');
       });
 
-      test('a bad -B is refused naming the option', async () => {
-        for (const b of ['0', '100001', 'x', '-1']) {
+      test('a bad -B or -M is refused naming the option', async () => {
+        for (const b of ['0', '100001', 'x', '-1', '5x']) {
           const r = await runToExit(v, ['-R', tmpRoot, '-n', 'x3', '-L', VARIANTS.testlib, '-B', b]);
           assert.equal(r.code, 2, `-B ${b}`);
           assert.match(r.stderr, /-B .*batch bound must be an integer from 1 to 100000/);
+        }
+        for (const m of ['63', '16777217', 'lots']) {
+          const r = await runToExit(v, ['-R', tmpRoot, '-n', 'x3', '-L', VARIANTS.testlib, '-M', m]);
+          assert.equal(r.code, 2, `-M ${m}`);
+          assert.match(r.stderr, /-M .*message bound must be an integer from 64 to 16777216/);
         }
       });
     });
