@@ -10,7 +10,8 @@
  *   passwd  {user?, old, new}       -> true; user defaults to the logged-in one; old is always checked
  *   adduser {user, password, admin?} -> true; only for a logged-in admin
  *   rmuser  {user}                  -> true; only for a logged-in admin, never the caller itself
- * Errors of its own: AUTH_E_* below; a database failure is -32603.
+ * Errors of its own: AUTH_E_* below; a database failure is -32603. Failed
+ * password checks are throttled per connection (AUTH_THROTTLE_*).
  *
  * The first admin: when the database holds no admin and the environment has
  * AUTH_ADMIN_PASSWORD (and optionally AUTH_ADMIN_USER, default "admin"),
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jsonrpc_methods.h"
 
@@ -43,6 +45,13 @@
 #define AUTH_E_EXISTS -32004
 #define AUTH_E_NO_USER -32005
 #define AUTH_E_SELF -32006       /* rmuser of oneself */
+#define AUTH_E_THROTTLED -32007  /* too many failed attempts on this connection */
+
+/* After this many failed password checks in a row on one connection, each
+ * further one waits 1 s, then 2, 4, ... up to AUTH_THROTTLE_MAX_S: a brute
+ * force (or a batch of a thousand guesses) costs time, not the service's CPU. */
+#define AUTH_THROTTLE_AFTER 3
+#define AUTH_THROTTLE_MAX_S 60
 
 typedef struct {
     sqlite3 *db;
@@ -52,6 +61,8 @@ typedef struct {
 /* The per-client state: who logged in. */
 typedef struct {
     char user[AUTH_USER_MAX + 1];
+    unsigned failures;   /* failed password checks in a row */
+    double retry_at;     /* CLOCK_MONOTONIC seconds before which no check runs */
 } auth_session;
 
 static const char schema[] =
@@ -188,6 +199,43 @@ static json_t *db_error(auth_state *st, jsonrpc_error *err) {
 
 static auth_session *session(jsonrpc_client *c) { return c->state; }
 
+/* The client's session, made on first use; NULL when out of memory. */
+static auth_session *session_make(jsonrpc_client *c) {
+    if (!c->state) c->state = calloc(1, sizeof(auth_session));
+    return c->state;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Checks user's password under the connection's throttle: 1 right, 0 wrong,
+ * -1 with err set (throttled, database error). */
+static int throttled_check(auth_state *st, auth_session *s, const char *user, const char *password, size_t len,
+                           jsonrpc_error *err) {
+    double now = now_s();
+    if (now < s->retry_at) {
+        jsonrpc_set_error(err, AUTH_E_THROTTLED, "too many failed attempts: retry in %.0f s", s->retry_at - now + 0.5);
+        return -1;
+    }
+    int ok = check_password(st, user, password, len);
+    if (ok < 0) {
+        db_error(st, err);
+        return -1;
+    }
+    if (ok) {
+        s->failures = 0;
+        s->retry_at = 0;
+    } else if (++s->failures >= AUTH_THROTTLE_AFTER) {
+        unsigned shift = s->failures - AUTH_THROTTLE_AFTER;
+        double wait = shift >= 6 ? AUTH_THROTTLE_MAX_S : (double)(1u << shift);
+        s->retry_at = now_s() + (wait > AUTH_THROTTLE_MAX_S ? AUTH_THROTTLE_MAX_S : wait);
+    }
+    return ok;
+}
+
 /* The logged-in user's row, checked afresh (a removed user is logged out);
  * NULL name with err set when nobody (or a removed user) is logged in. */
 static const char *logged_in(auth_state *st, jsonrpc_client *c, user_row *row, jsonrpc_error *err) {
@@ -229,15 +277,11 @@ static json_t *m_auth(json_t *params, void *lib, jsonrpc_client *c, jsonrpc_erro
     if (!user) return NULL;
     const char *password = param_string(params, "password", AUTH_PASSWORD_MAX, 0, &plen, err);
     if (!password) return NULL;
-    auth_session *s = session(c);
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s) return jsonrpc_set_error(err, JSONRPC_INTERNAL_ERROR, "out of memory");
-        c->state = s;
-    }
-    s->user[0] = '\0'; /* a failed attempt logs out */
-    int ok = check_password(st, user, password, plen);
-    if (ok < 0) return db_error(st, err);
+    auth_session *s = session_make(c);
+    if (!s) return jsonrpc_set_error(err, JSONRPC_INTERNAL_ERROR, "internal error: out of memory");
+    s->user[0] = '\0'; /* any attempt logs out first */
+    int ok = throttled_check(st, s, user, password, plen, err);
+    if (ok < 0) return NULL;
     if (!ok) return jsonrpc_set_error(err, AUTH_E_FAILED, "authentication failed: wrong user or password");
     memcpy(s->user, user, strlen(user) + 1);
     return json_true();
@@ -272,14 +316,15 @@ static json_t *m_passwd(json_t *params, void *lib, jsonrpc_client *c, jsonrpc_er
     if (!old) return NULL;
     const char *new = param_string(params, "new", AUTH_PASSWORD_MAX, 0, &nlen, err);
     if (!new) return NULL;
+    auth_session *s = session(c);
     if (!user) {
-        auth_session *s = session(c);
         if (!s || !s->user[0])
             return jsonrpc_set_error(err, AUTH_E_NOT_LOGGED_IN, "not authenticated: give params.user or call auth first");
         user = s->user;
     }
-    int ok = check_password(st, user, old, olen);
-    if (ok < 0) return db_error(st, err);
+    if (!(s = session_make(c))) return jsonrpc_set_error(err, JSONRPC_INTERNAL_ERROR, "internal error: out of memory");
+    int ok = throttled_check(st, s, user, old, olen, err);
+    if (ok < 0) return NULL;
     if (!ok) return jsonrpc_set_error(err, AUTH_E_FAILED, "authentication failed: wrong user or password");
     if (store_password(st, user, new, nlen, 0, 0) != SQLITE_OK) return db_error(st, err);
     return json_true();

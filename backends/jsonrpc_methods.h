@@ -21,7 +21,9 @@
 #define WS_JSONRPC_METHODS_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* The value of .version this header describes; the loader refuses others. */
 #define JSONRPC_LIBRARY_VERSION 1
@@ -85,9 +87,6 @@ struct jsonrpc_library {
 __attribute__((format(printf, 3, 4)))
 #endif
 static inline json_t *jsonrpc_set_error(jsonrpc_error *err, int code, const char *fmt, ...);
-
-#include <stdarg.h>
-#include <stdio.h>
 static inline json_t *jsonrpc_set_error(jsonrpc_error *err, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -450,6 +450,35 @@ for (const v of VARIANTS) {
         }
       });
 
+      test('three failed password checks in a row make that connection wait, doubling, and a success resets it', async () => {
+        const c = await svc.connect();
+        const other = await svc.connect();
+        const wrong = err(-32001, 'authentication failed: wrong user or password');
+        try {
+          for (let i = 0; i < 3; i++) assert.deepEqual(await c.call('auth', { user: 'admin', password: `guess ${i}` }), wrong);
+          const good = { user: 'admin', password: ADMIN_PASSWORD };
+          assert.deepEqual(await c.call('auth', good), err(-32007, 'too many failed attempts: retry in 1 s'));
+          assert.deepEqual(await c.call('passwd', { user: 'admin', old: ADMIN_PASSWORD, new: 'x' }), err(-32007, 'too many failed attempts: retry in 1 s'));
+          // A batch of guesses runs no hashing past the bound.
+          const guesses = Array.from({ length: 200 }, (_, i) => ({ jsonrpc: '2.0', method: 'auth', params: { user: 'admin', password: `g${i}` }, id: i }));
+          const t0 = Date.now();
+          const replies = await c.ask(guesses);
+          assert.ok(replies.every((r) => r.error.code === -32007), 'every guess of the batch is refused');
+          assert.ok(Date.now() - t0 < 1000, `200 refused guesses took ${Date.now() - t0} ms`);
+          assert.deepEqual(await other.call('auth', good), ok(true), 'another connection is not held back');
+          await new Promise((r) => setTimeout(r, 1100));
+          assert.deepEqual(await c.call('auth', { user: 'admin', password: 'guess 3' }), wrong);
+          assert.deepEqual(await c.call('auth', good), err(-32007, 'too many failed attempts: retry in 2 s'));
+          await new Promise((r) => setTimeout(r, 2100));
+          assert.deepEqual(await c.call('auth', good), ok(true));
+          assert.deepEqual(await c.call('auth', { user: 'admin', password: 'again' }), wrong);
+          assert.deepEqual(await c.call('auth', good), ok(true), 'one failure after a success is not throttled');
+        } finally {
+          c.close();
+          other.close();
+        }
+      });
+
       test('wrong params are -32602 naming the parameter', async () => {
         const c = await svc.connect();
         try {
