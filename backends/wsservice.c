@@ -285,9 +285,11 @@ static wss_client *client_new(wss_server *s, int fd) {
     c->passed_fd = -1;
     strcpy(c->address, "unknown");
     c->last_active = wss_now_ms();
-    c->next = s->clients;
-    if (s->clients) s->clients->prev = c;
-    s->clients = c;
+    /* at the end: clients are served in the order they came */
+    c->prev = s->clients_tail;
+    if (s->clients_tail) s->clients_tail->next = c;
+    else s->clients = c;
+    s->clients_tail = c;
     return c;
 }
 
@@ -326,6 +328,7 @@ static void client_free(wss_client *c) {
     if (c->prev) c->prev->next = c->next;
     else s->clients = c->next;
     if (c->next) c->next->prev = c->prev;
+    else s->clients_tail = c->prev;
     wss_direct_free(c);
     free(c->in);
     free(c);
@@ -470,7 +473,8 @@ static void relay_stream_input(wss_client *c, const uint8_t *buf, size_t len) {
     const uint8_t *p = buf;
     size_t n = len;
     if (c->in_len) { /* an unfinished message: the new bytes join it */
-        size_t bound = (size_t)s->cfg.max_message + WS_GW_LEN_HEADER + 1;
+        /* a whole message, its header or delimiter, and the next read's start */
+        size_t bound = (size_t)s->cfg.max_message + WS_GW_LEN_HEADER + 1 + WSS_READ_CHUNK;
         if (c->in_len + len > c->in_cap) {
             size_t cap = c->in_cap ? c->in_cap : 4096;
             while (cap < c->in_len + len) cap *= 2;
@@ -582,7 +586,7 @@ static void handoff_input(wss_client *c, const uint8_t *buf, size_t len) {
     else if (r > 0) handoff_done(c, &h);
 }
 
-static void read_connection(wss_client *c) {
+static void read_connection(wss_client *c, short revents) {
     wss_server *s = c->s;
     if (c->kind == WSS_DIRECT) {
         ssize_t n = recv(c->fd, s->slab, WSS_READ_CHUNK < s->slab_cap ? WSS_READ_CHUNK : s->slab_cap, 0);
@@ -625,7 +629,8 @@ static void read_connection(wss_client *c) {
         else handoff_input(c, s->slab, (size_t)n);
         return;
     }
-    int empty_packet = n == 0 && s->cfg.type == SOCK_SEQPACKET && (mh.msg_flags & MSG_EOR);
+    /* on seqpacket, 0 is an empty packet too: the end is when the peer hung up */
+    int empty_packet = n == 0 && s->cfg.type == SOCK_SEQPACKET && !(revents & (POLLHUP | POLLRDHUP));
     if (n < 0 || (n == 0 && !empty_packet)) {
         wss_teardown(c);
         return;
@@ -812,7 +817,7 @@ int wss_run(wss_server *s) {
                 continue;
             }
             short ev = c->out ? POLLOUT : 0;
-            if (!c->closing || (c->kind == WSS_DIRECT && !c->out)) ev |= POLLIN;
+            if (!c->closing || (c->kind == WSS_DIRECT && !c->out)) ev |= POLLIN | POLLRDHUP;
             pfd[k] = (struct pollfd){.fd = c->fd, .events = ev};
             who[k++] = c;
         }
@@ -833,7 +838,7 @@ int wss_run(wss_server *s) {
                 wss_client *c = who[i];
                 if (c->dead || pfd[i].revents == 0) continue;
                 if (pfd[i].revents & POLLOUT) flush(c);
-                if (!c->dead && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) read_connection(c);
+                if (!c->dead && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))) read_connection(c, pfd[i].revents);
             }
         }
         timers(s, wss_now_ms());

@@ -72,7 +72,7 @@ struct wss_server {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     dev_t dev;
     ino_t ino;
-    wss_client *clients;
+    wss_client *clients, *clients_tail;
     unsigned nopen;
     uint8_t *slab;
     size_t slab_cap;
