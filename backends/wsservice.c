@@ -137,14 +137,20 @@ void wss_parse_args(int argc, char **argv, wss_config *cfg, const char *extra_op
 
 /* ---- the listening socket ---- */
 
-static wss_server *fail(wss_server *s, char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
-    snprintf(err, errlen, fmt, a, b);
+/* Releases a server that never ran; err holds the message already. */
+static wss_server *discard(wss_server *s) {
     if (s) {
         if (s->fd >= 0) close(s->fd);
         if (s->sigfd >= 0) close(s->sigfd);
+        free(s->slab);
         free(s);
     }
     return NULL;
+}
+
+static wss_server *fail(wss_server *s, char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
+    snprintf(err, errlen, fmt, a, b);
+    return discard(s);
 }
 
 /* A socket file left at path: 0 when there was none or it was stale (and
@@ -156,7 +162,8 @@ static int clear_stale(const char *path, int type, char *err, size_t errlen) {
         snprintf(err, errlen, "%s exists and is not a socket", path);
         return -1;
     }
-    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    /* non-blocking: a live server with a full backlog answers EAGAIN, not a wait */
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return 0;
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     memcpy(a.sun_path, path, strlen(path) + 1);
@@ -234,7 +241,7 @@ wss_server *wss_listen(const wss_config *cfg, const wss_handlers *h, void *user,
     int n = snprintf(s->path, sizeof s->path, "%s/%s", dir, cfg->name);
     if (n < 0 || (size_t)n >= sizeof s->path)
         return fail(s, err, errlen, "socket path %s/%s is too long for a UNIX socket", dir, cfg->name);
-    if (clear_stale(s->path, s->cfg.type, err, errlen) != 0) return fail(s, err + strlen(err), 0, "%s%s", "", "");
+    if (clear_stale(s->path, s->cfg.type, err, errlen) != 0) return discard(s);
 
     s->fd = socket(AF_UNIX, s->cfg.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) return fail(s, err, errlen, "socket: %s%s", strerror(errno), "");
@@ -255,7 +262,7 @@ wss_server *wss_listen(const wss_config *cfg, const wss_handlers *h, void *user,
     if ((cfg->user && drop_privileges(cfg->user, err, errlen, s->path) != 0) ||
         (cfg->daemonize && daemonize(err, errlen) != 0)) {
         unlink(s->path);
-        return fail(s, err + strlen(err), 0, "%s%s", "", "");
+        return discard(s);
     }
     sigset_t set;
     sigemptyset(&set);
@@ -269,7 +276,6 @@ wss_server *wss_listen(const wss_config *cfg, const wss_handlers *h, void *user,
     s->slab = malloc(s->slab_cap);
     if (s->slab == NULL || s->sigfd < 0) {
         unlink(s->path);
-        free(s->slab);
         return fail(s, err, errlen, "%s%s", s->sigfd < 0 ? "signalfd failed" : "out of memory", "");
     }
     return s;

@@ -601,3 +601,97 @@ test('a file that is not a socket is never replaced', async () => {
   assert.match(r.stderr, /exists and is not a socket/);
   assert.equal(fs.readFileSync(path.join(dir, 'echo'), 'utf8'), 'keep me');
 });
+
+test('-u drops to that user once the socket is bound, and the service still serves and cleans up', { skip: process.getuid() !== 0 && 'needs root to switch users' }, async () => {
+  const dir = tmpdir();
+  fs.chmodSync(dir, 0o777); // the user must be able to remove its socket at the end
+  const svc = await startService('websocket_echo', ['-u', 'nobody', '-f', 'line'], { dir, name: 'echo' });
+  await waitUntil(() => /^Uid:\s+65534\b/m.test(fs.readFileSync(`/proc/${svc.proc.pid}/status`, 'utf8')), 3000, 'the service to run as nobody');
+  assert.equal(fs.statSync(svc.path).uid, 65534, 'the socket belongs to the user');
+  const drv = await startDriver(['relay', svc.path, 'stream', '192.0.2.1', '1']);
+  try {
+    const c = relayClient(drv.port, 'line');
+    c.text('as nobody');
+    await c.wait(1);
+    assert.equal(c.messages[0].data.toString(), 'as nobody');
+    c.sock.destroy();
+  } finally {
+    drv.stop();
+  }
+  await svc.stop();
+  assert.equal(fs.existsSync(svc.path), false);
+  const r = await runToEnd(path.join(SAN, 'websocket_echo'), ['-R', dir, '-n', 'x', '-u', 'no-such-user-here']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /-u: no such user "no-such-user-here"/);
+  assert.equal(fs.existsSync(path.join(dir, 'x')), false, 'no socket is left behind');
+});
+
+test('-D returns at once and leaves the service running in the background', async () => {
+  const dir = tmpdir();
+  const r = await runToEnd(path.join(OPT, 'websocket_echo'), ['-R', dir, '-n', 'echo', '-D', '-f', 'line']);
+  assert.equal(r.code, 0, r.stderr);
+  const sock = path.join(dir, 'echo');
+  assert.ok(fs.existsSync(sock), 'the socket is there when the command returns');
+  // the daemon: the process whose command line names this directory
+  const pid = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).find((p) => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir); } catch (_) { return false; }
+  });
+  assert.ok(pid, 'the daemon is running');
+  try {
+    const drv = await startDriver(['relay', sock, 'stream', '192.0.2.1', '1']);
+    const c = relayClient(drv.port, 'line');
+    c.text('daemon');
+    await c.wait(1);
+    assert.equal(c.messages[0].data.toString(), 'daemon');
+    c.sock.destroy();
+    drv.stop();
+  } finally {
+    process.kill(Number(pid), 'SIGTERM');
+  }
+  await waitUntil(() => !fs.existsSync(sock), 5000, 'the daemon to remove its socket on SIGTERM');
+});
+
+test('a connection from an unbound socket is a relay client whose address is "unknown"', async () => {
+  const svc = await startService('websocket_chat', ['-w', '-f', 'line']);
+  const drv = await startDriver(['relay', svc.path, 'stream', '192.0.2.9', '9']);
+  try {
+    const anon = net.connect(svc.path);
+    let got = '';
+    anon.on('data', (d) => { got += d; });
+    anon.write('WSHello anon\n');
+    await waitUntil(() => got === 'WSWelcome anon\n', 3000, 'the welcome');
+    const c = relayClient(drv.port, 'line');
+    c.text('WSWhois anon');
+    await c.wait(1);
+    assert.equal(c.messages[0].data.toString(), 'WSIs anon unknown');
+    c.text('to all');
+    await waitUntil(() => got.endsWith('to all\n'), 3000, 'the broadcast');
+    anon.destroy();
+    c.sock.destroy();
+  } finally {
+    drv.stop();
+    await svc.stop();
+  }
+});
+
+test('a relay message over the limit closes that client only', async () => {
+  const svc = await startService('websocket_echo', ['-f', 'length']);
+  const drv = await startDriver(['relay', svc.path, 'stream', '192.0.2.9', '9']);
+  try {
+    const bad = relayClient(drv.port, 'length');
+    const good = relayClient(drv.port, 'length');
+    good.text('before');
+    await good.wait(1);
+    const h = Buffer.from([BINARY, 0, 0, 0, 0]);
+    h.writeUInt32BE(17 * MiB, 1); // over the 16 MiB + 64 KiB default
+    bad.sock.write(h);
+    await waitUntil(() => bad.closed, 3000, 'the client to be closed');
+    good.text('after');
+    await good.wait(2);
+    assert.equal(good.messages[1].data.toString(), 'after');
+    good.sock.destroy();
+  } finally {
+    drv.stop();
+    await svc.stop();
+  }
+});
