@@ -41,13 +41,16 @@ typedef struct {
 } wss_handlers;
 
 /* Parses the common options -R -n -m -u -D -t -f -h plus the service's own (extra_opts, getopt syntax, handed to on_opt, which returns 0 or -1 for a bad value).
- * -h prints usage (common options + extra_usage) and exits 0; a bad or unknown option prints a clear message and exits 2. */
+ * -h prints usage (common options + extra_usage) and exits 0; a bad or unknown option prints a clear message and exits 2.
+ * Fields of cfg the caller set before are the defaults (e.g. .name = "echo"); -R and a name are required in the end;
+ * type 0 becomes SOCK_STREAM, max_message 0 the default (16 MiB + 64 KiB). */
 void wss_parse_args(int argc, char **argv, wss_config *cfg, const char *extra_opts, const char *extra_usage,
                     int (*on_opt)(int opt, const char *arg, void *user), void *user);
 
 /* Creates the socket <dir>/<name> (a stale socket file is replaced; a name bound by a LIVE server -> error; a bad dir -> error), listens, drops privileges (-u), daemonizes (-D). NULL on error with a one-line message in err. */
 wss_server *wss_listen(const wss_config *cfg, const wss_handlers *h, void *user, char *err, size_t errlen);
-/* Runs the event loop until SIGTERM/SIGINT; removes the socket file; returns 0. */
+/* Runs the event loop until SIGTERM/SIGINT; removes the socket file; returns 0. Direct clients get close code 1001,
+ * every open client its on_close; s is freed. */
 int wss_run(wss_server *s);
 
 /* Queues a whole message (opcode 1 text or 2 binary) to the client; 0, or -1 when the client is closing / its bounded queue is full (the client is then closed). */
