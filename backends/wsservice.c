@@ -625,6 +625,7 @@ static void read_connection(wss_client *c, short revents) {
         if (c->open) { /* a named connection turns out to be a hand-off */
             notify_close(c);
             c->open = c->notified = 0;
+            c->data = NULL;
             queue_free(c);
         }
         c->kind = WSS_PENDING;

@@ -396,7 +396,7 @@ test('-m 2 refuses a third relay client at once, and takes a new one after a cli
 async function directSetup(args = [], driverArgs = {}) {
   const svc = await startService('websocket_echo', args);
   const type = driverArgs.type || 'stream';
-  const drv = await startDriver(['direct', svc.path, type, '203.0.113.5', '61000', driverArgs.protocol || '-', driverArgs.split ? '1' : '0']);
+  const drv = await startDriver(['direct', svc.path, type, '203.0.113.5', '61000', driverArgs.protocol || '-', `${driverArgs.split ? 1 : 0}${driverArgs.bind ? 'b' : ''}`]);
   return { svc, drv, url: `ws://127.0.0.1:${drv.port}/echo` };
 }
 
@@ -509,6 +509,24 @@ test('direct mode over a seqpacket service socket works the same', async () => {
     await svc.stop();
   }
 });
+
+for (const type of ['stream', 'dgram']) {
+  test(`direct mode works when the hand-off comes on a ${type} socket bound to a gwproto name, as relay connections are`, async () => {
+    const { svc, drv, url } = await directSetup(['-t', type, '-m', '1'], { type, bind: true, split: type === 'stream' });
+    try {
+      for (const text of ['first client', 'second client']) {
+        const ws = await wsClient(url);
+        const got = await withTimeout(new Promise((r) => { ws.once('message', (d) => r(d.toString())); ws.send(text); }), 3000, 'an echo');
+        assert.equal(got, text);
+        ws.close(1000);
+        assert.equal((await ws.closed).code, 1000);
+      }
+    } finally {
+      drv.stop();
+      await svc.stop();
+    }
+  });
+}
 
 test('direct mode with -m 1: a second client gets close code 1013', async () => {
   const { svc, drv, url } = await directSetup(['-m', '1']);

@@ -11,7 +11,8 @@
  *       answers the WebSocket opening handshake with 101 (and <protocol>),
  *       then hands the TCP socket to the service with the gwproto record
  *       (pending bytes: what followed the request), in two writes when
- *       split is 1, and steps out.
+ *       split is 1, and steps out; "0b" / "1b": the hand-off connection is
+ *       bound to the gwproto name as well.
  * Test tool only: error handling is "say it and exit". */
 #include <errno.h>
 #include <poll.h>
@@ -131,7 +132,7 @@ static void relay(int tcp, const char *path, int type, const char *address, int 
 
 /* The opening handshake on tcp, then the hand-off. */
 static void direct(int tcp, const char *path, int type, const char *address, int port, const char *protocol,
-                   int split) {
+                   int split, int bind) {
     char req[16384];
     size_t len = 0;
     char *end = NULL;
@@ -166,7 +167,8 @@ static void direct(int tcp, const char *path, int type, const char *address, int
     size_t size = ws_gw_direct_size(&d);
     uint8_t *rec = malloc(size);
     if (!rec || ws_gw_direct_encode(rec, size, &d) != size) die("encode");
-    int u = connect_service(path, type, NULL, 0, 0);
+    /* bind: the hand-off connection bound to a gwproto name too, as a relay one is */
+    int u = connect_service(path, type, bind ? address : NULL, port, 1000000 + (uint64_t)getpid());
     size_t first = split && size > 10 ? 10 : size;
     union {
         struct cmsghdr align;
@@ -223,7 +225,8 @@ int main(int argc, char **argv) {
             }
             close(tcp);
         } else {
-            direct(tcp, argv[2], type, argv[4], port, strcmp(argv[6], "-") ? argv[6] : NULL, atoi(argv[7]));
+            direct(tcp, argv[2], type, argv[4], port, strcmp(argv[6], "-") ? argv[6] : NULL, atoi(argv[7]),
+                   strchr(argv[7], 'b') != NULL);
             close(tcp);
         }
     }
