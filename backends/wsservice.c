@@ -630,6 +630,7 @@ static void read_connection(wss_client *c, short revents) {
         }
         c->kind = WSS_PENDING;
         c->passed_fd = fd;
+        c->deadline = wss_now_ms() + WSS_PENDING_MS; /* for the rest of the record */
     }
     if (c->passed_fd >= 0) {
         if (n <= 0) wss_teardown(c);

@@ -17,7 +17,8 @@
 #define WSS_DEFAULT_MAX_MESSAGE (16u * 1024 * 1024 + 64 * 1024)
 #define WSS_QUEUE_FACTOR 4              /* a client's send queue holds up to 4 x max_message + 1 MiB */
 #define WSS_READ_CHUNK (256u * 1024)    /* bytes read from a stream at a time */
-#define WSS_PENDING_MS 500              /* an unnamed connection with no hand-off by then is a relay one */
+#define WSS_PENDING_MS 500              /* an unnamed connection with no hand-off by then is a relay one;
+                                           a hand-off record not whole by then is dropped */
 #define WSS_FLUSH_MS 10000              /* a closing client's queue gets this long to drain */
 #define WSS_DRAIN_MS 2000               /* direct: after our close frame, this long for the peer's EOF */
 #define WSS_DGRAM_IDLE_MS 120000        /* a datagram session with no traffic this long is dropped */
