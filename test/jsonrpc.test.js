@@ -14,11 +14,14 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const { withTimeout, waitUntil } = require('./helpers');
+const { withTimeout, waitUntil, wsClient } = require('./helpers');
 
 const root = path.join(__dirname, '..');
 const CC = process.env.CC || 'cc';
 const ADMIN_PASSWORD = 'correct horse battery staple';
+// The gateway stand-in of test/services (relay connections bound to the
+// gwproto name of a client address; direct mode with the socket handed off).
+const DRIVER = path.join(root, 'build', 'services-test', 'driver');
 
 const VARIANTS = [
   { name: 'websocket_jsonrpc', out: path.join(root, 'build', 'backends'), make: [] },
@@ -163,6 +166,23 @@ async function startService(variant, { lib, config, env = {}, args = [], framing
   };
 }
 
+/** Starts the gateway stand-in with args; resolves { port, stop() }. */
+async function startDriver(args) {
+  const proc = spawn(DRIVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let stderr = '';
+  proc.stderr.on('data', (c) => { stderr += c; });
+  const port = await withTimeout(new Promise((resolve, reject) => {
+    proc.stdout.on('data', (c) => {
+      out += c;
+      const m = /port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.on('exit', () => reject(new Error(`the driver exited: ${stderr}`)));
+  }), 5000, 'the driver to listen');
+  return { port, stop: () => proc.kill('SIGTERM') };
+}
+
 /** Runs the service expecting it to exit by itself; resolves { code, stderr }. */
 function runToExit(variant, argv, spawnOptions = {}) {
   return withTimeout(new Promise((resolve, reject) => {
@@ -188,6 +208,8 @@ before(() => {
     v.auth = path.join(v.out, 'libauth.so');
     assert.ok(fs.existsSync(v.auth), `${v.auth} was built`);
   }
+  const d = spawnSync('make', ['-s', '-C', path.join(root, 'test', 'services')], { encoding: 'utf8', timeout: 300000 });
+  assert.equal(d.status, 0, `make -C test/services failed:\n${d.stdout}\n${d.stderr}`);
   // A library made from the header's documentation only, as a user would.
   const testlib = (out, extra = []) => {
     const r = spawnSync(CC, ['-std=c11', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-I', path.join(root, 'backends'),
@@ -373,6 +395,55 @@ for (const v of VARIANTS) {
           }
         } finally {
           c.close();
+        }
+      });
+    });
+
+    describe('behind the gateway stand-in', () => {
+      let svc;
+      before(async () => {
+        svc = await startService(v, { lib: VARIANTS.testlib, framing: 'ouistiti' });
+      });
+      after(async () => { await svc.stop(); });
+
+      test('in direct mode a ws client calls methods over its own socket, and the library sees its address', async () => {
+        const drv = await startDriver(['direct', svc.path, 'stream', '203.0.113.7', '4711', '-', '1']);
+        const ws = await wsClient(`ws://127.0.0.1:${drv.port}/rpc`);
+        try {
+          const next = async () => {
+            await waitUntil(() => ws.received.length > 0, 5000, 'a reply over WebSocket');
+            const m = ws.received.shift();
+            assert.equal(m.isBinary, false, 'replies are text frames');
+            return JSON.parse(m.data.toString());
+          };
+          ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'hello', id: 1 }));
+          assert.deepEqual(await next(), ok({ address: '203.0.113.7', config: null }));
+          ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'count' }));
+          ws.send(JSON.stringify([{ jsonrpc: '2.0', method: 'count', id: 'a' }, { jsonrpc: '2.0', method: 'sum', params: [1, 2], id: 'b' }]));
+          assert.deepEqual(await next(), [ok(2, 'a'), ok(3, 'b')]);
+          ws.send('not json');
+          assert.equal((await next()).error.code, -32700);
+          ws.close(1000, 'done');
+          assert.equal((await ws.closed).code, 1000);
+        } finally {
+          ws.terminate();
+          drv.stop();
+        }
+      });
+
+      test('a relay connection bound to a client address hands that address to the library', async () => {
+        const drv = await startDriver(['relay', svc.path, 'stream', '198.51.100.2', '5555']);
+        const sock = net.connect(drv.port, '127.0.0.1');
+        try {
+          const reply = await withTimeout(new Promise((resolve, reject) => {
+            sock.once('error', reject);
+            sock.once('connect', () => sock.write(JSON.stringify({ jsonrpc: '2.0', method: 'hello', id: 9 })));
+            sock.once('data', (d) => resolve(JSON.parse(d.toString())));
+          }), 5000, 'the relayed reply');
+          assert.deepEqual(reply, ok({ address: '198.51.100.2', config: null }, 9));
+        } finally {
+          sock.destroy();
+          drv.stop();
         }
       });
     });
