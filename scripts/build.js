@@ -69,6 +69,16 @@ function build(cwd, extraArgs) {
   if (r.status !== 0) fail('compiling the addon failed (see the compiler output above).');
 }
 
+// The example services of the gateway (backends/: libwsservice,
+// websocket_echo, websocket_chat, websocket_jsonrpc) into build/backends/.
+// make is incremental; a missing library names its Debian package (see
+// backends/jsonrpc.mk) and fails the build rather than skip a service.
+function buildBackends() {
+  const r = spawnSync('make', ['-s', '-C', path.join(root, 'backends')], { stdio: 'inherit' });
+  if (r.error) fail(`running make for backends/ failed: ${r.error.message} (install make, e.g. "apt-get install build-essential").`);
+  if (r.status !== 0) fail('building the services in backends/ failed (see the output above).');
+}
+
 if (sanitize) {
   // A copy of the sources, so the sanitized build never replaces the normal one.
   const dir = path.join(root, 'build-sanitize');
@@ -90,4 +100,5 @@ if (sanitize) {
   if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {
     build(root, []);
   }
+  buildBackends();
 }
