@@ -42,6 +42,7 @@ typedef struct {
     int proxy_protocol;        /* a PROXY v1/v2 header precedes each request */
     int deflate;               /* permessage-deflate offered */
     ws_deflate_config deflate_cfg;
+    struct ws_gateway *gateway; /* owned; NULL: no gateway to UNIX-socket services */
 } ws_server_config;
 
 typedef struct {
