@@ -654,6 +654,10 @@ int ws_gateway_hand_off(ws_gw_link *l, int client_fd, uint64_t max_payload) {
         .pending = l->in.data, .pending_len = l->in.len,
         .max_payload = max_payload,
     };
+    /* The service gets the socket in blocking mode, as ouistiti gives it (file status flags travel with it;
+     * this server does no more I/O on it). */
+    int fl = fcntl(client_fd, F_GETFL);
+    if (fl >= 0) fcntl(client_fd, F_SETFL, fl & ~O_NONBLOCK);
     size_t size = ws_gw_direct_size(&d);
     uint8_t *rec = size ? malloc(size) : NULL;
     if (!rec) return -1;
