@@ -14,7 +14,7 @@ const { normalizeOptions, loadTls } = require('./options');
 const { compileTrust, clientAddress, trustNone } = require('./forwarded');
 const { createLogger } = require('./log');
 const { WebSocketError } = require('./errors');
-const { normalizeGateway, checkGatewayWithTls, gatewayName, shadowedNames } = require('./gateway');
+const { gatewayName, shadowedNames } = require('./gateway');
 
 // Record kinds and flags written by native/events.c.
 const EVENT_TEXT = 1;
@@ -49,16 +49,7 @@ class Server extends EventEmitter {
    */
   constructor(options) {
     super();
-    // The gateway option is checked by lib/gateway.js (until it joins the option table).
-    let gateway = null;
-    if (options && typeof options === 'object' && 'gateway' in options) {
-      const { gateway: given, ...rest } = options;
-      gateway = normalizeGateway(given);
-      options = rest;
-    }
     this.options = normalizeOptions(options);
-    checkGatewayWithTls(gateway, this.options.tls);
-    this.options.gateway = gateway;
     this.log = createLogger({ enabled: this.options.log });
     this._loader = new Loader(this);
     this._gatewayContexts = new Map(); // request path -> the AppContext its gateway connections share

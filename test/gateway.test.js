@@ -634,7 +634,7 @@ test('direct mode is refused with TLS, with an error naming gateway.direct that 
   const certs = require('./certs').makeCerts();
   const dir = servicesDir();
   assert.throws(() => new Server({ port: 0, log: false, tls: { cert: certs.cert, key: certs.key }, gateway: { services: dir, direct: true } }),
-    (err) => err.code === 'WS_ERR_INVALID_OPTION' && err.option === 'gateway.direct' && /TLS session/.test(err.message));
+    (err) => err.code === 'WS_ERR_INVALID_OPTION' && err.key === 'gateway.direct' && /gateway\.direct cannot be used with option tls/.test(err.message) && /TLS session/.test(err.message));
   void startTlsServer;
 });
 
@@ -651,9 +651,10 @@ test('the gateway option is checked key by key: an unknown key, a wrong type or 
     [{}, 'gateway.services'],
     [42, 'gateway'],
   ];
-  for (const [value, option] of cases) {
+  for (const [value, name] of cases) {
     assert.throws(() => new Server({ port: 0, log: false, gateway: value }),
-      (err) => err.code === 'WS_ERR_INVALID_OPTION' && err.option === option, `${JSON.stringify(value)} names ${option}`);
+      (err) => err.code === 'WS_ERR_INVALID_OPTION' && err.option === 'gateway' && (err.key || 'gateway') === name &&
+        err.message.startsWith(`option ${name}`), `${JSON.stringify(value)} names ${name}`);
   }
 });
 
@@ -671,4 +672,59 @@ test('a prefix puts the services under a path of their own', async () => {
     await close();
     svc.close();
   }
+});
+
+// ---- runserver.js: --gateway=DIR and the config file's "gateway" section ----
+
+/** Runs runserver.js with args; resolves { child, port } once it listens, or { code, stderr } when it exits. */
+function runServer(args) {
+  const child = spawn(process.execPath, [path.join(root, 'runserver.js'), ...args], { cwd: root });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  return withTimeout(new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const m = /listening on \S+?:(\d+)/i.exec(out);
+      if (m) {
+        clearInterval(timer);
+        resolve({ child, port: Number(m[1]), out: () => out });
+      }
+    }, 20);
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      children.delete(child);
+      resolve({ code, stderr: err, stdout: out });
+    });
+  }), 30000, 'runserver.js');
+}
+
+test('runserver.js --gateway=DIR relays to the services in DIR', { timeout: 40000 }, async () => {
+  const dir = servicesDir();
+  const svc = await netEcho(path.join(dir, 'gwecho'));
+  const r = await runServer(['--port=0', '--host=127.0.0.1', `--gateway=${dir}`]);
+  try {
+    assert.ok(r.port, `runserver started: ${r.stderr || ''}`);
+    const ws = await wsClient(`ws://127.0.0.1:${r.port}/gwecho`);
+    const [got] = await echoAll(ws, [{ data: 'from runserver', binary: false }]);
+    assert.equal(got.data.toString(), 'from runserver');
+    ws.close();
+  } finally {
+    if (r.child) r.child.kill('SIGKILL');
+    svc.close();
+  }
+});
+
+test('a config file\'s "gateway" section is checked key by key: an unknown key exits with status 2 naming gateway.<key>', { timeout: 40000 }, async () => {
+  const dir = servicesDir();
+  const file = path.join(dir, 'server.json');
+  fs.writeFileSync(file, JSON.stringify({ gateway: { services: '.', framing: 'line', derect: true } }));
+  const bad = await runServer(['--port=0', `--config=${file}`]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /gateway\.derect is not a gateway key.*did you mean direct/);
+  fs.writeFileSync(file, JSON.stringify({ gateway: { services: 'nope' } }));
+  const missing = await runServer(['--port=0', `--config=${file}`]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /gateway\.services must be an existing directory/);
 });

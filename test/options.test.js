@@ -981,6 +981,7 @@ function sampleCliValue(o) {
     case 'deflate': return 'true';
     case 'tls': { const c = makeCerts(); return JSON.stringify({ cert: c.cert, key: c.key }); }
     case 'trustProxy': return '127.0.0.1';
+    case 'gateway': return path.join(root, 'modules'); // any existing directory
     default: throw new Error(`no sample value for type ${o.type}`);
   }
 }

@@ -9,6 +9,7 @@
 //   deflate.js  permessage-deflate and its parameters
 //   tls.js      wss:// certificates
 //   attach.js   sharing a port, authorization, proxies
+//   gateway.js  the gateway to UNIX-socket services
 // A new section is a file beside these (OPTIONS, TYPES, optionally together
 // and PARTS) and one line in table.js's SECTIONS.
 

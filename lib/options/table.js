@@ -31,6 +31,7 @@ const SECTIONS = [
   require('./deflate'),
   require('./tls'),
   require('./attach'),
+  require('./gateway'),
 ];
 
 const OPTIONS = SECTIONS.flatMap((s) => s.OPTIONS);
