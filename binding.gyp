@@ -21,7 +21,11 @@
         "native/handshake.c",
         "native/policy.c",
         "native/docroot.c",
-        "native/redis.c"
+        "native/redis.c",
+        "native/gateway.c",
+        "native/gwframe.c",
+        "native/gwpath.c",
+        "native/gwproto.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"],
       "cflags_c": ["-std=c11", "-D_GNU_SOURCE"],

@@ -8,7 +8,7 @@ const dns = require('dns');
 const EventEmitter = require('events');
 const native = require('./native');
 const { Connection, OPEN, CLOSED, addressText, headersOf, headerKey, parseCookies, queryOf, termsOf } = require('./connection');
-const { checkName } = require('./context');
+const { checkName, AppContext } = require('./context');
 const { Loader, chooseProtocol } = require('./loader');
 const { normalizeOptions, loadTls } = require('./options');
 const { compileTrust, clientAddress, trustNone } = require('./forwarded');
@@ -16,6 +16,7 @@ const { createLogger, redisSink } = require('./log');
 const { MemoryStore, RedisStore } = require('./store');
 const { WebSocketError } = require('./errors');
 const { workerInfo } = require('./workers');
+const { gatewayName, shadowedNames } = require('./gateway');
 
 // Record kinds and flags written by native/events.c.
 const EVENT_TEXT = 1;
@@ -61,6 +62,7 @@ class Server extends EventEmitter {
     this.store = new MemoryStore();
     if (this.options.redis) this._setupRedis();
     this._loader = new Loader(this);
+    this._gatewayContexts = new Map(); // request path -> the AppContext its gateway connections share
     this._pending = new Map(); // slot -> token of an upgrade whose authorize() is still running
     this._streams = new Map(); // slot -> the JS socket of a stream connection (TLS terminated by Node)
     this._adopting = null;     // the socket being handed over by handleUpgrade(), during native.adopt()
@@ -116,7 +118,18 @@ class Server extends EventEmitter {
       } : undefined,
       origins: o.origins.includes('*') ? [] : o.origins,
       docroot: o.docroot === false || o.noServer || o.server ? undefined : o.docroot,
+      gateway: o.gateway ? {
+        services: o.gateway.services,
+        allow: o.gateway.allow,
+        deny: o.gateway.deny,
+        framing: o.gateway.framing,
+        direct: o.gateway.direct,
+      } : undefined,
     }, this._onUpgrade, this._onEvents);
+    if (o.gateway && o.log) {
+      const shadowed = shadowedNames(o.gateway, (p) => this._loader.resolve(p));
+      if (shadowed.length) this.log.info(`gateway: served by JS modules, not by the services in ${o.gateway.services}: ${shadowed.join(', ')}`);
+    }
     if (o.tls) {
       try {
         this._setTls(o.tls);
@@ -525,7 +538,12 @@ class Server extends EventEmitter {
         if (which !== null) address = clientAddress(text, headersOf(rawHeaders), this._trusted, which);
       }
     }
-    const resolved = this._loader.resolve(path);
+    let resolved = this._loader.resolve(path);
+    if (resolved.status === 404 && this.options.gateway !== null) {
+      // No module serves it: a service of the gateway may.
+      const raw = gatewayName(this.options.gateway, path);
+      if (raw !== null) resolved = this._gatewayResolve(path, raw, rawHeaders);
+    }
     if (resolved.status !== undefined) {
       this._refuse(slot, path, address, resolved.status, resolved.reason);
       return;
@@ -553,6 +571,7 @@ class Server extends EventEmitter {
       remoteAddress: request.remoteAddress,
       context: resolved.context,
     };
+    if (resolved.gateway !== undefined) info.gateway = resolved.gateway.name;
     this._runChecks(request, resolved, info, checks, 0);
   }
 
@@ -637,7 +656,49 @@ class Server extends EventEmitter {
     this._accept(r.slot, r.id, r.path, r.query, r.rawHeaders, r.address, r.remotePort, r.secure, r.callback, resolved);
   }
 
+  // The gateway's answer for a service name: a Resolved-like record with no
+  // module (C relays its messages), or { status, reason }.
+  _gatewayResolve(path, raw, rawHeaders) {
+    const protocols = headersOf(rawHeaders)['sec-websocket-protocol'];
+    const found = native.gatewayResolve(this._handle, raw, protocols);
+    if (found.status !== undefined) return found;
+    let context = this._gatewayContexts.get(path);
+    if (context === undefined) {
+      context = new AppContext(this, found.name, path, {});
+      if (this._gatewayContexts.size < 10000) this._gatewayContexts.set(path, context);
+    }
+    return {
+      resource: found.name, Module: null, protocols: null, authorize: null, context, path,
+      gateway: { raw, name: found.name, protocol: found.protocol, protocols },
+    };
+  }
+
+  // C connects to the service first and answers the 101 only then.
+  _acceptGateway(slot, id, path, query, rawHeaders, address, remotePort, secure, callback, resolved) {
+    const g = resolved.gateway;
+    const result = native.gatewayAccept(this._handle, slot, g.raw, g.protocols, addressText(address), remotePort, id);
+    if (result === false) return;
+    if (typeof result === 'object') {
+      if (this.options.log) this.log.info(`refused ${path}: ${result.status} ${result.reason}`, { remoteAddress: addressText(address) });
+      return;
+    }
+    const protocol = g.protocol;
+    const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, result, secure));
+    this._conns[slot] = conn;
+    if (this.options.log) this.log.info(`connected to ${path} (gateway${this.options.gateway.direct ? ', direct' : ''}${protocol ? `, protocol ${protocol}` : ''})`, conn);
+    try {
+      if (callback) callback(conn);
+      if (this._events.connection !== undefined) this.emit('connection', conn);
+    } catch (err) {
+      this._handlerFailed(conn, 'connection listener', err);
+    }
+  }
+
   _accept(slot, id, path, query, rawHeaders, address, remotePort, secure, callback, resolved) {
+    if (resolved.gateway !== undefined) {
+      this._acceptGateway(slot, id, path, query, rawHeaders, address, remotePort, secure, callback, resolved);
+      return;
+    }
     const handle = this._handle;
     const protocol = resolved.protocols === null ? ''
       : chooseProtocol(headersOf(rawHeaders)['sec-websocket-protocol'], resolved.protocols);

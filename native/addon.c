@@ -7,11 +7,13 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "connection.h"
+#include "gateway.h"
 #include "server.h"
 #ifdef HAVE_HIREDIS
 #include <hiredis/hiredis.h>
@@ -336,6 +338,71 @@ static void finalize_server(napi_env env, void *data, void *hint) {
     free(as);
 }
 
+
+/* A JS array of strings as a malloc'd list (NULL-free), *n set; -1 when out of memory. */
+static int string_list(napi_env env, napi_value obj, const char *key, char ***out, size_t *n) {
+    napi_value v;
+    bool is_array = false;
+    *out = NULL;
+    *n = 0;
+    if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_is_array(env, v, &is_array) != napi_ok ||
+        !is_array)
+        return 0;
+    uint32_t len;
+    napi_get_array_length(env, v, &len);
+    *out = calloc(len ? len : 1, sizeof **out);
+    if (!*out) return -1;
+    for (uint32_t i = 0; i < len; i++) {
+        napi_value e;
+        napi_get_element(env, v, i, &e);
+        char *s = get_string(env, e);
+        if (s) (*out)[(*n)++] = s;
+    }
+    return 0;
+}
+
+static void free_strings(char **list, size_t n) {
+    for (size_t i = 0; list && i < n; i++) free(list[i]);
+    free(list);
+}
+
+/* cfg.gateway { services, allow, deny, framing, direct } (checked by JS) into *out; -1 with an exception pending. */
+static int make_gateway(napi_env env, napi_value cfg_v, struct ws_gateway **out) {
+    napi_value g;
+    napi_valuetype t = napi_undefined;
+    *out = NULL;
+    if (napi_get_named_property(env, cfg_v, "gateway", &g) == napi_ok) napi_typeof(env, g, &t);
+    if (t != napi_object) return 0;
+    napi_value v;
+    char *services = napi_get_named_property(env, g, "services", &v) == napi_ok ? get_string(env, v) : NULL;
+    char *framing = napi_get_named_property(env, g, "framing", &v) == napi_ok ? get_string(env, v) : NULL;
+    bool direct = false;
+    if (napi_get_named_property(env, g, "direct", &v) == napi_ok) napi_get_value_bool(env, v, &direct);
+    ws_gateway_config gc = {0};
+    char **allow = NULL, **deny = NULL;
+    int fr = framing ? ws_gwframe_parse_name(framing) : WS_GW_FRAMING_OUISTITI;
+    char err[PATH_MAX + 200] = "";
+    if (!services) snprintf(err, sizeof err, "gateway.services: a directory is required");
+    else if (fr < 0) snprintf(err, sizeof err, "gateway.framing: '%s' is none of ouistiti, line, nul, length", framing);
+    else if (string_list(env, g, "allow", &allow, &gc.n_allow) != 0 || string_list(env, g, "deny", &deny, &gc.n_deny) != 0)
+        snprintf(err, sizeof err, "out of memory");
+    if (!err[0]) {
+        gc.services = services;
+        gc.allow = allow;
+        gc.deny = deny;
+        gc.framing = (ws_gw_framing)fr;
+        gc.direct = direct;
+        *out = ws_gateway_new(&gc, err, sizeof err);
+    }
+    free(services);
+    free(framing);
+    free_strings(allow, gc.n_allow);
+    free_strings(deny, gc.n_deny);
+    if (*out) return 0;
+    napi_throw_error(env, "WS_ERR_INVALID_OPTION", err);
+    return -1;
+}
+
 /* ---- the functions JS calls ----------------------------------------- */
 
 /* createServer(config, onUpgrade(slot, path, query, headers, address, port, id, socketAddress), onEvents(arrayBuffer, length));
@@ -395,6 +462,12 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     }
     napi_value docroot;
     if (napi_get_named_property(env, cfg_v, "docroot", &docroot) == napi_ok) cfg.docroot = get_string(env, docroot);
+    if (make_gateway(env, cfg_v, &cfg.gateway) != 0) {
+        for (size_t i = 0; i < cfg.n_origins; i++) free(cfg.origins[i]);
+        free(cfg.origins);
+        free(cfg.docroot);
+        return NULL;
+    }
 
     addon_server *as = calloc(1, sizeof *as);
     if (!as) {
@@ -461,6 +534,111 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
     napi_value ext;
     CHECK(napi_create_string_utf8(env, extensions, NAPI_AUTO_LENGTH, &ext));
     return ext;
+}
+
+/* The gateway target for (raw name, protocol header): 0, or -1 with an exception pending. */
+static int gateway_target(napi_env env, addon_server *as, napi_value name_v, napi_value protocols_v, ws_gw_target *t) {
+    ws_gateway *gw = as->srv->cfg.gateway;
+    if (!gw) {
+        napi_throw_error(env, "WS_ERR_NO_GATEWAY", "no gateway is configured");
+        return -1;
+    }
+    char raw[1024], protocols[2048];
+    size_t raw_len = 0, protocols_len = 0;
+    napi_valuetype type;
+    napi_typeof(env, name_v, &type);
+    if (type != napi_string || napi_get_value_string_utf8(env, name_v, raw, sizeof raw, &raw_len) != napi_ok) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG", "gateway name must be a string");
+        return -1;
+    }
+    if (raw_len >= sizeof raw - 1) raw_len = sizeof raw; /* too long for a name: refused by the decoder */
+    napi_typeof(env, protocols_v, &type);
+    if (type == napi_string) napi_get_value_string_utf8(env, protocols_v, protocols, sizeof protocols, &protocols_len);
+    ws_gateway_resolve(gw, raw, raw_len > sizeof raw - 1 ? sizeof raw - 1 : raw_len, protocols_len ? protocols : NULL,
+                       protocols_len, t);
+    if (raw_len == sizeof raw && t->status == 0) { /* never reached: a name over 255 bytes is refused */
+        t->status = 404;
+        snprintf(t->reason, sizeof t->reason, "gateway: invalid service name");
+    }
+    return 0;
+}
+
+static napi_value refusal(napi_env env, const ws_gw_target *t) {
+    napi_value o;
+    napi_create_object(env, &o);
+    napi_set_named_property(env, o, "status", number(env, t->status));
+    napi_set_named_property(env, o, "reason", make_string(env, t->reason, strlen(t->reason)));
+    return o;
+}
+
+/* gatewayResolve(server, rawName, protocolHeader?) -> { name, protocol } or { status, reason } */
+static napi_value js_gateway_resolve(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    ws_gw_target *t = malloc(sizeof *t);
+    if (!t) {
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    if (gateway_target(env, as, argv[1], argv[2], t) != 0) {
+        free(t);
+        return NULL;
+    }
+    napi_value o;
+    if (t->status) {
+        o = refusal(env, t);
+    } else {
+        napi_create_object(env, &o);
+        napi_set_named_property(env, o, "name", make_string(env, t->name, strlen(t->name)));
+        napi_set_named_property(env, o, "protocol", make_string(env, t->protocol, strlen(t->protocol)));
+    }
+    free(t);
+    return o;
+}
+
+/* gatewayAccept(server, slot, rawName, protocolHeader, address, port, id) -> the negotiated extensions ('' when
+ * none), { status, reason } when the backend could not be reached (the client was refused with it), or false
+ * when the client already left. */
+static napi_value js_gateway_accept(napi_env env, napi_callback_info info) {
+    size_t argc = 7;
+    napi_value argv[7];
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
+    if (!as) return NULL;
+    if (!c) return boolean(env, false);
+    ws_gw_target *t = malloc(sizeof *t);
+    if (!t) {
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    if (gateway_target(env, as, argv[2], argv[3], t) != 0) {
+        free(t);
+        return NULL;
+    }
+    napi_value result;
+    if (t->status) {
+        result = ws_conn_reject(c, t->status, t->reason) == 0 ? refusal(env, t) : boolean(env, false);
+        free(t);
+        return result;
+    }
+    char address[64] = "";
+    size_t alen;
+    napi_valuetype type;
+    napi_typeof(env, argv[4], &type);
+    if (type == napi_string) napi_get_value_string_utf8(env, argv[4], address, sizeof address, &alen);
+    int32_t port = 0;
+    napi_get_value_int32(env, argv[5], &port);
+    double id = 0;
+    napi_get_value_double(env, argv[6], &id);
+    char extensions[512] = "";
+    int r = ws_gateway_open(as->srv->cfg.gateway, c, t, address, port, (uint64_t)id, extensions, sizeof extensions);
+    if (r > 0) result = refusal(env, t);
+    else if (r < 0 || c->state == WS_CONN_CLOSED) result = boolean(env, false);
+    else napi_create_string_utf8(env, extensions, NAPI_AUTO_LENGTH, &result);
+    free(t);
+    return result;
 }
 
 /* reject(server, slot, status, reason) */
@@ -1340,6 +1518,7 @@ NAPI_MODULE_INIT() {
         {"buildMessage", js_build_message}, {"decodeMessage", js_decode_message},
         {"adopt", js_adopt},                {"feed", js_feed},
         {"feedEnd", js_feed_end},           {"setTls", js_set_tls},
+        {"gatewayResolve", js_gateway_resolve}, {"gatewayAccept", js_gateway_accept},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;

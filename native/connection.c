@@ -14,6 +14,7 @@
 
 #include "deflate.h"
 #include "docroot.h"
+#include "gateway.h"
 #include "handshake.h"
 #include "http.h"
 #include "policy.h"
@@ -285,7 +286,21 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 /* The queue emptied: tell JS if it was waiting, and end a lingering
  * connection with a half-close so the peer sees every byte before EOF. */
+static void hand_off(ws_conn *c);
+
+static ws_gw_link *gateway_link(const ws_conn *c) {
+    return c->rare ? c->rare->gw : NULL;
+}
+
 static void drained(ws_conn *c) {
+    ws_gw_link *gw = gateway_link(c);
+    if (gw && c->state == WS_CONN_OPEN) {
+        if (ws_gateway_is_direct(gw)) {
+            hand_off(c);
+            return;
+        }
+        ws_gateway_client_drained(gw);
+    }
     if ((c->flags & WS_CONN_F_NEED_DRAIN) && c->state == WS_CONN_OPEN) {
         c->flags &= (uint16_t)~WS_CONN_F_NEED_DRAIN;
         if (ws_events_add(&c->srv->events, WS_EVENT_DRAIN, 0, 0, c->slot, 0)) ws_server_wake(c->srv);
@@ -618,6 +633,10 @@ static void finish(ws_conn *c) {
     if (c->state == WS_CONN_CLOSED) return;
     ws_server *srv = c->srv;
     if (c->subs) ws_pubsub_unsubscribe_all(srv, c);
+    if (gateway_link(c)) {
+        ws_gateway_client_gone(c->rare->gw);
+        c->rare->gw = NULL;
+    }
     if (c->flags & WS_CONN_F_JS) {
         uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
         uint8_t flags = 0;
@@ -637,6 +656,35 @@ static void finish(ws_conn *c) {
 
 void ws_conn_abort(ws_conn *c) {
     finish(c);
+}
+
+/* Direct mode: the 101 is written; the client's socket goes to the service
+ * with the bytes it sent early, and we let go of it without a close frame
+ * or shutdown() (the socket is the service's now). */
+static void hand_off(ws_conn *c) {
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+        ws_gateway_hand_off(c->rare->gw, fd, c->srv->cfg.max_payload) != 0) {
+        static const char reason[] = "gateway: the service did not take the connection";
+        ws_gateway_client_gone(c->rare->gw);
+        c->rare->gw = NULL;
+        ws_conn_close(c, WS_CLOSE_INTERNAL_ERROR, reason, sizeof reason - 1, 1);
+        resume_reading(c);
+        return;
+    }
+    static const char reason[] = "handed to the service";
+    set_close(c, WS_CLOSE_NORMAL, reason, sizeof reason - 1);
+    c->flags |= WS_CONN_F_CLOSE_SENT | WS_CONN_F_CLOSE_RECEIVED; /* reported as clean: the service has it */
+    finish(c);
+}
+
+void ws_conn_read_pause(ws_conn *c, int pause) {
+    if ((c->flags & WS_CONN_F_STREAM) || c->state == WS_CONN_CLOSED) return;
+    if (pause) {
+        if (c->state == WS_CONN_OPEN) uv_read_stop((uv_stream_t *)&c->tcp);
+    } else if (c->state != WS_CONN_PENDING && c->state != WS_CONN_HANDSHAKE) {
+        resume_reading(c);
+    }
 }
 
 /* ---- HTTP answers --------------------------------------------------- */
@@ -942,6 +990,10 @@ static int emit_owned(ws_conn *c, int opcode, uint8_t *data, size_t len) {
 }
 
 static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
+    if (gateway_link(c)) { /* relayed in C: JS never sees it */
+        ws_gateway_from_client(c->rare->gw, opcode, data, len);
+        return 0;
+    }
     uint8_t kind = opcode == WS_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
     if (len >= WS_EVENT_OWNED_MIN) {
         size_t cap;
@@ -958,7 +1010,7 @@ static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len)
 
 /* The message reassembled in c->in: large ones hand the buffer over whole. */
 static int emit_reassembled(ws_conn *c, int opcode) {
-    if (c->in.len < WS_EVENT_OWNED_MIN) return emit_message(c, opcode, c->in.data, c->in.len);
+    if (c->in.len < WS_EVENT_OWNED_MIN || gateway_link(c)) return emit_message(c, opcode, c->in.data, c->in.len);
     ws_bytes m = c->in;
     c->in = (ws_bytes){0};
     return emit_owned(c, opcode, m.data, m.len);
@@ -1103,6 +1155,14 @@ oom:
  * fragmented message spans reads; at a frame boundary a fresh parser on the
  * stack does the work, so an idle connection holds none. */
 static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+    ws_gw_link *gw = gateway_link(c);
+    if (gw && c->state == WS_CONN_OPEN && ws_gateway_is_direct(gw)) { /* raw bytes for the service */
+        if (ws_gateway_direct_bytes(gw, p, n) != 0) {
+            static const char reason[] = "gateway: the client sent too much before the hand-off";
+            ws_conn_close(c, WS_CLOSE_INTERNAL_ERROR, reason, sizeof reason - 1, 1);
+        }
+        return;
+    }
     ws_parser local;
     ws_parser *parser = c->parser;
     if (!parser) {

@@ -54,6 +54,7 @@ typedef struct {
     char *peer;         /* owned: the client address a PROXY header gave, else NULL */
     uint16_t peer_port;
     uint32_t dropped;   /* multicasts dropped for this connection by the backpressure policy */
+    struct ws_gw_link *gw; /* the gateway's backend link: messages go there, not to JS */
 } ws_conn_rare;
 
 /* Laid out to fit 376 bytes (a 384-byte malloc chunk): an idle connection
@@ -156,6 +157,10 @@ void ws_conn_flush(ws_conn *c);
 void ws_conn_sweep(ws_conn *c, uint32_t now);
 
 size_t ws_conn_buffered(const ws_conn *c);
+
+/* Stops (pause) or resumes reading an open connection's socket: the
+ * gateway's backpressure from a backend that does not keep up. */
+void ws_conn_read_pause(ws_conn *c, int pause);
 
 /* Peer address as text (numeric), and port; 0 on success. */
 int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "connection.h"
+#include "gateway.h"
 
 static void maybe_closed(ws_server *srv);
 
@@ -37,6 +38,7 @@ static void free_server(ws_server *srv) {
     for (size_t i = 0; i < srv->cfg.n_origins; i++) free(srv->cfg.origins[i]);
     free(srv->cfg.origins);
     free(srv->cfg.docroot);
+    ws_gateway_free(srv->cfg.gateway);
     ws_events_free(&srv->events);
     free(srv->slab);
     free(srv->gather);

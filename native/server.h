@@ -44,6 +44,7 @@ typedef struct {
     uint32_t id_stride;        /* >= 1; the number of workers */
     int deflate;               /* permessage-deflate offered */
     ws_deflate_config deflate_cfg;
+    struct ws_gateway *gateway; /* owned; NULL: no gateway to UNIX-socket services */
 } ws_server_config;
 
 typedef struct {

@@ -984,6 +984,7 @@ function sampleCliValue(o) {
     case 'workers': return '2';
     case 'redisUrl': return 'redis://127.0.0.1:6379';
     case 'redisKey': return 'node.websocket:';
+    case 'gateway': return path.join(root, 'modules'); // any existing directory
     default: throw new Error(`no sample value for type ${o.type}`);
   }
 }

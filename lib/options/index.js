@@ -10,6 +10,7 @@
 //   tls.js      wss:// certificates
 //   attach.js   sharing a port, authorization, proxies
 //   redis.js    Redis: the log, multicast across processes, shared state
+//   gateway.js  the gateway to UNIX-socket services
 // A new section is a file beside these (OPTIONS, TYPES, optionally together
 // and PARTS) and one line in table.js's SECTIONS.
 

@@ -33,6 +33,7 @@ const SECTIONS = [
   require('./attach'),
   require('./workers'),
   require('./redis'),
+  require('./gateway'),
 ];
 
 const OPTIONS = SECTIONS.flatMap((s) => s.OPTIONS);
