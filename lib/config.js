@@ -15,10 +15,9 @@
 
 const fs = require('fs');
 const path = require('path');
-const { _internal: { BY_NAME, checkOne, closest, invalid, isPlainObject } } = require('./options');
+const { _internal: { BY_NAME, TYPES, checkOne, closest, invalid, isPlainObject } } = require('./options');
 
 const MAX_CONFIG_BYTES = 1024 * 1024; // a config file is small; anything bigger is a mistake
-const PATH_TYPES = new Set(['directory', 'docroot']);
 
 /**
  * Reads and checks a config file.
@@ -60,30 +59,6 @@ function loadConfig(file) {
  *   against it; label: how to name the file in messages
  * @returns {{ options: object, apps: object|undefined }}
  */
-/**
- * The tls option with its file paths made relative to the config file's
- * folder; PEM contents (they hold "-----BEGIN") are left as they are.
- * @param {unknown} tls
- * @param {string} dir
- */
-function tlsPathsFrom(tls, dir) {
-  if (!isPlainObject(tls)) return tls;
-  const fix = (entry) => {
-    const out = { ...entry };
-    for (const key of ['cert', 'key', 'ca']) {
-      const v = out[key];
-      if (typeof v === 'string' && v !== '' && !v.includes('-----BEGIN')) out[key] = path.resolve(dir, v);
-    }
-    return out;
-  };
-  const out = fix(tls);
-  if (isPlainObject(tls.sni)) {
-    out.sni = {};
-    for (const name of Object.keys(tls.sni)) out.sni[name] = isPlainObject(tls.sni[name]) ? fix(tls.sni[name]) : tls.sni[name];
-  }
-  return out;
-}
-
 function parseConfig(data, { dir, label }) {
   if (!isPlainObject(data)) {
     throw invalid(`${label}: must hold a JSON object like { "server": { "port": 8080 }, "apps": { "chat": { "urls": ["/chat"] } } }`,
@@ -100,8 +75,10 @@ function parseConfig(data, { dir, label }) {
     from[name] = keyPath;
     const option = BY_NAME.get(name);
     let v = value;
-    if (PATH_TYPES.has(option.type) && typeof v === 'string' && v !== '') v = path.resolve(dir, v);
-    if (option.type === 'tls') v = tlsPathsFrom(v, dir);
+    // Relative paths are relative to the file's folder.
+    const type = TYPES[option.type];
+    if (type.path && typeof v === 'string' && v !== '') v = path.resolve(dir, v);
+    if (type.pathsFrom) v = type.pathsFrom(v, dir);
     options[name] = checkOne(option, v, `${label}: ${keyPath}`);
   };
 

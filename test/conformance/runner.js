@@ -88,7 +88,7 @@ async function closeOrExtra(c, expected, ms) {
  */
 async function runCase(url, kase, connect = {}) {
   const T = kase.timeout || 2000;
-  const c = await RawClient.connect(url, { ...connect, path: kase.path || '/' });
+  const c = await RawClient.connect(url, { ...connect, path: kase.path || connect.path || '/' });
   try {
     // A case that closes by itself must not have its close answered again.
     if (kase.expect.kind === 'closed') c.closeSent = c.closeSent || { code: 'sent by the case' };
