@@ -60,12 +60,16 @@ class Server extends EventEmitter {
     this._batch = null;    // Buffer over the events ArrayBuffer C shares with us
     this._address = null;
     this._state = 'new';   // new, starting, listening, closing, closed
+    this._resourceOpen = new Map(); // resource -> open connections, for metrics
+    this._closeCodes = new Map();   // close code -> connections closed with it, for metrics
+    this._metrics = null;           // the metrics listener (lib/metrics.js), when options.metrics
     this._onUpgrade = this._onUpgrade.bind(this);
     this._onEvents = this._onEvents.bind(this);
     if (this.options.noServer || this.options.server) {
       // Upgrades come from an HTTP server: no port of our own.
       this._createHandle();
       this._state = 'listening';
+      this._startMetrics((err) => { if (err) this.emit('error', err); });
       if (this.options.server) {
         this._httpServer = this.options.server;
         this._onHttpUpgrade = (req, socket, head) => this.handleUpgrade(req, socket, head);
@@ -256,8 +260,34 @@ class Server extends EventEmitter {
     }
     const first = addresses[0];
     this._address = { address: first.address, family: first.family === 6 ? 'IPv6' : 'IPv4', port };
-    this._state = 'listening';
-    this.emit('listening');
+    // 'listening' once the metrics listener (if any) is up too: both are reachable then.
+    this._startMetrics((err) => {
+      if (err) {
+        native.release(this._handle);
+        this._handle = null;
+        this._failListen(err);
+        return;
+      }
+      this._state = 'listening';
+      this.emit('listening');
+    });
+  }
+
+  _startMetrics(callback) {
+    if (!this.options.metrics) {
+      callback(null);
+      return;
+    }
+    this._metrics = require('./metrics').attach(this, callback);
+  }
+
+  /**
+   * Where the metrics listener is bound, or null (no metrics option, not yet
+   * listening, or a worker: the primary serves them).
+   * @returns {{ address: string, family: string, port: number } | null}
+   */
+  metricsAddress() {
+    return this._metrics !== null ? this._metrics.address() : null;
   }
 
   _failListen(err) {
@@ -275,6 +305,10 @@ class Server extends EventEmitter {
     if (callback) {
       if (this._state === 'closed') process.nextTick(callback);
       else this.once('close', callback);
+    }
+    if (this._metrics !== null) {
+      this._metrics.close();
+      this._metrics = null;
     }
     if (this._state === 'listening') {
       this._state = 'closing';
@@ -498,6 +532,7 @@ class Server extends EventEmitter {
     if (extensions === false) return;
     const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, extensions, secure));
     this._conns[slot] = conn;
+    this._resourceOpen.set(resolved.resource, (this._resourceOpen.get(resolved.resource) || 0) + 1);
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
       conn._module = new resolved.Module(conn, resolved.context);
@@ -594,6 +629,8 @@ class Server extends EventEmitter {
     }
     this._conns[slot] = undefined;
     conn.readyState = CLOSED;
+    this._resourceOpen.set(conn.resource, this._resourceOpen.get(conn.resource) - 1);
+    this._closeCodes.set(code, (this._closeCodes.get(code) || 0) + 1);
     if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
       const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',
