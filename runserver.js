@@ -74,6 +74,8 @@ server.on('listening', () => {
     process.stdout.write(`  tls: ${o.tls.minVersion}+, certificates ${files.length ? files.join(', ') : 'given as contents'}; ` +
       `kill -HUP ${process.pid} reloads them\n`);
   }
+  const metrics = server.metricsAddress();
+  if (metrics) process.stdout.write(`  metrics: http://${urlHost(metrics.address)}:${metrics.port}/metrics\n`);
   if (o.perMessageDeflate) process.stdout.write(`  permessage-deflate: on (threshold ${o.perMessageDeflate.threshold} bytes)\n`);
   for (const [name, app] of Object.entries(o.apps || {})) {
     process.stdout.write(`  app ${name} (${app.module}.js): ${app.urls.map((u) => `${scheme}://${urlHost(o.host)}:${port}${u}`).join(', ')}\n`);
