@@ -59,6 +59,11 @@ export interface ServerOptions {
   trustProxy?: boolean | string[];
   /** Expect a PROXY protocol v1 or v2 header before the request (from a trusted proxy). Default false. */
   proxyProtocol?: boolean;
+  /**
+   * Prometheus metrics at http://host:port/metrics on a listener of their own: a port (host 127.0.0.1),
+   * 'HOST:PORT' / '[IPV6]:PORT', { host?, port }, or false (off). Never the WebSocket port. Default false.
+   */
+  metrics?: number | string | { host?: string; port: number } | false;
 }
 
 export interface PerMessageDeflateOptions {
@@ -165,6 +170,8 @@ export class Server extends EventEmitter {
   /** Sends 1001 to every client, waits (bounded by closeTimeout) for the close handshakes, then releases the port. */
   close(callback?: (err?: Error) => void): this;
   address(): AddressInfo | null;
+  /** Where the metrics listener is bound; null without the metrics option (or in a worker: the primary serves them). */
+  metricsAddress(): AddressInfo | null;
   /**
    * Takes over an upgrade request from an http/https server ('upgrade' event): the connection then
    * runs in the C engine like a native one. callback gets the Connection once the handshake succeeded.
