@@ -292,6 +292,88 @@ describe('metrics of one server', () => {
   });
 });
 
+describe('the exposition text of several workers', () => {
+  const metrics = require('../lib/metrics');
+
+  /** A snapshot as a worker sends it, with some figures set. */
+  function workerSnapshot(index, { open, redis }) {
+    const engine = Object.fromEntries(require('../lib/native').statsLayout.names.map((n) => [n, 0]));
+    Object.assign(engine, { messagesIn: 10 * (index + 1), messagesOut: 20, open, socketsAccepted: open });
+    return {
+      engine,
+      status: { 101: open, 404: index },
+      open,
+      resources: { chat: open, 'odd "name"\\x': 1 },
+      closes: { 1000: index + 1 },
+      redis,
+      logQueued: 3,
+      logDropped: 0,
+      loop: { p50: 0.001 * (index + 1), p90: 0.002, p99: 0.003, max: 0.01 * (index + 1), mean: 0.001 },
+      memory: { rss: 1000, heapUsed: 100, heapTotal: 200, external: 10 },
+    };
+  }
+
+  test('workers are labelled worker="N", their sum has no label, and promtool accepts it', () => {
+    const results = [
+      { index: 0, pid: 1, data: workerSnapshot(0, { open: 2, redis: 1 }) },
+      { index: 1, pid: 2, data: workerSnapshot(1, { open: 3, redis: 0 }) },
+    ];
+    const text = metrics.renderWorkers(results, 3);
+    const m = parse(text);
+    assert.equal(m.get('nodewebsocket_connections_open'), 5);
+    assert.equal(m.get('nodewebsocket_connections_open{worker="0"}'), 2);
+    assert.equal(m.get('nodewebsocket_connections_open{worker="1"}'), 3);
+    assert.equal(m.get('nodewebsocket_messages_total{direction="in"}'), 30);
+    assert.equal(m.get('nodewebsocket_messages_total{direction="in",worker="1"}'), 20);
+    assert.equal(m.get('nodewebsocket_upgrades_total{status="404"}'), 1);
+    assert.equal(m.get('nodewebsocket_closes_total{code="1000"}'), 3);
+    assert.equal(m.get('nodewebsocket_resource_connections_open{resource="chat"}'), 5);
+    assert.equal(m.get('nodewebsocket_resource_connections_open{resource="odd \\"name\\"\\\\x"}'), 2, 'label values are escaped');
+    assert.equal(m.get('nodewebsocket_redis_connected'), 0, 'Redis counts as up only when every worker has it');
+    assert.equal(m.get('nodewebsocket_log_queue_lines'), 6);
+    assert.equal(m.get('nodewebsocket_eventloop_delay_max_seconds{worker="1"}'), 0.02);
+    assert.ok(m.get('nodewebsocket_eventloop_delay_max_seconds') >= 0.02, 'the sum takes the worst delay');
+    assert.ok(m.get('nodewebsocket_resident_memory_bytes') > 2000, 'memory adds up the workers and the primary');
+    assert.ok(m.get('nodewebsocket_resident_memory_bytes{worker="primary"}') > 1e6);
+    assert.equal(m.has('nodewebsocket_connections_open{worker="primary"}'), false, 'the primary holds no connection');
+    assert.equal(m.get('nodewebsocket_worker_up{worker="0"}'), 1);
+    assert.equal(m.get('nodewebsocket_worker_up{worker="2"}'), 0, 'a worker that did not answer is down');
+    const check = promtoolCheck(text);
+    assert.equal(check.status, 0, `promtool check metrics:\n${check.output}\non:\n${text}`);
+    assert.equal(check.output.trim(), '', `promtool has no complaint: ${check.output}`);
+  });
+
+  test('each family is written once, HELP and TYPE before its samples', () => {
+    const text = metrics.renderWorkers([{ index: 0, pid: 1, data: workerSnapshot(0, { open: 1, redis: null }) }], 1);
+    const families = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((x) => x[1]);
+    assert.equal(new Set(families).size, families.length);
+    for (const f of families) {
+      const at = text.indexOf(`# TYPE ${f} `);
+      assert.ok(text.indexOf(`# HELP ${f} `) < at);
+      const first = text.search(new RegExp(`^${f}[{ ]`, 'm'));
+      assert.ok(first > at, `${f}: samples after TYPE`);
+    }
+    assert.doesNotMatch(text, /redis_connected/, 'no worker has Redis: no Redis state');
+  });
+});
+
+describe('the metrics option in the config file', () => {
+  test('"metrics": "HOST:PORT" in the config file is read like --metrics', () => {
+    const { parseArgv } = require('../lib/options');
+    const file = path.join(require('os').tmpdir(), `metrics-config-${process.pid}.json`);
+    fs.writeFileSync(file, JSON.stringify({ server: { port: 8090, metrics: '127.0.0.1:9191' } }));
+    try {
+      assert.deepEqual(parseArgv([`--config=${file}`]).options.metrics, { host: '127.0.0.1', port: 9191 });
+      fs.writeFileSync(file, JSON.stringify({ server: { port: 8090, metrics: 8090 } }));
+      assert.throws(() => parseArgv([`--config=${file}`]), /metrics must listen on a port of its own/);
+      fs.writeFileSync(file, JSON.stringify({ server: { metrics: { port: 9100, hots: 'x' } } }));
+      assert.throws(() => parseArgv([`--config=${file}`]), /metrics: has no key "hots"/);
+    } finally {
+      fs.unlinkSync(file);
+    }
+  });
+});
+
 // ---- runserver.js -----------------------------------------------------------
 
 const children = new Set();
