@@ -31,6 +31,7 @@ const X_FORWARDED_FOR = `${headerKey('x-forwarded-for')}\0`;
 const FORWARDED = `${headerKey('forwarded')}\0`;
 
 const POLICIES = { drop: 1, close: 2 };
+const MAX_CLOSE_CODES = 32; // distinct close codes the metrics count one by one
 const POLICY_NAMES = ['default', 'drop', 'close'];
 
 const CLOSE_ERROR_CODES = {
@@ -630,7 +631,9 @@ class Server extends EventEmitter {
     this._conns[slot] = undefined;
     conn.readyState = CLOSED;
     this._resourceOpen.set(conn.resource, this._resourceOpen.get(conn.resource) - 1);
-    this._closeCodes.set(code, (this._closeCodes.get(code) || 0) + 1);
+    // Clients choose their close codes: past a few distinct ones, the rest count as 'other' (bounded series).
+    const key = this._closeCodes.has(code) || this._closeCodes.size < MAX_CLOSE_CODES ? code : 'other';
+    this._closeCodes.set(key, (this._closeCodes.get(key) || 0) + 1);
     if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
       const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',

@@ -194,6 +194,24 @@ describe('metrics of one server', () => {
     }
   });
 
+  test('close codes chosen by clients make at most 32 series: the rest count as code="other"', async () => {
+    const { url, close, metricsPort } = await startWithMetrics();
+    try {
+      const clients = [];
+      for (let i = 0; i < 40; i++) clients.push(await wsClient(`${url}/echo`));
+      for (let i = 0; i < clients.length; i++) clients[i].close(4100 + i);
+      for (const ws of clients) await ws.closed;
+      let m;
+      await waitUntil(async () => (m = await scrape(metricsPort)).get('nodewebsocket_connections_open') === 0, 5000, 'every close');
+      const codes = [...m.keys()].filter((k) => k.startsWith('nodewebsocket_closes_total{'));
+      assert.equal(codes.length, 33);
+      assert.equal(m.get('nodewebsocket_closes_total{code="other"}'), 8);
+      assert.equal(codes.reduce((n, k) => n + m.get(k), 0), 40);
+    } finally {
+      await close();
+    }
+  });
+
   test('a blocked event loop shows in the event-loop delay', async () => {
     const { close, metricsPort } = await startWithMetrics();
     try {
