@@ -70,6 +70,7 @@ function snapshot(server) {
   return {
     engine: fixed,
     status,
+    published: typeof server._published === 'number' ? server._published : fixed.multicasts,
     open: server._resourceOpen ? sumValues(server._resourceOpen) : 0,
     resources: server._resourceOpen ? Object.fromEntries(server._resourceOpen) : {},
     closes: server._closeCodes ? Object.fromEntries(server._closeCodes) : {},
@@ -99,7 +100,7 @@ function addKeyed(into, from) {
  * @param {object} [own] processSnapshot() of the process doing the sum
  */
 function aggregate(snaps, own) {
-  const out = { engine: {}, status: {}, open: 0, resources: {}, closes: {}, redis: null, logQueued: 0, logDropped: 0,
+  const out = { engine: {}, status: {}, published: 0, open: 0, resources: {}, closes: {}, redis: null, logQueued: 0, logDropped: 0,
     loop: { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }, memory: { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 } };
   for (const n of STAT_NAMES) out.engine[n] = 0;
   const procs = own ? snaps.concat([own]) : snaps;
@@ -109,6 +110,7 @@ function aggregate(snaps, own) {
     addKeyed(out.resources, s.resources);
     addKeyed(out.closes, s.closes);
     out.open += s.open;
+    out.published += s.published || 0;
     out.logQueued += s.logQueued;
     out.logDropped += s.logDropped;
     if (s.redis !== null) out.redis = out.redis === null ? s.redis : Math.min(out.redis, s.redis);
@@ -151,7 +153,9 @@ const FAMILIES = [
     (s) => [[{ direction: 'in' }, s.engine.payloadIn], [{ direction: 'out' }, s.engine.payloadOut]]],
   ['network_bytes_total', 'counter', 'Bytes read from and written to client sockets (handshakes, framing, compression and TLS included), by direction.',
     (s) => [[{ direction: 'in' }, s.engine.bytesRead], [{ direction: 'out' }, s.engine.bytesWritten]]],
-  ['multicasts_total', 'counter', 'server.multicast() calls (local part of each).',
+  ['multicasts_total', 'counter', 'multicast() calls made in this process (each reaches every process through the fan-out).',
+    (s) => s.published],
+  ['multicast_fanouts_total', 'counter', 'Local multicast runs in the engine: this process\'s multicasts and those relayed from other processes.',
     (s) => s.engine.multicasts],
   ['multicast_deliveries_total', 'counter', 'Subscribers multicast messages were queued for.',
     (s) => s.engine.deliveries],

@@ -64,6 +64,7 @@ class Server extends EventEmitter {
     this._resourceOpen = new Map(); // resource -> open connections, for metrics
     this._closeCodes = new Map();   // close code -> connections closed with it, for metrics
     this._metrics = null;           // the metrics listener (lib/metrics.js), when options.metrics
+    this._published = 0;            // multicast() calls made in this process, for metrics
     this._onUpgrade = this._onUpgrade.bind(this);
     this._onEvents = this._onEvents.bind(this);
     if (this.options.noServer || this.options.server) {
@@ -356,6 +357,7 @@ class Server extends EventEmitter {
 
   _multicast(name, message, options) {
     if (this._handle === null) return 0;
+    this._published++; // multicasts made here; the engine also counts those relayed from other processes
     if (typeof message === 'number' || typeof message === 'boolean') message = String(message);
     let exclude;
     if (options && options.exclude) {

@@ -122,6 +122,7 @@ describe('metrics of one server', () => {
       await waitUntil(() => b.received.length === 1, 3000, 'the multicast');
       m = await scrape(metricsPort);
       assert.equal(m.get('nodewebsocket_multicasts_total'), 1);
+      assert.equal(m.get('nodewebsocket_multicast_fanouts_total'), 1);
       assert.equal(m.get('nodewebsocket_multicast_deliveries_total'), 1);
       assert.equal(m.get('nodewebsocket_messages_total{direction="out"}'), 4);
       assert.equal(m.get('nodewebsocket_multicast_drops_total{policy="drop"}'), 0);
@@ -345,9 +346,10 @@ describe('the exposition text of several workers', () => {
   /** A snapshot as a worker sends it, with some figures set. */
   function workerSnapshot(index, { open, redis }) {
     const engine = Object.fromEntries(require('../lib/native').statsLayout.names.map((n) => [n, 0]));
-    Object.assign(engine, { messagesIn: 10 * (index + 1), messagesOut: 20, open, socketsAccepted: open });
+    Object.assign(engine, { messagesIn: 10 * (index + 1), messagesOut: 20, open, socketsAccepted: open, multicasts: 2 });
     return {
       engine,
+      published: 1,
       status: { 101: open, 404: index },
       open,
       resources: { chat: open, 'odd "name"\\x': 1 },
@@ -374,6 +376,8 @@ describe('the exposition text of several workers', () => {
     assert.equal(m.get('nodewebsocket_messages_total{direction="in",worker="1"}'), 20);
     assert.equal(m.get('nodewebsocket_upgrades_total{status="404"}'), 1);
     assert.equal(m.get('nodewebsocket_closes_total{code="1000"}'), 3);
+    assert.equal(m.get('nodewebsocket_multicasts_total'), 2);
+    assert.equal(m.get('nodewebsocket_multicast_fanouts_total'), 4);
     assert.equal(m.get('nodewebsocket_resource_connections_open{resource="chat"}'), 5);
     assert.equal(m.get('nodewebsocket_resource_connections_open{resource="odd \\"name\\"\\\\x"}'), 2, 'label values are escaped');
     assert.equal(m.get('nodewebsocket_redis_connected'), 0, 'Redis counts as up only when every worker has it');
