@@ -73,6 +73,11 @@ export interface ServerOptions {
   statusInterval?: number;
   /** Prefix of the Redis pub/sub channels and store keys. Default 'node.websocket:'. */
   redisPrefix?: string;
+  /**
+   * Prometheus metrics at http://host:port/metrics on a listener of their own: a port (host 127.0.0.1),
+   * 'HOST:PORT' / '[IPV6]:PORT', { host?, port }, or false (off). Never the WebSocket port. Default false.
+   */
+  metrics?: number | string | { host?: string; port: number } | false;
 }
 
 export interface PerMessageDeflateOptions {
@@ -209,6 +214,8 @@ export class Server extends EventEmitter {
   /** Sends 1001 to every client, waits (bounded by closeTimeout) for the close handshakes, then releases the port. */
   close(callback?: (err?: Error) => void): this;
   address(): AddressInfo | null;
+  /** Where the metrics listener is bound; null without the metrics option (or in a worker: the primary serves them). */
+  metricsAddress(): AddressInfo | null;
   /**
    * Takes over an upgrade request from an http/https server ('upgrade' event): the connection then
    * runs in the C engine like a native one. callback gets the Connection once the handshake succeeded.

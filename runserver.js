@@ -103,6 +103,8 @@ server.on('listening', () => {
     process.stdout.write(`  redis: ${parseRedisUrl(o.redis).url} (log list ${o.logKey || `node.websocket.${o.host}.${port}`}, ` +
       `channels and store under ${o.redisPrefix})\n`);
   }
+  const metrics = server.metricsAddress();
+  if (metrics) process.stdout.write(`  metrics: http://${urlHost(metrics.address)}:${metrics.port}/metrics\n`);
   if (o.perMessageDeflate) process.stdout.write(`  permessage-deflate: on (threshold ${o.perMessageDeflate.threshold} bytes)\n`);
   for (const [name, app] of Object.entries(o.apps || {})) {
     process.stdout.write(`  app ${name} (${app.module}.js): ${app.urls.map((u) => `${scheme}://${urlHost(o.host)}:${port}${u}`).join(', ')}\n`);

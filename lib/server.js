@@ -34,6 +34,7 @@ const X_FORWARDED_FOR = `${headerKey('x-forwarded-for')}\0`;
 const FORWARDED = `${headerKey('forwarded')}\0`;
 
 const POLICIES = { drop: 1, close: 2 };
+const MAX_CLOSE_CODES = 32; // distinct close codes the metrics count one by one
 const POLICY_NAMES = ['default', 'drop', 'close'];
 
 const CLOSE_ERROR_CODES = {
@@ -73,6 +74,10 @@ class Server extends EventEmitter {
     this._address = null;
     this._state = 'new';   // new, starting, listening, closing, closed
     this._worker = workerInfo(); // { index, count } in a worker started by lib/workers.js, else null
+    this._resourceOpen = new Map(); // resource -> open connections, for metrics
+    this._closeCodes = new Map();   // close code -> connections closed with it, for metrics
+    this._metrics = null;           // the metrics listener (lib/metrics.js), when options.metrics
+    this._published = 0;            // multicast() calls made in this process, for metrics
     this._onUpgrade = this._onUpgrade.bind(this);
     this._onEvents = this._onEvents.bind(this);
     if (this.options.noServer || this.options.server) {
@@ -81,6 +86,7 @@ class Server extends EventEmitter {
       this._state = 'listening';
       this._startRedis();
       this._startStatus();
+      this._startMetrics((err) => { if (err) this.emit('error', err); });
       if (this.options.server) {
         this._httpServer = this.options.server;
         this._onHttpUpgrade = (req, socket, head) => this.handleUpgrade(req, socket, head);
@@ -286,9 +292,35 @@ class Server extends EventEmitter {
     }
     const first = addresses[0];
     this._address = { address: first.address, family: first.family === 6 ? 'IPv6' : 'IPv4', port };
-    this._state = 'listening';
-    this._startStatus();
-    this.emit('listening');
+    // 'listening' once the metrics listener (if any) is up too: both are reachable then.
+    this._startMetrics((err) => {
+      if (err) {
+        native.release(this._handle);
+        this._handle = null;
+        this._failListen(err);
+        return;
+      }
+      this._state = 'listening';
+      this._startStatus();
+      this.emit('listening');
+    });
+  }
+
+  _startMetrics(callback) {
+    if (!this.options.metrics) {
+      callback(null);
+      return;
+    }
+    this._metrics = require('./metrics').attach(this, callback);
+  }
+
+  /**
+   * Where the metrics listener is bound, or null (no metrics option, not yet
+   * listening, or a worker: the primary serves them).
+   * @returns {{ address: string, family: string, port: number } | null}
+   */
+  metricsAddress() {
+    return this._metrics !== null ? this._metrics.address() : null;
   }
 
   _failListen(err) {
@@ -306,6 +338,10 @@ class Server extends EventEmitter {
     if (callback) {
       if (this._state === 'closed') process.nextTick(callback);
       else this.once('close', callback);
+    }
+    if (this._metrics !== null) {
+      this._metrics.close();
+      this._metrics = null;
     }
     if (this._state === 'listening') {
       this._state = 'closing';
@@ -376,6 +412,7 @@ class Server extends EventEmitter {
 
   _multicast(name, message, options) {
     if (this._handle === null) return 0;
+    this._published++; // multicasts made here; the engine also counts those relayed from other processes
     if (typeof message === 'number' || typeof message === 'boolean') message = String(message);
     let exclude;
     let excludeIds;
@@ -706,6 +743,7 @@ class Server extends EventEmitter {
     if (extensions === false) return;
     const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, extensions, secure));
     this._conns[slot] = conn;
+    this._resourceOpen.set(resolved.resource, (this._resourceOpen.get(resolved.resource) || 0) + 1);
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
     try {
       conn._module = new resolved.Module(conn, resolved.context);
@@ -805,6 +843,10 @@ class Server extends EventEmitter {
     if (conn._watched !== undefined) { // the engine has unsubscribed it from everything
       for (const name of conn._watched) this._unwatch(conn, name);
     }
+    this._resourceOpen.set(conn.resource, this._resourceOpen.get(conn.resource) - 1);
+    // Clients choose their close codes: past a few distinct ones, the rest count as 'other' (bounded series).
+    const key = this._closeCodes.has(code) || this._closeCodes.size < MAX_CLOSE_CODES ? code : 'other';
+    this._closeCodes.set(key, (this._closeCodes.get(key) || 0) + 1);
     if (this.options.log) this.log.info(`disconnected from ${conn.path}: ${code}${reason ? ` ${reason}` : ''}`, conn);
     if ((flags & CLOSE_FLAG_ERROR) && conn.listenerCount('error') > 0) {
       const err = new WebSocketError(CLOSE_ERROR_CODES[code] || 'WS_ERR_CLOSED',

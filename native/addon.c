@@ -1105,6 +1105,31 @@ static napi_value js_subscribers(napi_env env, napi_callback_info info) {
     return number(env, t ? t->n_subs : 0);
 }
 
+/* ---- metrics -------------------------------------------------------- */
+
+/* readStats(server, Float64Array) -> fields written: the engine's counters
+ * and gauges copied into JS's own array, so a scrape makes no JS objects.
+ * The layout is statNames, then one entry per HTTP status from statusMin. */
+static napi_value js_read_stats(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    bool is_typed = false;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *data = NULL;
+    if (napi_is_typedarray(env, argv[1], &is_typed) != napi_ok || !is_typed ||
+        napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok ||
+        type != napi_float64_array) {
+        napi_throw_type_error(env, "WS_ERR_INVALID_ARG_TYPE", "readStats() takes a Float64Array");
+        return NULL;
+    }
+    size_t n = length < WS_STAT_N ? length : WS_STAT_N;
+    ws_server_stats_read(as->srv, data, n);
+    return number(env, (double)n);
+}
+
 /* ---- single frames, as NaviServer's ws::build_msg / decode_msg -------- */
 
 /* buildMessage(payload, opcode, fin, maskBuffer|undefined) -> Buffer */
@@ -1519,6 +1544,7 @@ NAPI_MODULE_INIT() {
         {"adopt", js_adopt},                {"feed", js_feed},
         {"feedEnd", js_feed_end},           {"setTls", js_set_tls},
         {"gatewayResolve", js_gateway_resolve}, {"gatewayAccept", js_gateway_accept},
+        {"readStats", js_read_stats},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         napi_value f;
@@ -1553,6 +1579,20 @@ NAPI_MODULE_INIT() {
             return NULL;
     }
     if (napi_set_named_property(env, exports, "headerNames", names) != napi_ok) return NULL;
+    napi_value stat_names, stats_layout;
+    if (napi_create_array_with_length(env, WS_STAT_N_FIXED, &stat_names) != napi_ok) return NULL;
+    for (uint32_t i = 0; i < WS_STAT_N_FIXED; i++) {
+        napi_value name;
+        if (napi_create_string_latin1(env, ws_stat_names[i], NAPI_AUTO_LENGTH, &name) != napi_ok ||
+            napi_set_element(env, stat_names, i, name) != napi_ok)
+            return NULL;
+    }
+    if (napi_create_object(env, &stats_layout) != napi_ok ||
+        napi_set_named_property(env, stats_layout, "names", stat_names) != napi_ok ||
+        napi_set_named_property(env, stats_layout, "statusMin", number(env, WS_STATS_STATUS_MIN)) != napi_ok ||
+        napi_set_named_property(env, stats_layout, "length", number(env, WS_STAT_N)) != napi_ok ||
+        napi_set_named_property(env, exports, "statsLayout", stats_layout) != napi_ok)
+        return NULL;
     if (napi_add_env_cleanup_hook(env, release_pools, NULL) != napi_ok) return NULL;
     return exports;
 }

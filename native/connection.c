@@ -217,10 +217,14 @@ static int try_write(ws_conn *c, uv_buf_t *bufs, unsigned n) {
             r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         }
     } while (r < 0 && errno == EINTR);
-    if (r >= 0) return r > INT_MAX ? INT_MAX : (int)r;
+    if (r >= 0) {
+        c->srv->stats.bytes_written += (uint64_t)r;
+        return r > INT_MAX ? INT_MAX : (int)r;
+    }
     return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
 #else
     int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (r > 0) c->srv->stats.bytes_written += (uint64_t)r;
     return r == UV_EAGAIN || r == UV_ENOSYS ? 0 : r;
 #endif
 }
@@ -336,6 +340,7 @@ static void on_write(uv_write_t *req, int status) {
         finish(c);
         return;
     }
+    c->srv->stats.bytes_written += bytes;
     consume(c, bytes);
     if (c->n_chunks) ws_conn_flush(c);
     else drained(c);
@@ -379,6 +384,7 @@ static void hand_to_js(ws_conn *c) {
         memcpy(dst, ch->buf->data + ch->off, ch->len);
     }
     ws_server_wake(c->srv);
+    c->srv->stats.bytes_written += c->queued;
     consume(c, c->queued);
     drained(c);
 }
@@ -455,6 +461,11 @@ static int after_send(ws_conn *c, size_t before) {
     return 1;
 }
 
+static void counted_out(ws_conn *c, size_t len) {
+    c->srv->stats.messages_out++;
+    c->srv->stats.payload_out += len;
+}
+
 static int can_send(const ws_conn *c) {
     return c->state == WS_CONN_OPEN && !(c->flags & WS_CONN_F_CLOSE_SENT);
 }
@@ -477,6 +488,7 @@ int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     else if (len >= WS_SEND_DIRECT_MIN && len <= UINT_MAX) r = send_large(c, opcode, data, len);
     else r = queue_frame(c, opcode, data, len);
     if (r != 0) return -1;
+    counted_out(c, len);
     return after_send(c, before);
 }
 
@@ -493,8 +505,10 @@ int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t 
     const ws_bytes *z = compressed(c, r->base + r->header, len);
     if (z) { /* the reservation is left unused; the compressed frame goes after it */
         if (queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) != 0) return -1;
+        counted_out(c, len);
         return after_send(c, before);
     }
+    counted_out(c, len);
     size_t h = ws_frame_header_size(len, 0);
     if (h < r->header) memmove(r->base + h, r->base + r->header, len); /* keep the length minimal */
     ws_frame_header(r->base, 1, 0, opcode, len, NULL);
@@ -699,6 +713,7 @@ static void http_answer(ws_conn *c, const char *head, size_t head_len, const voi
 
 static void http_error(ws_conn *c, int status, const char *reason) {
     char out[1024];
+    ws_stats_status(&c->srv->stats, status);
     size_t n = ws_http_error_response(out, sizeof out, status, reason);
     if (!n) {
         finish(c);
@@ -769,6 +784,7 @@ static void serve_document(ws_conn *c, const ws_http_request *req, const ws_hand
         }
     }
     close(fd);
+    ws_stats_status(&c->srv->stats, 200);
     http_answer(c, head, (size_t)hn, body, head_only ? 0 : size);
     free(body);
 }
@@ -853,6 +869,7 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
         finish(c);
         return 0;
     }
+    ws_stats_status(&c->srv->stats, 101);
     uint32_t now = ws_server_now(c->srv);
     c->state = WS_CONN_OPEN;
     c->t_state = c->t_read = now;
@@ -975,6 +992,8 @@ static void on_first_bytes(ws_conn *c, const uint8_t *p, size_t n) {
 /* ---- frames in ------------------------------------------------------ */
 
 static int emitted(ws_conn *c, size_t len) {
+    c->srv->stats.messages_in++;
+    c->srv->stats.payload_in += len;
     if (len >= WS_EVENT_OWNED_MIN) c->flags |= WS_CONN_F_LARGE_IN;
     else c->flags &= (uint16_t)~WS_CONN_F_LARGE_IN;
     c->batch = c->srv->batch;
@@ -1257,6 +1276,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
         finish(c);
         return;
     }
+    c->srv->stats.bytes_read += (uint64_t)nread;
     if (!(c->flags & WS_CONN_F_PROXY_DONE)) { /* before anything else, TLS included */
         if (ws_bytes_append(&c->in, buf->base, (size_t)nread) != 0) {
             finish(c);
@@ -1273,6 +1293,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
 }
 
 void ws_conn_feed(ws_conn *c, uint8_t *p, size_t n) {
+    c->srv->stats.bytes_read += n;
     if (c->state != WS_CONN_CLOSED && n) on_bytes(c, p, n);
 }
 

@@ -185,6 +185,7 @@ static ws_buf *compressed_frame(ws_server *srv, ws_topic *t, int opcode, const v
 long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcode, const void *payload,
                          size_t payload_len) {
     ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
+    srv->stats.multicasts++;
     if (!t || !t->n_subs) return 0;
     ws_buf *frame = make_frame(opcode, 0, payload, payload_len);
     if (!frame) return -1;
@@ -208,11 +209,16 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
                 ws_conn_rare *r = ws_conn_rare_fields(c);
                 if (r) r->dropped++;
                 t->dropped++;
+                srv->stats.dropped++;
             }
         }
     }
     ws_buf_unref(frame);
     if (zframe) ws_buf_unref(zframe);
+    srv->stats.deliveries += (uint64_t)queued;
+    srv->stats.messages_out += (uint64_t)queued;
+    srv->stats.payload_out += (uint64_t)queued * payload_len;
+    srv->stats.closed_slow += n_slow;
     for (uint32_t i = 0; i < n_slow; i++) ws_conn_close_slow(slow[i]);
     free(slow);
     return queued;

@@ -212,6 +212,59 @@ static void on_sweep(uv_timer_t *h) {
     }
 }
 
+/* ---- metrics -------------------------------------------------------- */
+
+const char *const ws_stat_names[WS_STAT_N_FIXED] = {
+    [WS_STAT_SOCKETS_ACCEPTED] = "socketsAccepted",
+    [WS_STAT_MESSAGES_IN] = "messagesIn",
+    [WS_STAT_PAYLOAD_IN] = "payloadIn",
+    [WS_STAT_MESSAGES_OUT] = "messagesOut",
+    [WS_STAT_PAYLOAD_OUT] = "payloadOut",
+    [WS_STAT_BYTES_READ] = "bytesRead",
+    [WS_STAT_BYTES_WRITTEN] = "bytesWritten",
+    [WS_STAT_MULTICASTS] = "multicasts",
+    [WS_STAT_DELIVERIES] = "deliveries",
+    [WS_STAT_DROPPED] = "dropped",
+    [WS_STAT_CLOSED_SLOW] = "closedSlow",
+    [WS_STAT_SOCKETS] = "sockets",
+    [WS_STAT_HANDSHAKING] = "handshaking",
+    [WS_STAT_OPEN] = "open",
+    [WS_STAT_CLOSING] = "closing",
+    [WS_STAT_QUEUED_BYTES] = "queuedBytes",
+    [WS_STAT_TOPICS] = "topics",
+};
+
+void ws_server_stats_read(ws_server *srv, double *out, size_t n) {
+    double v[WS_STAT_N_FIXED] = {0};
+    const ws_server_stats *s = &srv->stats;
+    v[WS_STAT_SOCKETS_ACCEPTED] = (double)s->sockets_accepted;
+    v[WS_STAT_MESSAGES_IN] = (double)s->messages_in;
+    v[WS_STAT_PAYLOAD_IN] = (double)s->payload_in;
+    v[WS_STAT_MESSAGES_OUT] = (double)s->messages_out;
+    v[WS_STAT_PAYLOAD_OUT] = (double)s->payload_out;
+    v[WS_STAT_BYTES_READ] = (double)s->bytes_read;
+    v[WS_STAT_BYTES_WRITTEN] = (double)s->bytes_written;
+    v[WS_STAT_MULTICASTS] = (double)s->multicasts;
+    v[WS_STAT_DELIVERIES] = (double)s->deliveries;
+    v[WS_STAT_DROPPED] = (double)s->dropped;
+    v[WS_STAT_CLOSED_SLOW] = (double)s->closed_slow;
+    v[WS_STAT_SOCKETS] = srv->n_conns;
+    v[WS_STAT_TOPICS] = (double)srv->pubsub.n_topics;
+    /* Gauges from the connections themselves: nothing to keep in step on the hot path. */
+    uint64_t queued = 0;
+    for (uint32_t i = 0; i < srv->n_slots; i++) {
+        const ws_conn *c = srv->slots[i];
+        if (!c) continue;
+        queued += c->queued;
+        if (c->state == WS_CONN_HANDSHAKE || c->state == WS_CONN_PENDING) v[WS_STAT_HANDSHAKING]++;
+        else if (c->state == WS_CONN_OPEN) v[WS_STAT_OPEN]++;
+        else v[WS_STAT_CLOSING]++;
+    }
+    v[WS_STAT_QUEUED_BYTES] = (double)queued;
+    for (size_t i = 0; i < n && i < WS_STAT_N; i++)
+        out[i] = i < WS_STAT_N_FIXED ? v[i] : (double)s->http_status[i - WS_STAT_N_FIXED];
+}
+
 /* ---- listening ------------------------------------------------------ */
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -227,6 +280,7 @@ static void on_connection(uv_stream_t *server, int status) {
         return;
     }
     srv->n_conns++;
+    srv->stats.sockets_accepted++;
     if (srv->tls && l->kind == WS_LISTENER_WEBSOCKET && !(c->tls = ws_tls_new(srv->tls))) {
         ws_conn_abort(c);
         return;
@@ -254,6 +308,7 @@ ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len) {
         return NULL;
     }
     srv->n_conns++;
+    srv->stats.sockets_accepted++;
     /* JS hears how every adopted connection ends: it holds its request, and for a stream its socket. */
     c->flags |= WS_CONN_F_JS | WS_CONN_F_PROXY_DONE; /* a PROXY header is the HTTP server's business */
     if (fd < 0) c->flags |= WS_CONN_F_STREAM;

@@ -81,6 +81,52 @@ typedef struct {
     uint8_t data[125];  /* PONG: the ping's payload */
 } ws_deferred;
 
+/* What the engine did, for metrics: plain increments where it happens, read
+ * by ws_server_stats_read. Counters only grow; nothing is allocated. */
+#define WS_STATS_STATUS_MIN 100
+#define WS_STATS_STATUS_MAX 599
+typedef struct {
+    uint64_t sockets_accepted;           /* TCP connections accepted or adopted */
+    uint64_t messages_in, payload_in;    /* data messages from clients, and their (inflated) payload bytes */
+    uint64_t messages_out, payload_out;  /* data messages queued for clients, multicast deliveries included */
+    uint64_t bytes_read, bytes_written;  /* bytes on the wire (handshakes, framing and TLS included) */
+    uint64_t multicasts, deliveries;     /* multicast calls, and the subscribers they were queued for */
+    uint64_t dropped, closed_slow;       /* subscribers past maxBackpressure: skipped ('drop'), closed ('close') */
+    uint64_t http_status[WS_STATS_STATUS_MAX - WS_STATS_STATUS_MIN + 1]; /* handshake-path answers (101 included) */
+} ws_server_stats;
+
+/* Counts an HTTP answer of the handshake path. */
+static inline void ws_stats_status(ws_server_stats *s, int status) {
+    if (status >= WS_STATS_STATUS_MIN && status <= WS_STATS_STATUS_MAX) s->http_status[status - WS_STATS_STATUS_MIN]++;
+}
+
+/* The snapshot's fields, in order: the counters above, then gauges computed
+ * when read, then one entry per HTTP status from WS_STATS_STATUS_MIN. */
+enum {
+    WS_STAT_SOCKETS_ACCEPTED,
+    WS_STAT_MESSAGES_IN,
+    WS_STAT_PAYLOAD_IN,
+    WS_STAT_MESSAGES_OUT,
+    WS_STAT_PAYLOAD_OUT,
+    WS_STAT_BYTES_READ,
+    WS_STAT_BYTES_WRITTEN,
+    WS_STAT_MULTICASTS,
+    WS_STAT_DELIVERIES,
+    WS_STAT_DROPPED,
+    WS_STAT_CLOSED_SLOW,
+    WS_STAT_SOCKETS,        /* gauge: connections in any state */
+    WS_STAT_HANDSHAKING,    /* gauge: reading a request head or waiting for the upgrade decision */
+    WS_STAT_OPEN,           /* gauge: open WebSocket connections */
+    WS_STAT_CLOSING,        /* gauge: closing handshake or final flush */
+    WS_STAT_QUEUED_BYTES,   /* gauge: bytes in every write queue */
+    WS_STAT_TOPICS,         /* gauge: subscriptions with at least one subscriber or a policy */
+    WS_STAT_N_FIXED,
+    WS_STAT_N = WS_STAT_N_FIXED + (WS_STATS_STATUS_MAX - WS_STATS_STATUS_MIN + 1),
+};
+
+/* Names of the fixed fields, WS_STAT_N_FIXED of them, for JS. */
+extern const char *const ws_stat_names[WS_STAT_N_FIXED];
+
 typedef union ws_req {
     uv_write_t write;
     uv_shutdown_t shutdown;
@@ -122,6 +168,8 @@ struct ws_server {
     ws_req *free_reqs;
     uint32_t n_free_reqs;
 
+    ws_server_stats stats;
+
     int shutting_down;
     int handles_open;   /* server-owned uv handles not yet closed */
     int released;       /* the owner let go: free when handles_open reaches 0 */
@@ -159,6 +207,10 @@ ws_conn *ws_server_conn(ws_server *srv, uint32_t slot);
 /* Milliseconds since the server started (wraps after 49 days; compared with
  * unsigned subtraction). */
 uint32_t ws_server_now(ws_server *srv);
+
+/* Copies the counters and the current gauges into out[0 .. n) (see the
+ * WS_STAT_ indices; fields past n are left out). Walks the connections once. */
+void ws_server_stats_read(ws_server *srv, double *out, size_t n);
 
 /* Internal, for connection.c. */
 void ws_server_mark_dirty(ws_server *srv, ws_conn *c);

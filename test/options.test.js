@@ -979,6 +979,7 @@ function sampleCliValue(o) {
     case 'choice': return o.choices[o.choices.length - 1];
     case 'apps': return '{"chat":{"urls":["/chat"]}}';
     case 'deflate': return 'true';
+    case 'metrics': return '9100';
     case 'tls': { const c = makeCerts(); return JSON.stringify({ cert: c.cert, key: c.key }); }
     case 'trustProxy': return '127.0.0.1';
     case 'workers': return '2';

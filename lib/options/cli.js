@@ -197,6 +197,8 @@ function parseArgv(argv) {
         continue;
       } else if (TYPES[option.type].json && /^'?\s*\{/.test(text.trim())) {
         raw = parseJsonOption(option, text);
+      } else if (TYPES[option.type].text) { // as written, quotes that came through literally removed
+        raw = text.trim().replace(/^'(.*)'$|^"(.*)"$/, (_, a, b) => (a !== undefined ? a : b));
       } else {
         try {
           raw = parseLiteral(text);

@@ -112,6 +112,7 @@ function markdownTable() {
     else if (o.type === 'deflate') cli = `\`${o.cli}\`, \`${o.cli}=JSON\`, \`--no-${o.cli.slice(2)}\``;
     else if (o.type === 'tls') cli = `\`${o.cli}=JSON\`, or the \`--tls-*\` flags below`;
     else if (o.type === 'trustProxy') cli = `\`${o.cli}\`, \`${o.cli}=LIST\``;
+    else if (o.type === 'metrics') cli = `\`${o.cli}=${o.arg}\`, \`--no-${o.cli.slice(2)}\``;
     else if (o.codeOnly) cli = 'code only';
     lines.push(`| \`${o.name}\` | ${cli} | ${cell(shownDefault(o))} | ${cell(o.doc)} |`);
     if (o.type === 'deflate') {

@@ -21,7 +21,8 @@
 // A type: { check(option, value, context), flag (may stand alone: --log),
 // negatable (--no-log), json (takes a JSON object on the command line),
 // optionalValue (takes the next argument only when it is not an option),
-// path (a file-system path, resolved against the --config file's folder) }.
+// path (a file-system path, resolved against the --config file's folder),
+// text (the command-line value is taken as written, not as a literal) }.
 
 const { kebab } = require('./common');
 
@@ -34,6 +35,7 @@ const SECTIONS = [
   require('./workers'),
   require('./redis'),
   require('./gateway'),
+  require('./metrics'),
 ];
 
 const OPTIONS = SECTIONS.flatMap((s) => s.OPTIONS);
