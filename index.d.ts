@@ -61,6 +61,8 @@ export interface ServerOptions {
   proxyProtocol?: boolean;
   /** runserver.js starts this many worker processes sharing the port (SO_REUSEPORT), or one per core with 'auto'; new Server() ignores it. Default null (one process). */
   workers?: number | 'auto' | null;
+  /** The gateway to UNIX-socket services (see the README's Gateway section); '--gateway=DIR' is { services: DIR }. Default null (off). */
+  gateway?: GatewayOptions | null;
   /** Redis for the log, multicast across processes and machines, and shared state: 'redis://[:password@]host[:port][/db]' or 'redis+unix:///path'. Default none. */
   redis?: string | null;
   /** Redis list the log lines are RPUSHed to. Default 'node.websocket.<host>.<port>'. */
@@ -78,6 +80,21 @@ export interface ServerOptions {
    * 'HOST:PORT' / '[IPV6]:PORT', { host?, port }, or false (off). Never the WebSocket port. Default false.
    */
   metrics?: number | string | { host?: string; port: number } | false;
+}
+
+export interface GatewayOptions {
+  /** Directory of the services' sockets: ws://host/<prefix><name> reaches <services>/<name>. */
+  services: string;
+  /** Globs of names allowed. Default ['*']. */
+  allow?: string[];
+  /** Globs of names refused; deny wins. Default []. */
+  deny?: string[];
+  /** URL prefix of the gateway's names. Default '/'. */
+  prefix?: string;
+  /** How messages are framed on SOCK_STREAM services. Default 'ouistiti'. */
+  framing?: 'ouistiti' | 'line' | 'nul' | 'length';
+  /** Pass the client socket to the service after the 101 (plain TCP only). Default false. */
+  direct?: boolean;
 }
 
 export interface PerMessageDeflateOptions {
