@@ -184,6 +184,15 @@ async function startDriver(args) {
 }
 
 /** Runs the service expecting it to exit by itself; resolves { code, stderr }. */
+// Lets every user through dir and its parents (search and read), for a child run as nobody.
+function reachableByAll(dir) {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const mode = fs.statSync(d).mode & 0o7777;
+    if ((mode & 0o005) !== 0o005) fs.chmodSync(d, mode | 0o005);
+    if (path.dirname(d) === d) break;
+  }
+}
+
 function runToExit(variant, argv, spawnOptions = {}) {
   return withTimeout(new Promise((resolve, reject) => {
     const child = spawn(path.join(variant.out, 'websocket_jsonrpc'), argv, {
@@ -692,6 +701,7 @@ for (const v of VARIANTS) {
         fs.chmodSync(dir, 0o755);
         // root writes through any mode: then run the service as nobody, for whom the file is read-only.
         const asRoot = process.getuid && process.getuid() === 0;
+        if (asRoot) reachableByAll(v.out); // nobody must reach the program (a checkout may sit in a 0700 directory)
         fs.chmodSync(file, asRoot ? 0o644 : 0o444);
         const r = await runToExit(v, ['-R', tmpRoot, '-n', 'a3', '-L', v.auth, '-C', file], asRoot ? { uid: 65534, gid: 65534 } : {});
         assert.equal(r.code, 1, r.stderr);
