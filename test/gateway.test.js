@@ -692,7 +692,7 @@ function runServer(args) {
         resolve({ child, port: Number(m[1]), out: () => out });
       }
     }, 20);
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       clearInterval(timer);
       children.delete(child);
       resolve({ code, stderr: err, stdout: out });

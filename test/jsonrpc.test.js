@@ -201,7 +201,7 @@ function runToExit(variant, argv, spawnOptions = {}) {
     let stderr = '';
     child.stderr.on('data', (c) => { stderr += c; });
     child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stderr }));
+    child.on('close', (code) => resolve({ code, stderr }));
   }), 10000, 'websocket_jsonrpc to exit');
 }
 

@@ -35,7 +35,7 @@ function spawnServer(args, { shell = false } = {}) {
   child.stdout.on('data', (d) => { child.out += d; });
   child.stderr.on('data', (d) => { child.err += d; });
   child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       children.delete(child);
       resolve({ code, signal, stdout: child.out, stderr: child.err });
     });

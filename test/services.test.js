@@ -55,7 +55,7 @@ function runToEnd(bin, args, ms = 10000) {
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
   }), ms, `${path.basename(bin)} to exit`);
 }
 
