@@ -10,10 +10,10 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const { chromiumMissing: skip, launchChromium } = require('./helpers');
+const { launchChromium } = require('./helpers');
 const shots = process.env.WS_SCREENSHOT_DIR;
 
-describe('application pages in headless Chromium', { skip, timeout: 180000 }, () => {
+describe('application pages in headless Chromium', { timeout: 180000 }, () => {
   const token = 'browser-test-token-7f3a9c';
   let server;
   let browser;

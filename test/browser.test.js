@@ -9,11 +9,11 @@ const assert = require('node:assert/strict');
 const path = require('path');
 const { pathToFileURL } = require('url');
 
-const { chromiumMissing: skip, launchChromium } = require('./helpers');
+const { launchChromium } = require('./helpers');
 
 const root = path.join(__dirname, '..');
 
-describe('in headless Chromium', { skip, timeout: 120000 }, () => {
+describe('in headless Chromium', { timeout: 120000 }, () => {
   let server;
   let browser;
   let base;

@@ -153,9 +153,10 @@ async function tcpExchange(port, bytes, { ms = 3000, chop } = {}) {
 
 // Debian's Chromium, driven by playwright-core, with the flags this machine needs.
 const CHROMIUM = '/usr/bin/chromium';
-const chromiumMissing = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (Debian package "chromium")`;
 
 function launchChromium(extra = {}) {
+  // Never a skip: .ci/run installs it, and a missing browser must fail the run.
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed (Debian package "chromium")`);
   const { chromium } = require('playwright-core');
   return chromium.launch({
     ...extra,
@@ -306,7 +307,6 @@ module.exports = {
   wsClient,
   wsRoundTrip,
   tcpExchange,
-  chromiumMissing,
   launchChromium,
   canListen,
   freePort,
