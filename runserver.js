@@ -59,14 +59,16 @@ if (worker === null && parsed.options.workers !== undefined && parsed.options.wo
     throw err;
   }
   const count = parsed.options.workers === 'auto' ? workers.autoCount() : parsed.options.workers;
-  workers.runPrimary({
+  const primary = workers.runPrimary({
     count,
     script: __filename,
     args: process.argv.slice(2),
     port: parsed.options.port !== undefined ? parsed.options.port : 8080,
     closeTimeout: parsed.options.closeTimeout || 5000,
     log: parsed.options.log,
+    sharedStore: !parsed.options.redis, // with Redis, the workers share Redis's store
   });
+  if (parsed.options.metrics) servePrimaryMetrics(primary, count);
   return;
 }
 if (worker !== null && worker.port !== null) parsed.options.port = worker.port; // the port the first worker bound
@@ -79,6 +81,20 @@ try {
 } catch (err) {
   if (err && err.code === 'WS_ERR_INVALID_OPTION') usageError(err.message);
   fatal(err && err.message ? err.message : String(err));
+}
+
+// --metrics with --workers: the primary owns the metrics port and asks every
+// worker for its snapshot at each scrape (lib/metrics.js).
+function servePrimaryMetrics(primary, count) {
+  const listener = require('./lib/metrics').attachPrimary(parsed.options.metrics, primary, (err) => {
+    if (err) {
+      process.stderr.write(`runserver: ${err.message}\n`);
+      primary.shutdown(() => process.exit(1));
+      return;
+    }
+    const a = listener.address();
+    process.stdout.write(`  metrics: http://${urlHost(a.address)}:${a.port}/metrics (${count} workers, and their sum)\n`);
+  });
 }
 
 function urlHost(host) {

@@ -518,6 +518,52 @@ describe('runserver.js --metrics', () => {
   });
 });
 
+describe('runserver.js --workers=2 --metrics', () => {
+  test('the primary serves every worker labelled worker="N" and their sum, and promtool accepts it', async () => {
+    const metricsPort = await freePort();
+    const child = spawnServer(['--workers=2', '--port=0', '--host=127.0.0.1', `--metrics=127.0.0.1:${metricsPort}`, '--no-log']);
+    try {
+      const [, printed] = await waitOutput(child, /^ {2}metrics: http:\/\/127\.0\.0\.1:(\d+)\/metrics/m);
+      assert.equal(Number(printed), metricsPort);
+      const [, wsPort] = await waitOutput(child, /^node\.websocket listening on ws:\/\/127\.0\.0\.1:(\d+)\//m);
+      let m;
+      await waitUntil(async () => {
+        m = await scrape(metricsPort);
+        return m.get('nodewebsocket_worker_up{worker="0"}') === 1 && m.get('nodewebsocket_worker_up{worker="1"}') === 1;
+      }, 20000, 'both workers to answer');
+      assert.notEqual(Number(wsPort), metricsPort);
+
+      // Clients spread over the workers by the kernel: the sum is exact whatever the spread.
+      const clients = [];
+      for (let i = 0; i < 6; i++) clients.push(await wsClient(`ws://127.0.0.1:${wsPort}/echo`));
+      for (const ws of clients) ws.send('hi');
+      await waitUntil(() => clients.every((ws) => ws.received.length === 1), 5000, 'every echo');
+      m = await scrape(metricsPort);
+      assert.equal(m.get('nodewebsocket_connections_open'), 6);
+      assert.equal(m.get('nodewebsocket_connections_open{worker="0"}') + m.get('nodewebsocket_connections_open{worker="1"}'), 6);
+      assert.equal(m.get('nodewebsocket_messages_total{direction="in"}'), 6);
+      assert.equal(m.get('nodewebsocket_messages_total{direction="in",worker="0"}') +
+        m.get('nodewebsocket_messages_total{direction="in",worker="1"}'), 6);
+      assert.equal(m.get('nodewebsocket_upgrades_total{status="101"}'), 6);
+      assert.ok(m.get('nodewebsocket_resident_memory_bytes{worker="primary"}') > 1e6);
+      assert.ok(m.get('nodewebsocket_resident_memory_bytes') > m.get('nodewebsocket_resident_memory_bytes{worker="0"}'));
+
+      for (const ws of clients) ws.close(4002);
+      for (const ws of clients) await ws.closed;
+      await waitUntil(async () => (m = await scrape(metricsPort)).get('nodewebsocket_connections_open') === 0, 5000,
+        'every close to be counted');
+      assert.equal(m.get('nodewebsocket_closes_total{code="4002"}'), 6);
+      const r = await request(metricsPort);
+      const check = promtoolCheck(r.body);
+      assert.equal(check.status, 0, `promtool check metrics:\n${check.output}\non:\n${r.body}`);
+      assert.equal(check.output.trim(), '', `promtool has no complaint: ${check.output}`);
+    } finally {
+      child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+});
+
 /**
  * A client that completes the opening handshake and then never reads: the
  * server's writes fill the kernel buffers and then its own queue.
