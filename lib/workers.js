@@ -78,7 +78,7 @@ class Primary extends EventEmitter {
 
   /** Starts the workers: the first one alone when the port is still to be chosen. */
   start() {
-    for (let i = 0; i < this.count; i++) this.workers.push({ child: null, pid: 0, listening: false, since: 0, failures: 0, timer: null });
+    for (let i = 0; i < this.count; i++) this.workers.push({ child: null, pid: 0, listening: false, since: 0, failures: 0, timer: null, terminated: null });
     if (this.port === null) this._spawn(0);
     else for (let i = 0; i < this.count; i++) this._spawn(i);
     return this;
@@ -171,7 +171,7 @@ class Primary extends EventEmitter {
     this.emit('worker-exit', index, child, code, signal);
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (this.closing) {
-      if (code !== 0) this.failedClose = true;
+      if (code !== 0 && !(signal === 'SIGTERM' && w.terminated === child)) this.failedClose = true;
       this._maybeClosed();
       return;
     }
@@ -236,8 +236,13 @@ class Primary extends EventEmitter {
     for (const w of this.workers) {
       if (w.timer !== null) clearTimeout(w.timer);
       w.timer = null;
-      if (w.child !== null && w.child.connected) w.child.send({ type: 'shutdown' });
-      else if (w.child !== null) w.child.kill('SIGTERM');
+      // A worker still starting may not listen to its channel yet (the message would be lost): it
+      // has no client either, and SIGTERM closes it (its handler, or the default action).
+      if (w.child !== null && w.child.connected && w.listening) w.child.send({ type: 'shutdown' });
+      else if (w.child !== null) {
+        w.terminated = w.child;
+        w.child.kill('SIGTERM');
+      }
     }
     this._killTimer = setTimeout(() => {
       for (const w of this.workers) {

@@ -439,7 +439,7 @@ function spawnServer(args, env) {
   child.err = '';
   child.stdout.setEncoding('utf8').on('data', (d) => { child.out += d; });
   child.stderr.setEncoding('utf8').on('data', (d) => { child.err += d; });
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+  child.exited = new Promise((resolve) => child.on('close', (code, signal) => { // 'close': all output is in
     children.delete(child);
     resolve({ code, signal, stdout: child.out, stderr: child.err });
   }));
@@ -560,6 +560,18 @@ describe('runserver.js --workers=2 --metrics', () => {
     } finally {
       child.kill('SIGTERM');
       await child.exited;
+    }
+  });
+  test('a metrics port already taken stops the primary at once, exit 1 naming the option, before any worker starts', async () => {
+    const taken = net.createServer();
+    await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await run(['--workers=2', '--port=0', '--host=127.0.0.1', `--metrics=127.0.0.1:${taken.address().port}`]);
+      assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /runserver: option metrics: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+      assert.doesNotMatch(r.stdout, /worker|listening/, 'no worker was started');
+    } finally {
+      taken.close();
     }
   });
 });

@@ -31,7 +31,7 @@ function spawnServer(args) {
   child.stdout.on('data', (d) => { child.out += d; });
   child.stderr.on('data', (d) => { child.out += d; });
   child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => { // 'close': all output is in
       children.delete(child);
       resolve({ code, signal, output: child.out });
     });
@@ -408,6 +408,17 @@ test('when no worker can listen (the port is taken), the primary says so and exi
   } finally {
     taken.close();
   }
+});
+
+test('SIGTERM while the workers are still starting: each is ended and the primary exits 0 without waiting out closeTimeout', async () => {
+  const child = spawnServer(['--workers=2', '--port=0', '--host=127.0.0.1', `--modules=${modules}`, '--close-timeout=10000']);
+  await waitUntil(() => /primary \(pid \d+\) starting 2 workers/.test(child.out), 10000, 'the primary to start');
+  child.kill('SIGTERM'); // worker 0 is loading: it does not listen to its IPC channel yet
+  const t0 = Date.now();
+  const r = await withTimeout(child.exited, 15000, 'the primary to exit');
+  assert.equal(r.code, 0, r.output);
+  assert.doesNotMatch(r.output, /did not close in time/);
+  assert.ok(Date.now() - t0 < 10000, `the workers were not waited for until the kill: ${Date.now() - t0} ms`);
 });
 
 test('--workers=0 and --workers=abc exit 2 with a message naming the option', async () => {
