@@ -107,10 +107,14 @@ if (sanitize) {
   const dir = path.join(root, 'build-nohiredis');
   const addon = path.join(dir, 'build/Release/websocket.node');
   if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {
-    const gyp = variantSources(dir);
+    // Built aside and moved in whole: a test run that uses build-nohiredis/ meanwhile never sees half a build.
+    const tmp = `${dir}.tmp-${process.pid}`;
+    const gyp = variantSources(tmp);
     gyp.variables['have_hiredis%'] = '0';
-    fs.writeFileSync(path.join(dir, 'binding.gyp'), JSON.stringify(gyp, null, 2));
-    build(dir, []);
+    fs.writeFileSync(path.join(tmp, 'binding.gyp'), JSON.stringify(gyp, null, 2));
+    build(tmp, []);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
   }
   process.stdout.write(`${addon}\n`);
 } else {
