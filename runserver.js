@@ -52,21 +52,25 @@ process.stdout.on('error', () => {});
 const workers = require('./lib/workers');
 const worker = workers.workerInfo();
 if (worker === null && parsed.options.workers !== undefined && parsed.options.workers !== null) {
+  let options;
   try { // once here, not once per worker
-    require('./lib/options').normalizeOptions(parsed.options);
+    options = require('./lib/options').normalizeOptions(parsed.options);
   } catch (err) {
     if (err && err.code === 'WS_ERR_INVALID_OPTION') usageError(err.message);
     throw err;
   }
   const count = parsed.options.workers === 'auto' ? workers.autoCount() : parsed.options.workers;
-  workers.runPrimary({
+  const start = () => workers.runPrimary({
     count,
     script: __filename,
     args: process.argv.slice(2),
     port: parsed.options.port !== undefined ? parsed.options.port : 8080,
     closeTimeout: parsed.options.closeTimeout || 5000,
     log: parsed.options.log,
+    sharedStore: !options.redis, // with Redis, the workers share Redis's store
   });
+  if (options.metrics) servePrimaryMetrics(options.metrics, count, start);
+  else start();
   return;
 }
 if (worker !== null && worker.port !== null) parsed.options.port = worker.port; // the port the first worker bound
@@ -79,6 +83,20 @@ try {
 } catch (err) {
   if (err && err.code === 'WS_ERR_INVALID_OPTION') usageError(err.message);
   fatal(err && err.message ? err.message : String(err));
+}
+
+// --metrics with --workers: the primary owns the metrics port and asks every
+// worker for its snapshot at each scrape (lib/metrics.js). The port is bound
+// before any worker starts, so a taken one stops everything at once.
+function servePrimaryMetrics(where, count, start) {
+  let primary = null;
+  const collector = { count, collect: (kind, done, ms) => (primary === null ? done([]) : primary.collect(kind, done, ms)) };
+  const listener = require('./lib/metrics').attachPrimary(where, collector, (err) => {
+    if (err) fatal(err.message);
+    const a = listener.address();
+    process.stdout.write(`  metrics: http://${urlHost(a.address)}:${a.port}/metrics (${count} workers, and their sum)\n`);
+    primary = start();
+  });
 }
 
 function urlHost(host) {

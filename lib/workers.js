@@ -5,7 +5,8 @@
 // SO_REUSEPORT (set in C, native/server.c) so that the kernel spreads new
 // connections over them. The primary holds no client: it starts the
 // workers, restarts one that dies (with backoff), relays multicasts between
-// them (lib/fanout/primary.js), gathers snapshots from them (collect), and
+// them (lib/fanout/primary.js), holds the store they share when there is no
+// Redis (lib/workers-store.js), gathers snapshots from them (collect), and
 // on SIGTERM / SIGINT shuts them all down gracefully.
 //
 // The primary tells each worker who it is in the environment:
@@ -77,7 +78,7 @@ class Primary extends EventEmitter {
 
   /** Starts the workers: the first one alone when the port is still to be chosen. */
   start() {
-    for (let i = 0; i < this.count; i++) this.workers.push({ child: null, pid: 0, listening: false, since: 0, failures: 0, timer: null });
+    for (let i = 0; i < this.count; i++) this.workers.push({ child: null, pid: 0, listening: false, since: 0, failures: 0, timer: null, terminated: null });
     if (this.port === null) this._spawn(0);
     else for (let i = 0; i < this.count; i++) this._spawn(i);
     return this;
@@ -167,9 +168,10 @@ class Primary extends EventEmitter {
     if (w.child !== child) return;
     w.child = null;
     w.listening = false;
+    this.emit('worker-exit', index, child, code, signal);
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (this.closing) {
-      if (code !== 0) this.failedClose = true;
+      if (code !== 0 && !(signal === 'SIGTERM' && w.terminated === child)) this.failedClose = true;
       this._maybeClosed();
       return;
     }
@@ -234,8 +236,13 @@ class Primary extends EventEmitter {
     for (const w of this.workers) {
       if (w.timer !== null) clearTimeout(w.timer);
       w.timer = null;
-      if (w.child !== null && w.child.connected) w.child.send({ type: 'shutdown' });
-      else if (w.child !== null) w.child.kill('SIGTERM');
+      // A worker still starting may not listen to its channel yet (the message would be lost): it
+      // has no client either, and SIGTERM closes it (its handler, or the default action).
+      if (w.child !== null && w.child.connected && w.listening) w.child.send({ type: 'shutdown' });
+      else if (w.child !== null) {
+        w.terminated = w.child;
+        w.child.kill('SIGTERM');
+      }
     }
     this._killTimer = setTimeout(() => {
       for (const w of this.workers) {
@@ -267,12 +274,15 @@ class Primary extends EventEmitter {
  * runserver.js with --workers: becomes the primary. Exits 0 after a
  * graceful shutdown, 1 when a worker had to be killed, a worker's code when
  * none could start.
- * @param {{ count: number, script: string, args: string[], port: number, closeTimeout: number, log: boolean }} o
+ * With sharedStore, the primary holds the workers' store (without Redis).
+ * @param {{ count: number, script: string, args: string[], port: number, closeTimeout: number, log: boolean,
+ *   sharedStore?: boolean }} o
  * @returns {Primary}
  */
-function runPrimary({ count, script, args, port, closeTimeout, log }) {
+function runPrimary({ count, script, args, port, closeTimeout, log, sharedStore = false }) {
   const logger = createLogger({ enabled: log !== false });
   const primary = new Primary({ count, script, args, port, closeTimeout, log: logger });
+  if (sharedStore) require('./workers-store').serveStore(primary, new (require('./store').MemoryStore)());
   logger.info(`primary (pid ${process.pid}) starting ${count} worker${count === 1 ? '' : 's'}`);
   primary.on('listening', (p) => logger.info(`all ${count} workers listening on port ${p}`));
   primary.on('exit', (code) => process.exit(code));
@@ -374,7 +384,8 @@ function callPrimary(kind, data, timeout = CALL_TIMEOUT_MS) {
 /**
  * In a worker: tells the primary the server is listening, relays
  * multicasts through it (unless another fan-out, e.g. Redis, is set),
- * answers collects, and closes when the primary asks or goes away.
+ * keeps its store there (unless the store is Redis), answers collects, and
+ * closes when the primary asks or goes away.
  * @param {import('./server').Server} server
  * @param {(reason: string) => void} shutdown the worker's graceful close
  */
@@ -386,6 +397,8 @@ function attachWorker(server, shutdown) {
     const { PrimaryFanout } = require('./fanout/primary');
     server._fanout = new PrimaryFanout(server);
   }
+  // Without Redis the primary holds the one store of all workers (runPrimary's sharedStore).
+  if (server._redis === null) server.store = require('./workers-store').primaryStore(callPrimary);
   process.on('message', (m) => {
     if (m !== null && typeof m === 'object' && m.type === 'shutdown') shutdown('the primary');
   });

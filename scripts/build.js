@@ -4,6 +4,8 @@
 //   node scripts/build.js            build if build/Release/websocket.node is missing or stale
 //   node scripts/build.js --force    always rebuild
 //   node scripts/build.js --sanitize build an ASan+UBSan variant into build-sanitize/
+//   node scripts/build.js --no-hiredis  build the variant without Redis support (HAVE_HIREDIS off, as on a
+//                                    machine without libhiredis-dev) into build-nohiredis/, if missing or stale
 const { spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
@@ -12,6 +14,7 @@ const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const force = args.includes('--force');
 const sanitize = args.includes('--sanitize');
+const noHiredis = args.includes('--no-hiredis');
 
 function fail(message) {
   process.stderr.write(`node.websocket build: ${message}\n`);
@@ -79,13 +82,17 @@ function buildBackends() {
   if (r.status !== 0) fail('building the services in backends/ failed (see the output above).');
 }
 
-if (sanitize) {
-  // A copy of the sources, so the sanitized build never replaces the normal one.
-  const dir = path.join(root, 'build-sanitize');
+// A copy of the sources (and binding.gyp, as edited) in dir, so a variant never replaces the normal build.
+function variantSources(dir) {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.cpSync(path.join(root, 'native'), path.join(dir, 'native'), { recursive: true });
-  const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8'));
+  return JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8'));
+}
+
+if (sanitize) {
+  const dir = path.join(root, 'build-sanitize');
+  const gyp = variantSources(dir);
   const flags = ['-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer', '-g', '-O1'];
   for (const t of gyp.targets) {
     t.cflags = t.cflags.filter((f) => f !== '-O2').concat(flags);
@@ -95,6 +102,21 @@ if (sanitize) {
   build(dir, []);
   const lib = execFileSync(process.env.CC || 'cc', ['-print-file-name=libasan.so']).toString().trim();
   process.stdout.write(`${path.join(dir, 'build/Release/websocket.node')}\n${lib}\n`);
+} else if (noHiredis) {
+  // What a machine without libhiredis-dev builds: no Redis functions in the addon, --redis refused.
+  const dir = path.join(root, 'build-nohiredis');
+  const addon = path.join(dir, 'build/Release/websocket.node');
+  if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {
+    // Built aside and moved in whole: a test run that uses build-nohiredis/ meanwhile never sees half a build.
+    const tmp = `${dir}.tmp-${process.pid}`;
+    const gyp = variantSources(tmp);
+    gyp.variables['have_hiredis%'] = '0';
+    fs.writeFileSync(path.join(tmp, 'binding.gyp'), JSON.stringify(gyp, null, 2));
+    build(tmp, []);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  }
+  process.stdout.write(`${addon}\n`);
 } else {
   const addon = path.join(root, 'build/Release/websocket.node');
   if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {

@@ -439,7 +439,7 @@ function spawnServer(args, env) {
   child.err = '';
   child.stdout.setEncoding('utf8').on('data', (d) => { child.out += d; });
   child.stderr.setEncoding('utf8').on('data', (d) => { child.err += d; });
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => {
+  child.exited = new Promise((resolve) => child.on('close', (code, signal) => { // 'close': all output is in
     children.delete(child);
     resolve({ code, signal, stdout: child.out, stderr: child.err });
   }));
@@ -514,6 +514,64 @@ describe('runserver.js --metrics', () => {
     } finally {
       child.kill('SIGTERM');
       await child.exited;
+    }
+  });
+});
+
+describe('runserver.js --workers=2 --metrics', () => {
+  test('the primary serves every worker labelled worker="N" and their sum, and promtool accepts it', async () => {
+    const metricsPort = await freePort();
+    const child = spawnServer(['--workers=2', '--port=0', '--host=127.0.0.1', `--metrics=127.0.0.1:${metricsPort}`, '--no-log']);
+    try {
+      const [, printed] = await waitOutput(child, /^ {2}metrics: http:\/\/127\.0\.0\.1:(\d+)\/metrics/m);
+      assert.equal(Number(printed), metricsPort);
+      const [, wsPort] = await waitOutput(child, /^node\.websocket listening on ws:\/\/127\.0\.0\.1:(\d+)\//m);
+      let m;
+      await waitUntil(async () => {
+        m = await scrape(metricsPort);
+        return m.get('nodewebsocket_worker_up{worker="0"}') === 1 && m.get('nodewebsocket_worker_up{worker="1"}') === 1;
+      }, 20000, 'both workers to answer');
+      assert.notEqual(Number(wsPort), metricsPort);
+
+      // Clients spread over the workers by the kernel: the sum is exact whatever the spread.
+      const clients = [];
+      for (let i = 0; i < 6; i++) clients.push(await wsClient(`ws://127.0.0.1:${wsPort}/echo`));
+      for (const ws of clients) ws.send('hi');
+      await waitUntil(() => clients.every((ws) => ws.received.length === 1), 5000, 'every echo');
+      m = await scrape(metricsPort);
+      assert.equal(m.get('nodewebsocket_connections_open'), 6);
+      assert.equal(m.get('nodewebsocket_connections_open{worker="0"}') + m.get('nodewebsocket_connections_open{worker="1"}'), 6);
+      assert.equal(m.get('nodewebsocket_messages_total{direction="in"}'), 6);
+      assert.equal(m.get('nodewebsocket_messages_total{direction="in",worker="0"}') +
+        m.get('nodewebsocket_messages_total{direction="in",worker="1"}'), 6);
+      assert.equal(m.get('nodewebsocket_upgrades_total{status="101"}'), 6);
+      assert.ok(m.get('nodewebsocket_resident_memory_bytes{worker="primary"}') > 1e6);
+      assert.ok(m.get('nodewebsocket_resident_memory_bytes') > m.get('nodewebsocket_resident_memory_bytes{worker="0"}'));
+
+      for (const ws of clients) ws.close(4002);
+      for (const ws of clients) await ws.closed;
+      await waitUntil(async () => (m = await scrape(metricsPort)).get('nodewebsocket_connections_open') === 0, 5000,
+        'every close to be counted');
+      assert.equal(m.get('nodewebsocket_closes_total{code="4002"}'), 6);
+      const r = await request(metricsPort);
+      const check = promtoolCheck(r.body);
+      assert.equal(check.status, 0, `promtool check metrics:\n${check.output}\non:\n${r.body}`);
+      assert.equal(check.output.trim(), '', `promtool has no complaint: ${check.output}`);
+    } finally {
+      child.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+  test('a metrics port already taken stops the primary at once, exit 1 naming the option, before any worker starts', async () => {
+    const taken = net.createServer();
+    await new Promise((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await run(['--workers=2', '--port=0', '--host=127.0.0.1', `--metrics=127.0.0.1:${taken.address().port}`]);
+      assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /runserver: option metrics: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+      assert.doesNotMatch(r.stdout, /worker|listening/, 'no worker was started');
+    } finally {
+      taken.close();
     }
   });
 });

@@ -25,8 +25,8 @@ after(async () => {
   if (redis) await redis.close();
 });
 
-async function runserver(args) {
-  const s = await startRunserver(['--status-interval=0', ...args]);
+async function runserver(args, options) {
+  const s = await startRunserver(['--status-interval=0', ...args], options);
   running.add(s);
   const stop = s.stop;
   s.stop = (signal) => { running.delete(s); return stop(signal); };
@@ -503,4 +503,62 @@ test('a server closes within its bound when Redis never answers', async () => {
   const started = Date.now();
   await withTimeout(a.close(), 3000, 'close');
   assert.ok(Date.now() - started < 2000);
+});
+
+describe('the addon built without hiredis', () => {
+  let addon;
+  const withAddon = { ...process.env };
+  before(async () => {
+    // node scripts/build.js --no-hiredis: its own copy of the sources in build-nohiredis/, rebuilt only when stale.
+    const r = await new Promise((resolve, reject) => {
+      const { spawn } = require('child_process');
+      const child = spawn(process.execPath, [path.join(root, 'scripts', 'build.js'), '--no-hiredis'],
+        { cwd: root, env: withoutPreload(), stdio: ['ignore', 'pipe', 'pipe'] }); // the compiler needs no sanitizer preload
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; });
+      child.stderr.on('data', (d) => { stderr += d; });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 180000);
+      child.on('error', reject);
+      child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    });
+    assert.equal(r.code, 0, `the build without hiredis failed (${r.signal || r.code}):\n${r.stderr.slice(-4000)}`);
+    addon = r.stdout.trim().split('\n').pop();
+    assert.equal(addon, path.join(root, 'build-nohiredis', 'build', 'Release', 'websocket.node'));
+    withAddon.NODE_WEBSOCKET_ADDON = addon;
+  });
+
+  test('it loads without Redis support and is not linked to libhiredis; the normal build has both', () => {
+    const ask = (file) => spawnSync(process.execPath, ['-e', 'process.stdout.write(String(require(process.argv[1]).redisAvailable))', file],
+      { encoding: 'utf8', timeout: 10000 }).stdout;
+    assert.equal(ask(addon), 'false');
+    assert.equal(ask(path.join(root, 'build', 'Release', 'websocket.node')), 'true');
+    const ldd = spawnSync('ldd', [addon], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(ldd.status, 0, ldd.stderr);
+    assert.doesNotMatch(ldd.stdout, /hiredis/);
+  });
+
+  test('runserver.js on it serves an echo', async () => {
+    const s = await runserver(['--no-log'], { env: { NODE_WEBSOCKET_ADDON: addon } });
+    try {
+      const ws = await wsClient(`${s.url}/echo`);
+      const { data } = await wsRoundTrip(ws, 'no hiredis, still an echo');
+      assert.equal(String(data), 'no hiredis, still an echo');
+      ws.close();
+    } finally {
+      const r = await s.stop();
+      assert.equal(r.code, 0, s.stderr);
+    }
+  });
+
+  test('--redis on it exits 2 with a message naming --redis and the package libhiredis-dev, with or without workers', () => {
+    for (const extra of [[], ['--workers=2']]) {
+      const r = spawnSync(process.execPath, [path.join(root, 'runserver.js'), '--port=0', '--host=127.0.0.1', `--redis=${redis.url}`, ...extra],
+        { encoding: 'utf8', timeout: 10000, env: withAddon });
+      assert.equal(r.status, 2, `${extra}: ${r.stderr}`);
+      assert.match(r.stderr, /--redis/);
+      assert.match(r.stderr, /libhiredis-dev/);
+      assert.doesNotMatch(r.stdout, /listening/, 'no worker was started');
+    }
+  });
 });

@@ -31,7 +31,7 @@ function spawnServer(args) {
   child.stdout.on('data', (d) => { child.out += d; });
   child.stderr.on('data', (d) => { child.out += d; });
   child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => { // 'close': all output is in
       children.delete(child);
       resolve({ code, signal, output: child.out });
     });
@@ -298,6 +298,103 @@ test('workers without Redis share one store held by the primary: writes from one
   }
 });
 
+/** The samples of GET /metrics on port: 'name{labels}' -> value. */
+function scrape(port) {
+  const http = require('http');
+  return withTimeout(new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => {
+        const m = new Map();
+        for (const line of body.split('\n')) {
+          const s = /^(\S+) (\S+)$/.exec(line);
+          if (s && !line.startsWith('#')) m.set(s[1], Number(s[2]));
+        }
+        resolve(m);
+      });
+    }).on('error', reject);
+  }), 5000, 'a scrape');
+}
+
+test('without Redis the chatroom is one room across workers: nicknames, topic, history, and a dead worker frees its nicknames', async () => {
+  const child = spawnServer(['--workers=2', '--port=0', '--host=127.0.0.1', '--metrics=127.0.0.1:0', '--status-interval=0']);
+  try {
+    await waitUntil(() => ALL_LISTENING_RE.test(child.out) || child.exitCode !== null, 30000, 'the workers to listen');
+    const port = Number(ALL_LISTENING_RE.exec(child.out)[2]);
+    const metricsPort = Number(/^ {2}metrics: http:\/\/127\.0\.0\.1:(\d+)\/metrics/m.exec(child.out)[1]);
+    const open = (key) => scrape(metricsPort).then((m) => m.get(`nodewebsocket_resource_connections_open{resource="chatroom",worker="${key}"}`) || 0);
+    // Which worker a chatroom client is on: the one whose chatroom count grows (the primary's /metrics, per worker).
+    const onWorker = async (w) => {
+      for (let i = 0; i < 100; i++) {
+        const before = [await open(0), await open(1)];
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/chatroom`);
+        clients.add(ws);
+        ws.got = [];
+        ws.on('message', (d) => ws.got.push(JSON.parse(String(d))));
+        await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }), 5000, 'a chatroom client');
+        let now;
+        await waitUntil(async () => {
+          now = [await open(0), await open(1)];
+          return now[0] + now[1] === before[0] + before[1] + 1;
+        }, 5000, 'the new connection to be counted');
+        if (now[w] === before[w] + 1) return ws;
+        ws.close();
+        await waitUntil(async () => (await open(1 - w)) === before[1 - w], 5000, 'the extra connection to be closed');
+      }
+      throw new Error(`no chatroom client reached worker ${w}`);
+    };
+    const join = async (ws, nick) => {
+      ws.send(`NICK ${nick}`);
+      await waitUntil(() => ws.got.some((m) => m.type === 'RPL_WELCOME' || m.type === 'ERROR'), 5000, `${nick} to join`);
+      return ws;
+    };
+    const alice = await join(await onWorker(0), 'alice');
+    const bob = await join(await onWorker(1), 'bob');
+    assert.deepEqual(bob.got.find((m) => m.type === 'RPL_WELCOME'), { type: 'RPL_WELCOME', nick: 'bob', users: 2 }, 'bob sees alice, on the other worker');
+    await waitUntil(() => alice.got.some((m) => m.type === 'JOIN' && m.nick === 'bob'), 5000, 'alice to see bob join');
+
+    const taken = await join(await onWorker(1), 'Alice');
+    assert.equal(taken.got.find((m) => m.type === 'ERROR').code, 'ERR_NICKNAMEINUSE', 'a nickname is taken on every worker');
+    taken.close();
+
+    alice.send('TOPIC one room, two workers');
+    await waitUntil(() => bob.got.some((m) => m.type === 'TOPIC' && m.topic === 'one room, two workers'), 5000, 'bob to see the topic');
+    alice.send('MSG hello from worker 0');
+    await waitUntil(() => bob.got.some((m) => m.type === 'MSG' && m.text === 'hello from worker 0'), 5000, 'bob to hear alice');
+    bob.send('MSG hello from worker 1');
+    await waitUntil(() => alice.got.some((m) => m.type === 'MSG' && m.text === 'hello from worker 1'), 5000, 'alice to hear bob');
+    bob.send('USERS');
+    await waitUntil(() => bob.got.some((m) => m.type === 'RPL_USERS'), 5000, 'the user list');
+    assert.deepEqual(bob.got.find((m) => m.type === 'RPL_USERS').nicks.sort(), ['alice', 'bob']);
+
+    const carol = await join(await onWorker(0), 'carol');
+    assert.deepEqual(carol.got.filter((m) => m.history).map((m) => m.text), ['hello from worker 0', 'hello from worker 1'],
+      'the history of both workers');
+    assert.equal(carol.got.find((m) => m.type === 'TOPIC').topic, 'one room, two workers');
+    assert.equal(carol.got.find((m) => m.type === 'RPL_WELCOME').users, 3);
+    carol.close();
+    await waitUntil(() => bob.got.some((m) => m.type === 'PART' && m.nick === 'carol'), 5000, 'bob to see carol leave');
+
+    // Worker 1 killed: bob's entry stays in the primary's store, but its owner is gone, so the name is free.
+    const pid1 = Number(/worker 1 \(pid (\d+)\) listening/.exec(child.out)[1]);
+    const bobClosed = new Promise((resolve) => bob.once('close', resolve));
+    process.kill(pid1, 'SIGKILL');
+    await withTimeout(bobClosed, 5000, 'bob to be cut off');
+    await waitUntil(() => /worker 1 \(pid \d+\) exited with signal SIGKILL/.test(child.out), 5000, 'the primary to see the death');
+    const again = await join(await onWorker(0), 'bob');
+    assert.deepEqual(again.got.find((m) => m.type === 'RPL_WELCOME'), { type: 'RPL_WELCOME', nick: 'bob', users: 2 },
+      'the dead worker\'s bob is free again, and alice is still there');
+    alice.send('USERS');
+    await waitUntil(() => alice.got.some((m) => m.type === 'RPL_USERS' && m.nicks.length === 2), 5000, 'the user list');
+    for (const ws of [alice, again]) ws.close();
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
+
 test('when no worker can listen (the port is taken), the primary says so and exits with the worker\'s code', async () => {
   const net = require('net');
   const taken = net.createServer();
@@ -311,6 +408,17 @@ test('when no worker can listen (the port is taken), the primary says so and exi
   } finally {
     taken.close();
   }
+});
+
+test('SIGTERM while the workers are still starting: each is ended and the primary exits 0 without waiting out closeTimeout', async () => {
+  const child = spawnServer(['--workers=2', '--port=0', '--host=127.0.0.1', `--modules=${modules}`, '--close-timeout=10000']);
+  await waitUntil(() => /primary \(pid \d+\) starting 2 workers/.test(child.out), 10000, 'the primary to start');
+  child.kill('SIGTERM'); // worker 0 is loading: it does not listen to its IPC channel yet
+  const t0 = Date.now();
+  const r = await withTimeout(child.exited, 15000, 'the primary to exit');
+  assert.equal(r.code, 0, r.output);
+  assert.doesNotMatch(r.output, /did not close in time/);
+  assert.ok(Date.now() - t0 < 10000, `the workers were not waited for until the kill: ${Date.now() - t0} ms`);
 });
 
 test('--workers=0 and --workers=abc exit 2 with a message naming the option', async () => {
