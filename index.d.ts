@@ -198,7 +198,7 @@ export interface AppContext {
   unsubscribe(connection: Connection, name: string): boolean;
   multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
   subscribers(name: string): number;
-  /** Subscribers in every process sharing Redis (see Server#subscribersEverywhere). */
+  /** Subscribers in every process sharing Redis or in every worker (see Server#subscribersEverywhere). */
   subscribersEverywhere(name: string): Promise<number>;
   stats(name: string): SubscriptionStats | null;
   setPolicy(name: string, policy: 'drop' | 'close'): void;
@@ -245,7 +245,7 @@ export class Server extends EventEmitter {
   multicast(name: string, message: string | Buffer | ArrayBufferView, options?: MulticastOptions): number;
   /** How many connections of this process are subscribed to name. */
   subscribers(name: string): number;
-  /** Subscribers of name in every process sharing this one's Redis (each asked, answers within a second), this process's included; without Redis, subscribers(name). */
+  /** Subscribers of name in every process sharing this one's Redis, or in every worker of runserver.js --workers (each asked, answers within a second), this process's included; a lone process without Redis: subscribers(name). */
   subscribersEverywhere(name: string): Promise<number>;
   /** This process's subscribers, dropped count and policy. */
   stats(name: string): SubscriptionStats | null;

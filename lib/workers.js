@@ -197,8 +197,9 @@ class Primary extends EventEmitter {
    * @param {string} kind
    * @param {(results: { index: number, pid: number, data: unknown }[]) => void} callback
    * @param {number} [timeout]
+   * @param {unknown} [query] handed to each worker's producer
    */
-  collect(kind, callback, timeout = COLLECT_TIMEOUT_MS) {
+  collect(kind, callback, timeout = COLLECT_TIMEOUT_MS, query = undefined) {
     const seq = ++this._seq;
     const got = new Map();
     let asked = 0;
@@ -214,7 +215,7 @@ class Primary extends EventEmitter {
     this._collects.set(seq, { got, asked: 0, finish });
     for (const w of this.workers) {
       if (w.child !== null && w.listening && w.child.connected) {
-        w.child.send({ type: 'collect', kind, seq });
+        w.child.send({ type: 'collect', kind, seq, query });
         asked++;
       }
     }
@@ -283,6 +284,7 @@ function runPrimary({ count, script, args, port, closeTimeout, log, sharedStore 
   const logger = createLogger({ enabled: log !== false });
   const primary = new Primary({ count, script, args, port, closeTimeout, log: logger });
   if (sharedStore) require('./workers-store').serveStore(primary, new (require('./store').MemoryStore)());
+  require('./fanout/primary').serveCounts(primary);
   logger.info(`primary (pid ${process.pid}) starting ${count} worker${count === 1 ? '' : 's'}`);
   primary.on('listening', (p) => logger.info(`all ${count} workers listening on port ${p}`));
   primary.on('exit', (code) => process.exit(code));
@@ -312,9 +314,10 @@ let answering = false;
 
 /**
  * Registers what this worker answers when the primary collects kind
- * (e.g. 'metrics'). fn may return a promise. Without workers it is never called.
+ * (e.g. 'metrics'). fn gets the primary's query, and may return a promise.
+ * Without workers it is never called.
  * @param {string} kind
- * @param {() => unknown} fn
+ * @param {(query: unknown) => unknown} fn
  */
 function onCollect(kind, fn) {
   producers.set(kind, fn);
@@ -329,7 +332,7 @@ function answerCollects() {
     const reply = (data) => { if (process.connected) process.send({ type: 'collected', kind: m.kind, seq: m.seq, data }); };
     const fn = producers.get(m.kind);
     if (fn === undefined) return reply(null);
-    Promise.resolve().then(fn).then(reply, (err) => reply({ error: String(err && err.message ? err.message : err) }));
+    Promise.resolve(m.query).then(fn).then(reply, (err) => reply({ error: String(err && err.message ? err.message : err) }));
     return undefined;
   });
 }
@@ -396,6 +399,7 @@ function attachWorker(server, shutdown) {
   if (server._fanout === null) {
     const { PrimaryFanout } = require('./fanout/primary');
     server._fanout = new PrimaryFanout(server);
+    onCollect('subscribers', (name) => (typeof name === 'string' ? server._subscribers(name) : 0));
   }
   // Without Redis the primary holds the one store of all workers (runPrimary's sharedStore).
   if (server._redis === null) server.store = require('./workers-store').primaryStore(callPrimary);

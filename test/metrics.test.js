@@ -314,9 +314,8 @@ describe('metrics of one server', () => {
 // The redis option and test/helpers.js's startRedis come with the Redis work
 // (issue 10, R1); until that is merged here this part has nothing to run.
 const helpers = require('./helpers');
-const redisMerged = require('../lib/options').OPTIONS.some((o) => o.name === 'redis') && typeof helpers.startRedis === 'function';
 
-describe('metrics of a server with Redis', { skip: !redisMerged && 'the redis option is not in this tree yet' }, () => {
+describe('metrics of a server with Redis', () => {
   test('redis_connected goes to 0 while Redis is away and back to 1; the log queue grows, then empties', async () => {
     const redis = await helpers.startRedis();
     const { server, close, metricsPort } = await startWithMetrics({ redis: redis.url, statusInterval: 0, log: true });

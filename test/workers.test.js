@@ -162,6 +162,30 @@ test('a multicast reaches a subscriber on every worker exactly once, in publishe
   }
 });
 
+test('without Redis, subscribersEverywhere() counts the subscribers of every worker and subscribers() those of its own', async () => {
+  const { child, port } = await startWorkers(2);
+  try {
+    const all = await connectToEvery(port, 2, 2);
+    const byWorker = [0, 1].map((w) => all.filter((ws) => ws.hello.worker === w));
+    await subscribe(byWorker[0][0], 'news');
+    await subscribe(byWorker[0][1], 'news');
+    await subscribe(byWorker[1][0], 'news');
+    const ask = async (ws, name) => {
+      const before = ws.got.length;
+      send(ws, { count: name });
+      await waitUntil(() => ws.got.length > before, 5000, 'the count');
+      return JSON.parse(ws.got[before]);
+    };
+    assert.deepEqual(await ask(byWorker[0][0], 'news'), { everywhere: 3, here: 2 });
+    assert.deepEqual(await ask(byWorker[1][1], 'news'), { everywhere: 3, here: 1 });
+    assert.deepEqual(await ask(byWorker[1][1], 'nobody'), { everywhere: 0, here: 0 });
+    for (const ws of all) ws.close();
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
+
 test('a killed worker is restarted (and logged) while the other keeps serving its clients', async () => {
   const { child, port } = await startWorkers(2);
   try {

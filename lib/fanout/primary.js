@@ -8,6 +8,10 @@
 // primary never sends a message back to the worker it came from, so each
 // subscriber gets it exactly once.
 
+const { callPrimary } = require('../workers');
+
+const COUNT_TIMEOUT = 1000; // ms the primary waits for every worker's count
+
 /** The fan-out interface (see lib/server.js): publish, watch, unwatch, close. */
 class PrimaryFanout {
   /**
@@ -41,6 +45,17 @@ class PrimaryFanout {
     this.channel.send({ type: 'fanout', name, message, binary, exclude: excludeIds });
   }
 
+  /**
+   * Subscribers of name in the other workers (the primary asks each; one
+   * that does not answer within ms is left out).
+   * @param {string} name
+   * @param {number} [ms]
+   * @returns {Promise<number>}
+   */
+  count(name, ms = COUNT_TIMEOUT) {
+    return callPrimary('subscribers', name, ms + 500).then((n) => (Number.isInteger(n) ? n : 0), () => 0);
+  }
+
   // The primary relays every multicast to every worker; a worker with no
   // subscriber of the name drops it in C after one lookup.
   watch() {}
@@ -54,4 +69,18 @@ class PrimaryFanout {
   }
 }
 
-module.exports = { PrimaryFanout };
+/**
+ * In the primary: answers a worker's count(name) with the sum of the other
+ * workers' own subscribers of name.
+ * @param {import('../workers').Primary} primary
+ */
+function serveCounts(primary) {
+  primary.onCall('subscribers', (name, asker) => new Promise((resolve) => {
+    if (typeof name !== 'string') throw new Error('subscribers: the name must be a string');
+    primary.collect('subscribers', (results) => {
+      resolve(results.reduce((sum, r) => sum + (r.index !== asker && Number.isInteger(r.data) ? r.data : 0), 0));
+    }, COUNT_TIMEOUT, name);
+  }));
+}
+
+module.exports = { PrimaryFanout, serveCounts };
