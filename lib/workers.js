@@ -285,7 +285,6 @@ function runPrimary({ count, script, args, port, closeTimeout, log, sharedStore 
   const primary = new Primary({ count, script, args, port, closeTimeout, log: logger });
   if (sharedStore) require('./workers-store').serveStore(primary, new (require('./store').MemoryStore)());
   require('./fanout/primary').serveCounts(primary);
-  logger.info(`primary (pid ${process.pid}) starting ${count} worker${count === 1 ? '' : 's'}`);
   primary.on('listening', (p) => logger.info(`all ${count} workers listening on port ${p}`));
   primary.on('exit', (code) => process.exit(code));
   let signalled = false;
@@ -304,6 +303,8 @@ function runPrimary({ count, script, args, port, closeTimeout, log, sharedStore 
   process.on('SIGHUP', () => { // TLS reload: every worker reads its certificates again
     for (const w of primary.workers) if (w.child !== null) w.child.kill('SIGHUP');
   });
+  // Said once the signal handlers are in place: a SIGTERM from whoever read this line is handled.
+  logger.info(`primary (pid ${process.pid}) starting ${count} worker${count === 1 ? '' : 's'}`);
   return primary.start();
 }
 
