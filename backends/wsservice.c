@@ -781,6 +781,10 @@ static void sweep(wss_server *s) {
 }
 
 static void stop(wss_server *s) {
+    /* The socket goes first: a gateway that sees a relay connection end
+     * finds it gone and tells the client 1001 (going away), not 1011. */
+    struct stat st;
+    if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino) unlink(s->path);
     for (wss_client *c = s->clients; c; c = c->next) {
         if (c->dead) continue;
         if (c->kind == WSS_DIRECT && !c->close_sent) wss_direct_close(c, WS_CLOSE_GOING_AWAY, "service stopping");
@@ -788,8 +792,6 @@ static void stop(wss_server *s) {
         wss_teardown(c);
     }
     sweep(s);
-    struct stat st;
-    if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino) unlink(s->path);
     close(s->fd);
     close(s->sigfd);
     free(s->slab);
