@@ -64,13 +64,23 @@ function servicesDir() {
  */
 async function startService(program, dir, name, args = [], env = {}) {
   const sock = path.join(dir, name);
+  // Which socket is there (a new one may reuse the inode number of a removed one, not its ctime).
+  const inode = (p) => {
+    try {
+      const st = fs.statSync(p, { bigint: true });
+      return st.isSocket() ? `${st.ino} ${st.ctimeNs}` : null;
+    } catch (_) {
+      return null;
+    }
+  };
+  const stale = inode(sock); // a socket left by a service that died: wait for the new one
   const base = SANITIZED ? { ...withoutPreload(), ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' } : withoutPreload();
   const proc = spawn(path.join(BUILD, program), ['-R', dir, '-n', name, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...base, ...env } });
   children.add(proc);
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   const closed = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
-  await waitUntil(() => proc.exitCode !== null || (fs.existsSync(sock) && fs.statSync(sock).isSocket()), 10000, `${program}'s socket`);
+  await waitUntil(() => proc.exitCode !== null || (inode(sock) !== null && inode(sock) !== stale), 10000, `${program}'s socket`);
   assert.equal(proc.exitCode, null, `${program} exited at start: ${stderr}`);
   return {
     proc,
