@@ -535,6 +535,10 @@ describe('a relayed service and a server that stop: the clients get 1001 (going 
 // through the service while the engine answers pings and closes at once, so
 // there the echo may come after the pong or, once the engine closed, not at
 // all. Direct mode keeps the order (the service speaks WebSocket itself).
+// NODE_WEBSOCKET_CONFORMANCE=6.4,7.9 runs only those cases, as in suite.js.
+const only = (process.env.NODE_WEBSOCKET_CONFORMANCE || '').split(',').map((x) => x.trim()).filter(Boolean);
+const selected = (id) => only.length === 0 || only.some((p) => id === p || id.startsWith(`${p}.`) || id.startsWith(`${p}/`));
+
 function echoBeforeOwnFrame(k) {
   const ev = k.expect.events || [];
   const first = ev.findIndex((e) => e.type === 'message');
@@ -621,7 +625,7 @@ describe('conformance of websocket_echo through the relay: the cases that expect
     if (target) await target.close();
   });
   for (const s of allSections()) {
-    for (const k of s.cases.filter(echoBeforeOwnFrame)) {
+    for (const k of s.cases.filter((c) => echoBeforeOwnFrame(c) && selected(c.id))) {
       test(`${k.id} ${k.title} (the echo may follow the server's own frame)`, { timeout: (k.timeout || 2000) * 2 + 6000 }, async () => {
         run++;
         await runRelayOrderingCase(target.url, k);
