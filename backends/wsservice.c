@@ -243,6 +243,14 @@ wss_server *wss_listen(const wss_config *cfg, const wss_handlers *h, void *user,
         return fail(s, err, errlen, "socket path %s/%s is too long for a UNIX socket", dir, cfg->name);
     if (clear_stale(s->path, s->cfg.type, err, errlen) != 0) return discard(s);
 
+    /* SIGTERM and SIGINT are blocked before the socket is there: one sent as
+     * soon as it appears waits for the signalfd (a clean stop) instead of
+     * killing the service with its socket file left behind. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     s->fd = socket(AF_UNIX, s->cfg.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) return fail(s, err, errlen, "socket: %s%s", strerror(errno), "");
     struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -264,11 +272,6 @@ wss_server *wss_listen(const wss_config *cfg, const wss_handlers *h, void *user,
         unlink(s->path);
         return discard(s);
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigprocmask(SIG_BLOCK, &set, NULL);
     s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
     s->slab_cap = WSS_READ_CHUNK;
@@ -521,12 +524,17 @@ static void relay_stream_input(wss_client *c, const uint8_t *buf, size_t len) {
             c->in_cap = 0;
         }
     } else if (rest) {
-        c->in = malloc(rest < 4096 ? 4096 : rest);
-        if (c->in == NULL) {
-            wss_teardown(c);
-            return;
+        /* c->in may still hold an emptied buffer: reuse or grow it, never drop it */
+        if (rest > c->in_cap) {
+            size_t cap = rest < 4096 ? 4096 : rest;
+            uint8_t *q = realloc(c->in, cap);
+            if (q == NULL) {
+                wss_teardown(c);
+                return;
+            }
+            c->in = q;
+            c->in_cap = cap;
         }
-        c->in_cap = rest < 4096 ? 4096 : rest;
         memcpy(c->in, p + off, rest);
         c->in_len = rest;
     }
@@ -781,6 +789,10 @@ static void sweep(wss_server *s) {
 }
 
 static void stop(wss_server *s) {
+    /* The socket goes first: a gateway that sees a relay connection end
+     * finds it gone and tells the client 1001 (going away), not 1011. */
+    struct stat st;
+    if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino) unlink(s->path);
     for (wss_client *c = s->clients; c; c = c->next) {
         if (c->dead) continue;
         if (c->kind == WSS_DIRECT && !c->close_sent) wss_direct_close(c, WS_CLOSE_GOING_AWAY, "service stopping");
@@ -788,8 +800,6 @@ static void stop(wss_server *s) {
         wss_teardown(c);
     }
     sweep(s);
-    struct stat st;
-    if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino) unlink(s->path);
     close(s->fd);
     close(s->sigfd);
     free(s->slab);

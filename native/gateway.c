@@ -70,6 +70,9 @@ struct ws_gw_link {
     char protocol[WS_GW_NAME_MAX + 1];
     char address[64];
     uint16_t port;
+    char *target;    /* the socket connected to, and its identity then: see service_closed() */
+    dev_t target_dev;
+    ino_t target_ino;
 };
 
 /* ---- configuration -------------------------------------------------- */
@@ -191,6 +194,7 @@ int ws_gateway_resolve(const ws_gateway *gw, const char *raw, size_t raw_len, co
 
 static void link_free(ws_gw_link *l) {
     ws_bytes_free(&l->in);
+    free(l->target);
     while (l->out_head) {
         ws_gw_packet *p = l->out_head;
         l->out_head = p->next;
@@ -225,7 +229,8 @@ static void link_down(ws_gw_link *l) {
 
 /* The backend ended or failed: the client gets code and reason. */
 static void backend_gone(ws_gw_link *l, uint16_t code, const char *reason) {
-    if (l->conn) ws_conn_close(l->conn, code, reason, strlen(reason), code != WS_CLOSE_NORMAL);
+    if (l->conn)
+        ws_conn_close(l->conn, code, reason, strlen(reason), code != WS_CLOSE_NORMAL && code != WS_CLOSE_GOING_AWAY);
     link_down(l);
 }
 
@@ -236,6 +241,23 @@ void ws_gateway_client_gone(ws_gw_link *l) {
 }
 
 static const char closed_reason[] = "gateway: service closed the connection";
+
+/* The service ended the connection (EOF, or the socket failed). Going away
+ * (1001) when the server is shutting down or the service stopped: a service
+ * removes its socket when it stops (libwsservice does so before it closes
+ * its clients), a crashed one leaves it, a restarted one made another. So a
+ * server and its services stopped together (one signal to the process
+ * group, a system shutdown) give 1001 whichever notices first. Else the
+ * service failed that client: 1011. */
+static void service_closed(ws_gw_link *l) {
+    struct stat st;
+    if (l->conn && l->conn->srv->shutting_down)
+        backend_gone(l, WS_CLOSE_GOING_AWAY, "server shutting down");
+    else if (l->target && (stat(l->target, &st) != 0 || st.st_dev != l->target_dev || st.st_ino != l->target_ino))
+        backend_gone(l, WS_CLOSE_GOING_AWAY, "gateway: the service stopped");
+    else
+        backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+}
 
 /* ---- backend to client ---------------------------------------------- */
 
@@ -285,7 +307,7 @@ static void on_stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread == 0) return;
     if (nread < 0) {
         if (nread == UV_ENOBUFS) backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
-        else backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+        else service_closed(l);
         return;
     }
     l->in.len += (size_t)nread;
@@ -326,11 +348,11 @@ static void read_packets(ws_gw_link *l) {
         ssize_t n = recv(l->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+            service_closed(l);
             return;
         }
         if (n == 0 && l->type == SOCK_SEQPACKET) { /* EOF (an empty packet reads the same: see the README) */
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+            service_closed(l);
             return;
         }
         if ((uint64_t)n > max) {
@@ -345,7 +367,7 @@ static void read_packets(ws_gw_link *l) {
         ssize_t got = recv(l->fd, dst, (size_t)n, MSG_DONTWAIT);
         if (got < 0) {
             if (errno == EAGAIN || errno == EINTR) return;
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+            service_closed(l);
             return;
         }
         int type = ws_utf8_is_valid(dst, (size_t)got) ? WS_GW_TEXT : WS_GW_BINARY;
@@ -378,7 +400,7 @@ static void on_stream_written(uv_write_t *req, int status) {
     free(w);
     if (l->flags & LINK_DOWN) return;
     if (status < 0) {
-        backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+        service_closed(l);
         return;
     }
     client_pause_check(l);
@@ -390,7 +412,7 @@ static void stream_write(ws_gw_link *l, uv_buf_t *parts, unsigned n) {
     if (!l->out_queued) {
         int r = uv_try_write((uv_stream_t *)&l->h.pipe, parts, n);
         if (r < 0 && r != UV_EAGAIN) {
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+            service_closed(l);
             return;
         }
         if (r > 0) done = (size_t)r;
@@ -416,7 +438,7 @@ static void stream_write(ws_gw_link *l, uv_buf_t *parts, unsigned n) {
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)at);
     if (uv_write(&w->req, (uv_stream_t *)&l->h.pipe, &b, 1, on_stream_written) != 0) {
         free(w);
-        backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+        service_closed(l);
         return;
     }
     l->out_queued += at;
@@ -436,7 +458,7 @@ static int packet_send(ws_gw_link *l, const uint8_t *data, size_t len) {
         link_down(l);
         return -1;
     }
-    backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+    service_closed(l);
     return -1;
 }
 
@@ -456,7 +478,7 @@ static void flush_packets(ws_gw_link *l) {
 static void on_poll(uv_poll_t *h, int status, int events) {
     ws_gw_link *l = h->data;
     if (status < 0) {
-        backend_gone(l, WS_CLOSE_INTERNAL_ERROR, closed_reason);
+        service_closed(l);
         return;
     }
     if (events & UV_WRITABLE) flush_packets(l);
@@ -595,6 +617,11 @@ int ws_gateway_open(ws_gateway *gw, ws_conn *c, ws_gw_target *t, const char *add
     snprintf(l->protocol, sizeof l->protocol, "%s", t->protocol);
     snprintf(l->address, sizeof l->address, "%s", address);
     l->port = (uint16_t)port;
+    struct stat st;
+    if (stat(t->target, &st) == 0 && (l->target = strdup(t->target)) != NULL) {
+        l->target_dev = st.st_dev;
+        l->target_ino = st.st_ino;
+    }
     uv_loop_t *loop = c->srv->loop;
     int r = 0;
     if (gw->direct) {
