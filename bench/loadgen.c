@@ -39,7 +39,9 @@
  *   broadcast  N subscribers + 1 publisher on a resource that sends every
  *              message to all its clients; the publisher keeps K messages
  *              in flight (a message is done when all N subscribers have it);
- *              delivered messages/s and fan-out latency.
+ *              delivered messages/s and fan-out latency. --port A,B,...:
+ *              one resource served by several servers (sharing a fan-out):
+ *              subscriber i on the i % n-th port, the publisher on A.
  *   connect    C concurrent attempts, each: TCP connect, upgrade, close
  *              handshake, TCP close; completed cycles/s and handshake latency.
  *   idle       opens N idle connections and reads the server's VmRSS (from
