@@ -34,6 +34,15 @@ const SERVERS = {
   // Two cores of server, for the workers scenario; run when their base server is selected.
   ours2: { label: 'node.websocket --workers=2', script: 'ours-workers.js', args: ['--workers=2'], base: 'ours' },
   uws2: { label: 'uWS.js 2 worker threads', script: 'uws-threads.js', args: ['--threads=2'], base: 'uws' },
+  // The gateway scenarios (issue 9): build/backends/websocket_echo behind ours, and websocketd.
+  gwrelay: { label: 'gateway relay, seqpacket', script: 'ours-gateway.js', base: 'ours', service: true },
+  gwstream: { label: 'gateway relay, stream (length framing)', script: 'ours-gateway.js', args: ['--type=stream'], base: 'ours', service: true },
+  gwdirect: { label: 'gateway direct', script: 'ours-gateway.js', args: ['--direct'], base: 'ours', service: true },
+  websocketd: { label: 'websocketd + cat', script: 'websocketd.js', base: 'ours', tree: true },
+  // Multicast through Redis (issue 10): runserver.js processes and a redis-server of their own.
+  redis1: { label: 'node.websocket, 1 process', script: 'ours-redis.js', args: ['--servers=1'], base: 'ours' },
+  redis1r: { label: 'node.websocket, 1 process, --redis', script: 'ours-redis.js', args: ['--servers=1', '--redis'], base: 'ours', redis: true },
+  redis2r: { label: 'node.websocket, 2 processes, --redis', script: 'ours-redis.js', args: ['--servers=2', '--redis'], base: 'ours', redis: true },
 };
 
 // Each scenario: loadgen flags (full and --quick), the figure that compares,
@@ -86,11 +95,44 @@ const SCENARIOS = [
     figure: 'rate', unit: 'msg/s', higher: true, deflate: true, noTarget: 'none (deflate)',
   },
   {
+    // Issue 9: /echo served by build/backends/websocket_echo through the
+    // gateway (relay over SOCK_SEQPACKET, relay over SOCK_STREAM with the
+    // length framing, direct mode) beside the JS echo module of
+    // servers/ours.js and websocketd running cat (a process per
+    // connection). Text: websocketd is line-based, and the seqpacket relay
+    // types a message by its bytes (valid UTF-8 is text). Server CPU is the
+    // server plus websocket_echo, or websocketd plus all its children.
+    id: 'gateway-echo16', title: 'gateway: echo 100 conns × 16 B text, K=16',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '16', '--size', '16', '--text'],
+    quick: ['--conns', '20'],
+    servers: ['ours', 'gwrelay', 'gwstream', 'gwdirect', 'websocketd'], gateway: true,
+    figure: 'rate', unit: 'msg/s', higher: true, noTarget: 'relay CPU/msg ≤ 1.5× JS echo; ≥ 10× ahead of websocketd',
+  },
+  {
+    id: 'gateway-echo4k', title: 'gateway: echo 100 conns × 4 KiB text, K=16',
+    args: ['--mode', 'echo', '--conns', '100', '--inflight', '16', '--size', '4096', '--text'],
+    quick: ['--conns', '20'],
+    servers: ['ours', 'gwrelay', 'gwstream', 'gwdirect', 'websocketd'], gateway: true,
+    figure: 'rate', unit: 'msg/s', higher: true, noTarget: 'relay CPU/msg ≤ 1.5× JS echo; ≥ 10× ahead of websocketd',
+  },
+  {
     id: 'bcast1k', title: 'broadcast to 1,000 subscribers × 16 B',
     args: ['--mode', 'broadcast', '--conns', '1000', '--inflight', '16', '--size', '16', '--binary'],
     quick: ['--conns', '100'],
     figure: 'rate', unit: 'deliveries/s', higher: true,
     target: { key: 'rate', higher: true, text: '≥ 1.0× uWS.js' },
+  },
+  {
+    // Issue 10: bcast1k with the 1,000 subscribers spread over two
+    // runserver.js processes (subscriber i on server i % 2, the publisher
+    // on the first) sharing a redis-server started for the run, against the
+    // same on one process with and without --redis. Every server-side
+    // process (both servers and redis-server) on the server core.
+    id: 'bcast1k-redis2', title: 'broadcast to 1,000 subscribers × 16 B, two servers through Redis',
+    args: ['--mode', 'broadcast', '--conns', '1000', '--inflight', '16', '--size', '16', '--binary'],
+    quick: ['--conns', '100'],
+    servers: ['redis1', 'redis1r', 'redis2r'], redis: true,
+    figure: 'rate', unit: 'deliveries/s', higher: true, noTarget: 'none (issue 10: the cost of crossing processes)',
   },
   {
     id: 'bcast10k', title: 'broadcast to 10,000 subscribers × 16 B',
@@ -358,6 +400,7 @@ async function main() {
         if (sc.idle) args.push('--duration', String(opt.quick ? sc.quickSettle : sc.settle));
         else args.push('--duration', String(duration), '--warmup', String(warmup));
         args.push('--port', srv.port, '--server-pid', srv.pids);
+        if (SERVERS[name].tree) args.push('--server-tree');
         try {
           const r = await runLoadgen(args, cpus && cpus.gen, (duration + warmup + 120) * 1000);
           results[sc.id][name].push(r.kv);
@@ -403,7 +446,16 @@ function summarize(sc, runs) {
     genSum: median(pick('gen_cpu_sum')),
     srvCores: median(ok.map((r) => r.server_cpu_s / r.duration_s)), // server CPU as cores busy
     raw: pick(sc.figure),
+    // CPU seconds per million messages of each --server-pid process (server, service; servers, redis)
+    parts: partsPerM(ok),
   };
+}
+
+function partsPerM(runs) {
+  const each = runs.map((r) => (typeof r.server_cpu_parts === 'string' || typeof r.server_cpu_parts === 'number'
+    ? String(r.server_cpu_parts).split(',').map((x) => Number(x) / (r.msgs / 1e6)) : null)).filter(Boolean);
+  if (!each.length) return null;
+  return each[0].map((_, i) => median(each.map((p) => p[i])));
 }
 
 function report({ scenarios, servers, results, unavailable, machine, command, started, reps, duration, warmup, pin, quick }) {
@@ -532,6 +584,67 @@ function report({ scenarios, servers, results, unavailable, machine, command, st
         const s = sums[sc.id][name];
         if (!s || !s.n) continue;
         L.push(`| ${sc.title} | ${SERVERS[name].label} | ${Number.isFinite(s.zpct) ? s.zpct.toFixed(1) + '%' : '–'} | ${fmtNum(s.zrecv)} | ${fmtNum(s.zsent)} |`);
+      }
+    }
+    L.push('');
+  }
+  const gsc = scenarios.filter((sc) => sc.gateway);
+  if (gsc.length) {
+    L.push('## Gateway to UNIX-socket services (issue 9)', '');
+    L.push('`/echo` served by `build/backends/websocket_echo` behind node.websocket\'s gateway: the C relay over a SOCK_SEQPACKET ' +
+      'socket (one packet per message), the relay over SOCK_STREAM with the `length` framing, and direct mode (the client\'s ' +
+      'socket handed to the service after the 101); beside node.websocket\'s JS echo module (servers/ours.js, the echo scenarios\' ' +
+      'server) and websocketd running `/bin/cat` (one process per connection, a line each way per message). Server CPU: the server ' +
+      'process plus websocket_echo (split: server / service), or websocketd plus all its children (loadgen --server-tree), ' +
+      'utime+stime over the measured window. Targets: the relay within 1.5× of the JS echo module\'s CPU per message, ' +
+      'and an order of magnitude (10×) less CPU per message than websocketd.', '');
+    L.push('| scenario | server | figure | server CPU s / M msgs | split: server / service | CPU/msg ÷ JS echo | websocketd CPU/msg ÷ this | msg/s ÷ websocketd | gen CPU | targets met |');
+    L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const sc of gsc) {
+      const js = sums[sc.id].ours;
+      const wsd = sums[sc.id].websocketd;
+      const ok = (x) => x && x.n;
+      for (const name of serversOf(sc, servers)) {
+        const x = sums[sc.id][name];
+        if (!ok(x)) continue;
+        const label = name === 'ours' ? 'JS echo module' : SERVERS[name].label;
+        const split = SERVERS[name].service && x.parts && x.parts.length === 2 ? `${fmtNum(x.parts[0])} / ${fmtNum(x.parts[1])}` : '';
+        const vsJs = ok(js) && name !== 'ours' ? fmtRatio(x.cpu / js.cpu) : '';
+        const wsdCpu = ok(wsd) && name !== 'websocketd' ? fmtRatio(wsd.cpu / x.cpu) : '';
+        const wsdRate = ok(wsd) && name !== 'websocketd' ? fmtRatio(x.fig / wsd.fig) : '';
+        let met = '';
+        if (name === 'gwrelay' || name === 'gwstream') {
+          const a = ok(js) ? (x.cpu <= 1.5 * js.cpu ? 'yes' : 'no') : '–';
+          const b = ok(wsd) ? (wsd.cpu >= 10 * x.cpu ? 'yes' : 'no') : '–';
+          met = `≤ 1.5× JS: ${a}; 10× websocketd: ${b}`;
+        }
+        const sat = x.genMax > GEN_SATURATED ? ' **gen-bound**' : '';
+        L.push(`| ${sc.title} | ${label} | ${fmtNum(x.fig, sc.unit)} ${sc.unit} | ${fmtNum(x.cpu)} | ${split} | ${vsJs} | ${wsdCpu} | ${wsdRate} | ${(x.gen * 100).toFixed(0)}%${sat} | ${met} |`);
+      }
+    }
+    L.push('');
+  }
+  const rsc = scenarios.filter((sc) => sc.redis);
+  if (rsc.length) {
+    L.push('## Multicast through Redis (issue 10)', '');
+    L.push('bcast1k\'s publisher and 1,000 subscribers on `/broadcast` (servers/modules/broadcast.js, one C multicast per message) ' +
+      'served by runserver.js: one process; one process with `--redis`; two processes with `--redis` sharing one redis-server ' +
+      'started for the run on a free port, subscriber i on server i % 2 and the publisher on the first, so that half the ' +
+      'deliveries cross through Redis pub/sub. Every server-side process (servers and redis-server) runs on the server core' +
+      `${pin ? ' (core 0)' : ''}: two servers get no more CPU than one, the figure is the cost of crossing processes. ` +
+      'Server CPU sums the servers and redis-server (split in that order).', '');
+    L.push('| scenario | setup | figure | ÷ 1 process | ÷ 1 process, --redis | server CPU s / M deliveries | split: servers / redis | p50 | gen CPU |');
+    L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const sc of rsc) {
+      const one = sums[sc.id].redis1;
+      const oneR = sums[sc.id].redis1r;
+      const ok = (x) => x && x.n;
+      for (const name of serversOf(sc, servers)) {
+        const x = sums[sc.id][name];
+        if (!ok(x)) continue;
+        const split = x.parts && x.parts.length > 1 ? x.parts.map((v) => fmtNum(v)).join(' / ') : '';
+        const sat = x.genMax > GEN_SATURATED ? ' **gen-bound**' : '';
+        L.push(`| ${sc.title} | ${SERVERS[name].label} | ${fmtNum(x.fig, sc.unit)} ${sc.unit} | ${name !== 'redis1' && ok(one) ? fmtRatio(x.fig / one.fig) : ''} | ${name === 'redis2r' && ok(oneR) ? fmtRatio(x.fig / oneR.fig) : ''} | ${fmtNum(x.cpu)} | ${split} | ${fmtUs(x.p50)} | ${(x.gen * 100).toFixed(0)}%${sat} |`);
       }
     }
     L.push('');

@@ -39,7 +39,9 @@
  *   broadcast  N subscribers + 1 publisher on a resource that sends every
  *              message to all its clients; the publisher keeps K messages
  *              in flight (a message is done when all N subscribers have it);
- *              delivered messages/s and fan-out latency.
+ *              delivered messages/s and fan-out latency. --port A,B,...:
+ *              one resource served by several servers (sharing a fan-out):
+ *              subscriber i on the i % n-th port, the publisher on A.
  *   connect    C concurrent attempts, each: TCP connect, upgrade, close
  *              handshake, TCP close; completed cycles/s and handshake latency.
  *   idle       opens N idle connections and reads the server's VmRSS (from
@@ -53,6 +55,7 @@
 #endif
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -100,6 +103,7 @@ static struct {
     long server_pid;      /* 0 = unknown; the first of server_pids */
     long server_pids[16]; /* --server-pid A,B,...: a server of several processes (workers); CPU is summed */
     unsigned n_server_pids;
+    int server_tree;      /* --server-tree: each server pid counts with all its descendants (a process per client) */
     unsigned concurrency; /* handshakes in progress at once while opening connections */
     int deflate;          /* permessage-deflate: offer it, send compressed frames, inflate replies */
     unsigned threads;     /* echo: threads, each its own epoll and conns / threads connections */
@@ -180,12 +184,71 @@ static double cpu_of_pid(long pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* The server's CPU seconds: summed over its processes (a primary and its workers). */
-static double cpu_of_server(void) {
+/* --server-tree: utime + stime of pid and every live descendant, in seconds
+ * (one pass over /proc: each process's parent and CPU, then the ancestry of
+ * each). A descendant that exits between two samples takes its CPU with it:
+ * the scenarios that use this keep their processes for the whole run. */
+#define TREE_MAX 65536
+static double cpu_of_tree(long root) {
+    static long pids[TREE_MAX], ppids[TREE_MAX];
+    static double cpus[TREE_MAX];
+    unsigned n = 0;
+    DIR *d = opendir("/proc");
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < TREE_MAX) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (end == e->d_name || *end) continue;
+        char path[64], buf[2048];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* gone meanwhile */
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *p = strrchr(buf, ')');
+        if (!p) continue;
+        long ppid = 0;
+        unsigned long long ut = 0, st = 0;
+        p += 2; /* field 3, state */
+        for (int field = 3; field <= 15 && *p; field++) {
+            if (field == 4) ppid = strtol(p, NULL, 10);
+            if (field == 14) ut = strtoull(p, NULL, 10);
+            if (field == 15) st = strtoull(p, NULL, 10);
+            p = strchr(p, ' ');
+            if (!p) break;
+            p++;
+        }
+        pids[n] = pid;
+        ppids[n] = ppid;
+        cpus[n] = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        n++;
+    }
+    closedir(d);
+    double sum = -1;
+    for (unsigned i = 0; i < n; i++) {
+        long a = pids[i];
+        for (unsigned depth = 0; a > 1 && depth < 64; depth++) { /* walk up to root or init */
+            if (a == root) break;
+            unsigned j = 0;
+            while (j < n && pids[j] != a) j++;
+            a = j < n ? ppids[j] : 0;
+        }
+        if (a == root) sum = (sum < 0 ? 0 : sum) + cpus[i];
+    }
+    return sum;
+}
+
+/* The server's CPU seconds: summed over its processes (a primary and its
+ * workers; with --server-tree, their descendants too); parts[i], when given,
+ * gets each listed process's share. */
+static double cpu_of_server_parts(double *parts) {
     double sum = 0;
     for (unsigned i = 0; i < cfg.n_server_pids; i++) {
-        double s = cpu_of_pid(cfg.server_pids[i]);
+        double s = cfg.server_tree ? cpu_of_tree(cfg.server_pids[i]) : cpu_of_pid(cfg.server_pids[i]);
         if (s < 0) return -1;
+        if (parts) parts[i] = s;
         sum += s;
     }
     return cfg.n_server_pids ? sum : -1;
@@ -325,6 +388,7 @@ static PER_THREAD uint8_t zdict[32768];    /* --deflate: a window kept across a 
 static PER_THREAD uint8_t slab[SLAB_SIZE];
 static PER_THREAD struct sockaddr_in srv_addr;
 static PER_THREAD int srv_port; /* this thread's server port (--port A,B: thread t uses the t-th, in turn) */
+static int bc_spread;           /* broadcast with --port A,B,...: subscriber i on ports[i % n], the publisher on A */
 
 /* run state */
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_CLOSE, P_DONE };
@@ -360,6 +424,13 @@ static void set_events(conn *c, int out) {
 
 static void base64(const uint8_t *in, int n, char *out) { EVP_EncodeBlock((unsigned char *)out, in, n); }
 
+/* The server port of a connection: the thread's, or for a broadcast spread
+ * over several servers, subscriber i's share (the publisher on the first). */
+static int conn_port(const conn *c) {
+    if (!bc_spread) return srv_port;
+    return c->role == R_PUB ? cfg.ports[0] : cfg.ports[c->idx % cfg.n_ports];
+}
+
 static void make_request(conn *c) {
     uint8_t key[16], digest[SHA_DIGEST_LENGTH];
     char key64[32], buf[64];
@@ -377,7 +448,7 @@ static void make_request(conn *c) {
     int n = snprintf(c->req, sizeof c->req,
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
-                     cfg.path, srv_port, key64,
+                     cfg.path, conn_port(c), key64,
                      cfg.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n" : "");
     if (n <= 0 || (size_t)n >= sizeof c->req) die("--path is too long");
     c->req_len = (uint16_t)n;
@@ -412,8 +483,10 @@ static void conn_open(conn *c) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     c->want_out = 1;
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&srv_addr, sizeof srv_addr) < 0 && errno != EINPROGRESS)
-        die("connect to 127.0.0.1:%d: %s", srv_port, strerror(errno));
+    struct sockaddr_in addr = srv_addr;
+    addr.sin_port = htons((uint16_t)conn_port(c));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS)
+        die("connect to 127.0.0.1:%d: %s", conn_port(c), strerror(errno));
     c->state = S_CONNECTING;
     pending_count++;
 }
@@ -987,7 +1060,7 @@ static void on_writable(conn *c) {
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) die("connect to 127.0.0.1:%d: %s", srv_port, strerror(err));
+        if (err) die("connect to 127.0.0.1:%d: %s", conn_port(c), strerror(err));
         c->state = S_HANDSHAKE;
     }
     if (c->state == S_HANDSHAKE) {
@@ -1137,13 +1210,16 @@ static void usage(void) {
     fprintf(stderr,
             "usage: loadgen --port P[,P...] [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
             "               [--size S] [--binary] [--duration SEC] [--warmup SEC] [--path /res]\n"
-            "               [--server-pid PID[,PID...]] [--concurrency C] [--deflate] [--threads T]\n"
+            "               [--server-pid PID[,PID...]] [--server-tree] [--concurrency C] [--deflate] [--threads T]\n"
             "  echo:      N connections, K messages in flight each, S-byte payloads (default path /echo)\n"
             "  broadcast: N subscribers + 1 publisher, K messages in flight (default path /broadcast)\n"
             "  connect:   N concurrent open/upgrade/close cycles (default path /echo)\n"
             "  idle:      N idle connections; --server-pid required; --duration = settle time\n"
             "  --deflate: offer permessage-deflate (client_no_context_takeover), send JSON-like payloads\n"
             "             compressed, inflate and check the server's compressed replies\n"
+            "  --server-pid: the server's CPU is summed over these processes (server_cpu_parts: each one's);\n"
+            "             --server-tree: each with all its descendants (a server that forks per client)\n"
+            "  broadcast with --port A,B,...: subscriber i on the i%%n-th port, the publisher on A\n"
             "  --threads: echo only: T threads, each its own epoll and N/T connections; results summed,\n"
             "             gen_cpu is the busiest thread's share of a core\n");
     exit(2);
@@ -1184,6 +1260,7 @@ typedef struct {
     unsigned nconns;
     uint64_t t_meas0, t_meas1;
     double gen_cpu0, gen_cpu1, srv_cpu0, srv_cpu1;
+    double srv_part0[16], srv_part1[16]; /* each --server-pid process (with --server-tree: and its descendants) */
     long long rss_before, rss_after;
 } thread_run;
 
@@ -1310,7 +1387,7 @@ static void *run_thread(void *arg) {
                 cnt_pub = pub ? pub->send_seq : 0;
                 t_meas0 = now;
                 gen_cpu0 = cpu_self_s();
-                srv_cpu0 = cpu_of_server();
+                srv_cpu0 = cpu_of_server_parts(r->srv_part0);
                 t_phase_end = now + (uint64_t)(cfg.duration * 1e9);
             }
             break;
@@ -1319,7 +1396,7 @@ static void *run_thread(void *arg) {
                 measuring = 0;
                 t_meas1 = now;
                 gen_cpu1 = cpu_self_s();
-                srv_cpu1 = cpu_of_server();
+                srv_cpu1 = cpu_of_server_parts(r->srv_part1);
                 if (pub) cnt_pub = pub->send_seq - cnt_pub;
                 if (cfg.mode == M_IDLE) {
                     rss_after = rss_of_pid(cfg.server_pid);
@@ -1435,6 +1512,7 @@ int main(int argc, char **argv) {
             cfg.server_pid = cfg.n_server_pids ? cfg.server_pids[0] : 0;
             i++;
         }
+        else if (!strcmp(a, "--server-tree")) cfg.server_tree = 1;
         else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
         else if (!strcmp(a, "--deflate")) cfg.deflate = 1;
         else if (!strcmp(a, "--threads")) cfg.threads = (unsigned)parse_num(a, v, 1, MAX_THREADS), i++;
@@ -1490,7 +1568,9 @@ int main(int argc, char **argv) {
 
     unsigned total = cfg.conns + (cfg.mode == M_BROADCAST ? 1 : 0);
     raise_nofile(total + 16);
-    if (cfg.n_ports > cfg.threads) die("--port: %u ports for %u thread(s): give each thread one (--threads)", cfg.n_ports, cfg.threads);
+    bc_spread = cfg.mode == M_BROADCAST && cfg.n_ports > 1;
+    if (bc_spread && cfg.conns < cfg.n_ports) die("--port: %u ports for %u subscribers", cfg.n_ports, cfg.conns);
+    if (!bc_spread && cfg.n_ports > cfg.threads) die("--port: %u ports for %u thread(s): give each thread one (--threads), or --mode broadcast", cfg.n_ports, cfg.threads);
 
     thread_run runs[MAX_THREADS];
     memset(runs, 0, sizeof runs);
@@ -1548,7 +1628,7 @@ int main(int argc, char **argv) {
     double secs = (double)(t_meas1 - t_meas0) / 1e9;
     double gen_cpu = cfg.threads > 1 ? gen_cpu_max : secs > 0 ? (gen_cpu1 - gen_cpu0) / secs : 0;
     double srv_cpu = (srv_cpu0 >= 0 && srv_cpu1 >= 0) ? srv_cpu1 - srv_cpu0 : -1;
-    char line[1024];
+    char line[1536];
     int L = 0;
 #define KV(...) L += snprintf(line + L, sizeof line - (size_t)L, __VA_ARGS__)
     KV("mode=%s", mode_names[cfg.mode]);
@@ -1578,6 +1658,11 @@ int main(int argc, char **argv) {
     KV(" gen_cpu=%.3f", gen_cpu);
     if (cfg.threads > 1) KV(" threads=%u gen_cpu_sum=%.3f", cfg.threads, gen_cpu_sum);
     if (srv_cpu >= 0) KV(" server_cpu_s=%.3f server_cpu_s_per_mmsg=%.3f", srv_cpu, cpu_per_m);
+    if (srv_cpu >= 0 && cfg.n_server_pids > 1) { /* the split: CPU seconds of each --server-pid process */
+        KV(" server_cpu_parts=");
+        for (unsigned k = 0; k < cfg.n_server_pids; k++)
+            KV("%s%.3f", k ? "," : "", runs[0].srv_part1[k] - runs[0].srv_part0[k]);
+    }
     if (cfg.mode == M_CONNECT) KV(" handshakes=%" PRIu64 " close_timeouts=%" PRIu64, cnt_handshakes, close_timeouts);
     /* deflate: replies that came compressed, and payload bytes per message both ways on the wire */
     if (cfg.deflate && cfg.mode != M_CONNECT)

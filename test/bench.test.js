@@ -214,6 +214,7 @@ function fakeServer(behave) {
       }
     });
   });
+  server.clients = clients;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
@@ -308,6 +309,54 @@ test('loadgen --threads 2 fails when the server of one thread misbehaves', async
   } finally {
     good.close();
     bad.close();
+  }
+});
+
+test('loadgen --mode broadcast --port A,B spreads the subscribers over both servers, the publisher on A', async () => {
+  const servers = [];
+  const hosts = [];
+  const everyone = () => [...servers[0].clients, ...servers[1].clients];
+  const fanout = (sock, opcode, payload) => { for (const c of everyone()) c.write(frame(opcode, payload)); };
+  for (let i = 0; i < 2; i++) {
+    servers.push(await fakeServer({
+      frame: (sock, opcode, payload) => { hosts[i] = (hosts[i] || 0) + 1; fanout(sock, opcode, payload); },
+    }));
+  }
+  const counts = [];
+  const sample = setInterval(() => { counts[0] = servers[0].clients.length; counts[1] = servers[1].clients.length; }, 20);
+  try {
+    const r = await loadgen(['--mode', 'broadcast', '--conns', '6', '--inflight', '2', '--size', '16', '--binary', ...SHORT,
+      '--port', servers.map((x) => x.address().port).join(',')]);
+    assert.strictEqual(r.code, 0, r.stderr);
+    const k = kv(r.stdout);
+    assert.ok(k.published > 0 && k.msgs > 0, `published=${k.published} msgs=${k.msgs}`);
+    assert.deepStrictEqual(counts, [4, 3], 'subscribers 0, 2, 4 and the publisher on A; 1, 3, 5 on B');
+    assert.ok(hosts[0] > 0 && !hosts[1], 'only the publisher sends, to A');
+  } finally {
+    clearInterval(sample);
+    for (const x of servers) x.close();
+  }
+});
+
+test('loadgen --server-tree counts the server\'s descendants; server_cpu_parts splits the CPU by process', async () => {
+  // The "server" process (this one) answers slowly and stays nearly idle; its child `yes` is busy.
+  const server = await fakeServer({ frame: (sock, opcode, payload) => setTimeout(() => echo(sock, opcode, payload), 5) });
+  const busy = spawn('yes', [], { stdio: ['ignore', 'ignore', 'ignore'] });
+  try {
+    const args = ['--mode', 'echo', '--conns', '1', '--inflight', '1', '--size', '16', '--duration', '0.5', '--warmup', '0.1',
+      '--port', String(server.address().port), '--server-pid', `${process.pid},${busy.pid}`];
+    const plain = await loadgen(args);
+    assert.strictEqual(plain.code, 0, plain.stderr);
+    const p = kv(plain.stdout).server_cpu_parts.split(',').map(Number);
+    assert.strictEqual(p.length, 2);
+    assert.ok(p[1] > 0.05 && p[0] < p[1], `alone, this process is idle beside its busy child: ${p}`);
+    const tree = await loadgen([...args, '--server-tree']);
+    assert.strictEqual(tree.code, 0, tree.stderr);
+    const t = kv(tree.stdout).server_cpu_parts.split(',').map(Number);
+    assert.ok(t[1] > 0.05 && t[0] >= t[1] - 0.011, `with its descendants, this process counts its child's CPU: ${t}`);
+  } finally {
+    busy.kill('SIGKILL');
+    server.close();
   }
 });
 
@@ -467,7 +516,7 @@ test('compare.js --quick runs end to end and writes its report', { timeout: 1800
   const out = path.join(os.tmpdir(), `bench-results-${process.pid}.md`);
   const r = await new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(BENCH, 'compare.js'), '--quick', '--servers', SERVERS.join(','),
-      '--scenarios', 'echo16-k16,bcast1k,idle10k,echo-deflate,echo16-k16-workers2', '--duration', '0.3', '--warmup', '0.1', '--out', out],
+      '--scenarios', `echo16-k16,bcast1k,idle10k,echo-deflate,echo16-k16-workers2${SERVERS.includes('ours') ? ',gateway-echo16,bcast1k-redis2' : ''}`, '--duration', '0.3', '--warmup', '0.1', '--out', out],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -489,6 +538,18 @@ test('compare.js --quick runs end to end and writes its report', { timeout: 1800
     const workerLabels = ['uWS\\.js 2 worker threads', ...(SERVERS.includes('ours') ? ['node\\.websocket --workers=2', 'node\\.websocket'] : [])];
     for (const label of workerLabels) assert.match(md, new RegExp(`\\| echo 100 conns × 16 B, K=16, two cores of server \\| ${label} \\| [\\d.]+[kM]? msg/s`));
     assert.match(md, /## Two cores of server: workers/);
+    if (SERVERS.includes('ours')) {
+      // The gateway: websocket_echo through the relay (both socket types) and direct mode, the JS echo module, websocketd.
+      for (const label of ['JS echo module', 'gateway relay, seqpacket', 'gateway relay, stream \\(length framing\\)', 'gateway direct', 'websocketd \\+ cat']) {
+        assert.match(md, new RegExp(`\\| gateway: echo 100 conns × 16 B text, K=16 \\| ${label} \\| [\\d.]+[kM]? msg/s \\| [\\d.]+ \\|`));
+      }
+      assert.match(md, /\| gateway relay, seqpacket \| [^|]+ \| [\d.]+ \| [\d.]+ \/ [\d.]+ \| [\d.]+× \| [\d.]+× \|/, 'relay: the split server / service and the ratios');
+      // Two servers through Redis: loadgen checks that every subscriber, on either server, got every message.
+      for (const label of ['1 process', '1 process, --redis', '2 processes, --redis']) {
+        assert.match(md, new RegExp(`\\| broadcast to 1,000 subscribers × 16 B, two servers through Redis \\| node\\.websocket, ${label} \\| [\\d.]+[kM]? deliveries/s`));
+      }
+      assert.match(md, /\| node\.websocket, 2 processes, --redis \| [^|]+ \| [\d.]+× \| [\d.]+× \| [\d.]+ \| [\d.]+ \/ [\d.]+ \/ [\d.]+ \|/, 'two servers and redis in the split');
+    }
   } finally {
     fs.rmSync(out, { force: true });
   }
