@@ -428,7 +428,8 @@ class Server extends EventEmitter {
         }
       }
     }
-    const binary = Boolean(options && options.binary);
+    // What the C multicast makes of it (strings text unless asked, Buffers binary), said the same way to other processes.
+    const binary = typeof message !== 'string' || Boolean(options && options.binary);
     const n = native.multicast(this._handle, name, message, binary, exclude);
     // local: a source every process has its own of (a clock, a log file): no fan-out, or each subscriber gets it twice.
     if (this._fanout !== null && !(options && options.local)) this._fanout.publish(name, message, binary, excludeIds || []);
