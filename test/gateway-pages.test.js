@@ -181,7 +181,7 @@ describe('gateway pages in headless Chromium, with the real services', { timeout
       const r = await running[0].stop();
       assert.deepEqual(r, { code: 0, signal: null }, running[0].stderr());
       running[0] = await startService(...CHAT(services));
-      await seen(page, 'info', 'DISCONNECTED (code 1011, gateway: service closed the connection)');
+      await seen(page, 'info', 'DISCONNECTED (code 1001, gateway: the service stopped)');
       await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
       await page.locator('#log li.received .text', { hasText: exact('WSWelcome eve') }).nth(1).waitFor({ timeout: 5000 });
       assert.equal(await page.textContent('#me'), 'you are eve');
