@@ -428,6 +428,7 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     cfg.max_backpressure = (uint64_t)get_number(env, cfg_v, "maxBackpressure", 1024.0 * 1024);
     cfg.backpressure_policy = (int)get_number(env, cfg_v, "backpressurePolicy", WS_BACKPRESSURE_DROP);
     cfg.proxy_protocol = get_number(env, cfg_v, "proxyProtocol", 0) != 0;
+    cfg.legacy_drafts = get_number(env, cfg_v, "legacyDrafts", 0) != 0;
     cfg.id_stride = (uint32_t)get_number(env, cfg_v, "idStride", 1);
     if (cfg.id_stride < 1) cfg.id_stride = 1;
     cfg.id_offset = (uint32_t)get_number(env, cfg_v, "idOffset", 0) % cfg.id_stride;
