@@ -619,6 +619,10 @@ static napi_value js_gateway_accept(napi_env env, napi_callback_info info) {
         return NULL;
     }
     napi_value result;
+    if (!t->status && ws_conn_legacy(c)) { /* services speak RFC 6455 frames, which a legacy client cannot */
+        t->status = 426;
+        snprintf(t->reason, sizeof t->reason, "the gateway needs RFC 6455 (Sec-WebSocket-Version: 13)");
+    }
     if (t->status) {
         result = ws_conn_reject(c, t->status, t->reason) == 0 ? refusal(env, t) : boolean(env, false);
         free(t);

@@ -262,3 +262,27 @@ describe('runserver.js', () => {
     });
   }
 });
+
+test('a legacy request for a gateway service gets 426: services speak RFC 6455 frames', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lg-'));
+  const empty = path.join(dir, 'modules');
+  fs.mkdirSync(empty);
+  const services = path.join(dir, 's');
+  fs.mkdirSync(services);
+  const svc = net.createServer((s) => s.pipe(s));
+  await new Promise((resolve) => svc.listen(path.join(services, 'demo'), resolve));
+  const srv = await startServer({ legacyDrafts: true, modules: empty, gateway: { services, framing: 'line' } });
+  try {
+    const ws = await wsClient(`${srv.url}/demo`); // the service itself is reachable
+    ws.terminate();
+    const c = rawClient(srv.port);
+    c.socket.write(bin(REQUEST_76));
+    await c.waitEnd('the answer');
+    assert.match(c.data.toString('latin1'), /^HTTP\/1\.1 426 [^\r]*\r\n(.*\r\n)*Sec-WebSocket-Version: 13\r\n/);
+    assert.match(c.data.toString('latin1'), /the gateway needs RFC 6455/);
+  } finally {
+    await srv.close();
+    svc.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
