@@ -1290,7 +1290,8 @@ static void process_hixie(ws_conn *c, uint8_t *p, size_t n) {
         if (c->flags & WS_CONN_F_CLOSE_SENT) continue; /* closing: messages no longer delivered */
         const uint8_t *data = ev.data;
         size_t len = ev.len;
-        if (!(ev.first && ev.last)) {
+        int whole = ev.first && ev.last; /* in this read: no copy */
+        if (!whole) {
             if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) goto oom;
             if (!ev.last) continue;
             data = c->in.data;
@@ -1300,7 +1301,7 @@ static void process_hixie(ws_conn *c, uint8_t *p, size_t n) {
             violation(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in text message");
             return;
         }
-        if ((data == ev.data ? emit_message(c, WS_OP_TEXT, data, len) : emit_reassembled(c, WS_OP_TEXT)) != 0) goto oom;
+        if ((whole ? emit_message(c, WS_OP_TEXT, data, len) : emit_reassembled(c, WS_OP_TEXT)) != 0) goto oom;
         ws_bytes_free(&c->in);
     }
     return;

@@ -286,3 +286,43 @@ test('a legacy request for a gateway service gets 426: services speak RFC 6455 f
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('over wss:// the 76 location says wss://, and messages go both ways', async () => {
+  const tls = require('tls');
+  const { startTlsServer } = require('./helpers');
+  const srv = await startTlsServer({ legacyDrafts: true, modules });
+  const socket = tls.connect({ port: srv.port, host: '127.0.0.1', ca: srv.ca });
+  try {
+    let data = Buffer.alloc(0);
+    socket.on('data', (d) => { data = Buffer.concat([data, d]); });
+    socket.on('error', () => {});
+    socket.write(bin(REQUEST_76));
+    const want = RESPONSE_76.replace('ws://example.com/demo', 'wss://example.com/demo');
+    await waitUntil(() => data.length >= want.length, 3000, 'the 101');
+    assert.equal(data.toString('latin1'), want);
+    socket.write(text('secure'));
+    await waitUntil(() => data.length >= want.length + 8, 3000, 'the echo');
+    assert.deepEqual(data.subarray(want.length), text('secure'));
+  } finally {
+    socket.destroy();
+    await srv.close();
+  }
+});
+
+test("through a Node http.Server's upgrade event (the server option) as well", async () => {
+  const http = require('http');
+  const { Server } = require('../lib');
+  const httpServer = http.createServer();
+  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const server = new Server({ server: httpServer, legacyDrafts: true, modules, log: false });
+  let c;
+  try {
+    c = await handshake(httpServer.address().port, REQUEST_76, RESPONSE_76);
+    c.socket.write(text('via http'));
+    assert.deepEqual(await c.waitFor(text('via http'), 'the echo'), text('via http'));
+  } finally {
+    if (c) c.socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    await new Promise((resolve) => httpServer.close(resolve));
+  }
+});
