@@ -326,3 +326,20 @@ test("through a Node http.Server's upgrade event (the server option) as well", a
     await new Promise((resolve) => httpServer.close(resolve));
   }
 });
+
+test('a 1 MiB text message spanning many reads is echoed whole', async () => {
+  const srv = await startServer({ legacyDrafts: true, modules });
+  let c;
+  try {
+    c = await handshake(srv.port, REQUEST_76, RESPONSE_76);
+    const big = 'é'.repeat(512 * 1024) + '✓';
+    c.socket.write(text(big));
+    const want = text(big);
+    const got = await c.waitFor(want, 'the echo');
+    assert.equal(got.length, want.length);
+    assert.ok(got.equals(want));
+  } finally {
+    if (c) c.socket.destroy();
+    await srv.close();
+  }
+});
