@@ -19,6 +19,7 @@
         "native/utf8.c",
         "native/http.c",
         "native/handshake.c",
+        "native/hixie.c",
         "native/policy.c",
         "native/docroot.c",
         "native/redis.c",

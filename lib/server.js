@@ -111,6 +111,7 @@ class Server extends EventEmitter {
       maxBackpressure: o.maxBackpressure,
       backpressurePolicy: POLICIES[o.backpressurePolicy],
       proxyProtocol: o.proxyProtocol ? 1 : 0,
+      legacyDrafts: o.legacyDrafts ? 1 : 0,
       idOffset: this._worker !== null ? this._worker.index : 0, // ids unique across workers
       idStride: this._worker !== null ? this._worker.count : 1,
       perMessageDeflate: o.perMessageDeflate ? {
@@ -738,8 +739,7 @@ class Server extends EventEmitter {
       return;
     }
     const handle = this._handle;
-    const protocol = resolved.protocols === null ? ''
-      : chooseProtocol(headersOf(rawHeaders)['sec-websocket-protocol'], resolved.protocols);
+    const protocol = resolved.protocols === null ? '' : chooseProtocol(offeredProtocols(rawHeaders), resolved.protocols);
     const extensions = native.accept(handle, slot, protocol || undefined);
     if (extensions === false) return;
     const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, extensions, secure));
@@ -892,6 +892,13 @@ class Server extends EventEmitter {
 function unique(addresses) {
   const seen = new Set();
   return addresses.filter((a) => !seen.has(a.address) && seen.add(a.address));
+}
+
+// hixie-75 names its subprotocol WebSocket-Protocol (76 and RFC 6455: Sec-WebSocket-Protocol).
+function offeredProtocols(rawHeaders) {
+  const h = headersOf(rawHeaders);
+  const offered = h['sec-websocket-protocol'];
+  return offered === undefined && h['sec-websocket-key'] === undefined ? h['websocket-protocol'] : offered;
 }
 
 module.exports = { Server };

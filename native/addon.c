@@ -428,6 +428,7 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     cfg.max_backpressure = (uint64_t)get_number(env, cfg_v, "maxBackpressure", 1024.0 * 1024);
     cfg.backpressure_policy = (int)get_number(env, cfg_v, "backpressurePolicy", WS_BACKPRESSURE_DROP);
     cfg.proxy_protocol = get_number(env, cfg_v, "proxyProtocol", 0) != 0;
+    cfg.legacy_drafts = get_number(env, cfg_v, "legacyDrafts", 0) != 0;
     cfg.id_stride = (uint32_t)get_number(env, cfg_v, "idStride", 1);
     if (cfg.id_stride < 1) cfg.id_stride = 1;
     cfg.id_offset = (uint32_t)get_number(env, cfg_v, "idOffset", 0) % cfg.id_stride;
@@ -618,6 +619,10 @@ static napi_value js_gateway_accept(napi_env env, napi_callback_info info) {
         return NULL;
     }
     napi_value result;
+    if (!t->status && ws_conn_legacy(c)) { /* services speak RFC 6455 frames, which a legacy client cannot */
+        t->status = 426;
+        snprintf(t->reason, sizeof t->reason, "the gateway needs RFC 6455 (Sec-WebSocket-Version: 13)");
+    }
     if (t->status) {
         result = ws_conn_reject(c, t->status, t->reason) == 0 ? refusal(env, t) : boolean(env, false);
         free(t);

@@ -16,6 +16,7 @@
 #include "docroot.h"
 #include "gateway.h"
 #include "handshake.h"
+#include "hixie.h"
 #include "http.h"
 #include "policy.h"
 #include "proxy.h"
@@ -186,7 +187,21 @@ static int queue_frame_rsv(ws_conn *c, int opcode, int rsv, const void *payload,
     return 0;
 }
 
+/* A legacy-draft frame: 0x00 <text> 0xFF, or 76's length-prefixed binary. */
+static int queue_hixie(ws_conn *c, int opcode, const void *payload, size_t len) {
+    int binary = opcode != WS_OP_TEXT;
+    size_t t = ws_hixie_trailer_size(binary);
+    uint8_t *dst = queue_space(c, WS_HIXIE_MAX_HEADER + len + t);
+    if (!dst) return -1;
+    size_t h = ws_hixie_header(dst, binary, len);
+    if (len) memcpy(dst + h, payload, len);
+    if (t) dst[h + len] = 0xff;
+    queue_commit(c, h + len + t);
+    return 0;
+}
+
 static int queue_frame(ws_conn *c, int opcode, const void *payload, size_t len) {
+    if (ws_conn_legacy(c)) return opcode == WS_OP_TEXT || opcode == WS_OP_BINARY ? queue_hixie(c, opcode, payload, len) : 0;
     return queue_frame_rsv(c, opcode, 0, payload, len);
 }
 
@@ -485,6 +500,7 @@ int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     const ws_bytes *z = compressed(c, data, len);
     int r;
     if (z) r = queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len);
+    else if (ws_conn_legacy(c)) r = queue_hixie(c, opcode, data, len);
     else if (len >= WS_SEND_DIRECT_MIN && len <= UINT_MAX) r = send_large(c, opcode, data, len);
     else r = queue_frame(c, opcode, data, len);
     if (r != 0) return -1;
@@ -496,7 +512,7 @@ uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
     if (!can_send(c)) return NULL;
     r->base = queue_space(c, WS_MAX_SERVER_HEADER + max_len);
     if (!r->base) return NULL;
-    r->header = ws_frame_header_size(max_len, 0);
+    r->header = ws_conn_legacy(c) ? 1 : ws_frame_header_size(max_len, 0); /* legacy: a text frame's 0x00 */
     return r->base + r->header;
 }
 
@@ -509,6 +525,15 @@ int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t 
         return after_send(c, before);
     }
     counted_out(c, len);
+    if (ws_conn_legacy(c)) { /* the reservation has room for the longest prefix and the 0xFF */
+        int binary = opcode != WS_OP_TEXT;
+        size_t h = ws_hixie_header_size(binary, len), t = ws_hixie_trailer_size(binary);
+        if (h != r->header) memmove(r->base + h, r->base + r->header, len);
+        ws_hixie_header(r->base, binary, len);
+        if (t) r->base[h + len] = 0xff;
+        queue_commit(c, h + len + t);
+        return after_send(c, before);
+    }
     size_t h = ws_frame_header_size(len, 0);
     if (h < r->header) memmove(r->base + h, r->base + r->header, len); /* keep the length minimal */
     ws_frame_header(r->base, 1, 0, opcode, len, NULL);
@@ -534,6 +559,7 @@ void ws_conn_close_slow(ws_conn *c) {
 
 int ws_conn_ping(ws_conn *c, const void *data, size_t len) {
     if (!can_send(c) || len > WS_MAX_CONTROL) return -1;
+    if (ws_conn_legacy(c)) return 0; /* the drafts have no ping */
     return queue_frame(c, WS_OP_PING, data, len);
 }
 
@@ -563,6 +589,11 @@ static void set_close(ws_conn *c, uint16_t code, const char *reason, size_t len)
 }
 
 static void queue_close_frame(ws_conn *c, uint16_t code, const char *reason, size_t len) {
+    if (ws_conn_legacy(c)) { /* the drafts' close carries no code or reason */
+        c->flags |= WS_CONN_F_CLOSE_SENT;
+        if (queue_bytes(c, WS_HIXIE_CLOSE, 2) != 0) finish(c);
+        return;
+    }
     uint8_t payload[WS_MAX_CONTROL] = {0};
     size_t n = 0;
     if (code != WS_CLOSE_NO_STATUS) {
@@ -838,9 +869,51 @@ static int negotiate_deflate(ws_conn *c, const ws_http_request *req, char *respo
     return (int)response_len;
 }
 
+/* The 101 of a legacy draft, from the kept head (and 76's 8 bytes after it). */
+static int accept_legacy(ws_conn *c, const char *protocol, size_t protocol_len, char *extensions_out,
+                         size_t extensions_cap) {
+    ws_http_request req;
+    int head_len = ws_http_parse_request((const char *)c->in.data, c->in.len, &req);
+    int version = ws_conn_legacy(c);
+    uint32_t body_len = version == 76 ? WS_HIXIE_BODY_LEN : 0;
+    if (head_len <= 0 || c->in.len < (size_t)head_len + body_len || protocol_len > 512) return -1;
+    if (extensions_cap) extensions_out[0] = 0;
+    uint8_t answer[WS_HIXIE_ANSWER_LEN];
+    if (version == 76) {
+        const ws_http_header *k1 = ws_http_find(&req, "Sec-WebSocket-Key1"), *k2 = ws_http_find(&req, "Sec-WebSocket-Key2");
+        if (!k1 || !k2 || ws_hixie_answer(k1->value, k1->value_len, k2->value, k2->value_len,
+                                          c->in.data + head_len, answer) != 0) {
+            ws_conn_reject(c, 400, "Invalid Sec-WebSocket-Key1 or Sec-WebSocket-Key2");
+            return -1;
+        }
+    }
+    const ws_http_header *origin = ws_http_find(&req, "Origin");
+    if (!origin) origin = ws_http_find(&req, "Sec-WebSocket-Origin");
+    const ws_http_header *host = ws_http_find(&req, "Host");
+    char out[2048];
+    size_t n = ws_hixie_response(out, sizeof out, version, c->tls != NULL, origin ? origin->value : NULL,
+                                 origin ? origin->value_len : 0, host->value, host->value_len, req.target,
+                                 req.target_len, protocol, protocol_len, answer);
+    uv_buf_t reply = uv_buf_init(out, (unsigned)n);
+    if (!n || write_through(c, &reply, 1) != 0) {
+        finish(c);
+        return 0;
+    }
+    ws_stats_status(&c->srv->stats, 101);
+    uint32_t now = ws_server_now(c->srv);
+    c->state = WS_CONN_OPEN;
+    c->t_state = c->t_read = now;
+    if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
+        resume_reading(c);
+        open_with_leftovers(c, (uint32_t)head_len + body_len);
+    }
+    return 0;
+}
+
 /* extensions (extensions_cap bytes) receives the negotiated extensions, NUL-terminated ("" when none). */
 int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *extensions_out, size_t extensions_cap) {
     if (c->state != WS_CONN_PENDING) return -1;
+    if (ws_conn_legacy(c)) return accept_legacy(c, protocol, protocol_len, extensions_out, extensions_cap);
     ws_http_request parsed;
     const ws_http_request *req = upgrading_conn == c ? upgrading_req : NULL;
     ws_handshake hs_copy;
@@ -903,6 +976,25 @@ static void on_head(ws_conn *c) {
     }
     ws_handshake hs;
     ws_handshake_check(&req, &hs);
+    if (hs.kind == WS_HS_REJECT && hs.status == 426 && srv->cfg.legacy_drafts) { /* no version: a legacy draft? */
+        int version = ws_hixie_detect(&req);
+        if (version < 0) {
+            http_error(c, 400, "Missing or invalid Sec-WebSocket-Key1 or Sec-WebSocket-Key2");
+            return;
+        }
+        if (version == 76 && c->in.len < (size_t)r + WS_HIXIE_BODY_LEN) return; /* its 8 bytes are to come */
+        if (version) {
+            ws_conn_rare *rare = ws_conn_rare_fields(c);
+            if (!rare) {
+                finish(c);
+                return;
+            }
+            rare->legacy = (uint8_t)version;
+            ws_hixie_parser_init(&rare->hx);
+            hs.kind = WS_HS_UPGRADE;
+            if (version == 76) r += WS_HIXIE_BODY_LEN; /* frames start after them */
+        }
+    }
     if (hs.kind == WS_HS_REJECT) {
         http_error(c, hs.status, hs.reason);
         return;
@@ -1170,10 +1262,61 @@ oom:
     fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
 }
 
+/* Legacy-draft frames: text messages reassembled in c->in when they span
+ * reads, checked as UTF-8 (the draft would replace bad bytes; we close). */
+static void process_hixie(ws_conn *c, uint8_t *p, size_t n) {
+    ws_hixie_parser *hx = &c->rare->hx;
+    uint64_t max = c->srv->cfg.max_payload;
+    while ((c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) && !(c->flags & WS_CONN_F_HOLD)) {
+        ws_hixie_event ev;
+        ssize_t r = ws_hixie_parse(hx, p, n, max, &ev);
+        if (r < 0) {
+            if (r == WS_HX_ERR_TOO_BIG) violation(c, WS_CLOSE_TOO_BIG, "message exceeds maxPayload");
+            else violation(c, WS_CLOSE_PROTOCOL_ERROR, "data after the close");
+            return;
+        }
+        p += r;
+        n -= (size_t)r;
+        if (ev.type == WS_HX_NEED_MORE) return;
+        if (ev.type == WS_HX_CLOSE) {
+            if (behind_js(c)) {
+                c->flags |= WS_CONN_F_HOLD | WS_CONN_F_CLOSE_RECEIVED;
+                if (!(c->flags & WS_CONN_F_CLOSE_SENT)) set_close(c, WS_CLOSE_NO_STATUS, NULL, 0);
+                if (ws_server_defer(c->srv, c, WS_DEFER_CLOSE_REPLY, 0, NULL, NULL, 0) == 0) return;
+            }
+            on_close_frame(c, WS_CLOSE_NO_STATUS, NULL, 0);
+            return;
+        }
+        if (c->flags & WS_CONN_F_CLOSE_SENT) continue; /* closing: messages no longer delivered */
+        const uint8_t *data = ev.data;
+        size_t len = ev.len;
+        int whole = ev.first && ev.last; /* in this read: no copy */
+        if (!whole) {
+            if (ws_bytes_append(&c->in, ev.data, ev.len) != 0) goto oom;
+            if (!ev.last) continue;
+            data = c->in.data;
+            len = c->in.len;
+        }
+        if (!ws_utf8_is_valid(data, len)) {
+            violation(c, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in text message");
+            return;
+        }
+        if ((whole ? emit_message(c, WS_OP_TEXT, data, len) : emit_reassembled(c, WS_OP_TEXT)) != 0) goto oom;
+        ws_bytes_free(&c->in);
+    }
+    return;
+oom:
+    fail(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+}
+
 /* The parser's state stays with the connection only while a frame or a
  * fragmented message spans reads; at a frame boundary a fresh parser on the
  * stack does the work, so an idle connection holds none. */
 static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
+    if (ws_conn_legacy(c)) {
+        process_hixie(c, p, n);
+        return;
+    }
     ws_gw_link *gw = gateway_link(c);
     if (gw && c->state == WS_CONN_OPEN && ws_gateway_is_direct(gw)) { /* raw bytes for the service */
         if (ws_gateway_direct_bytes(gw, p, n) != 0) {
@@ -1218,7 +1361,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     ws_conn *c = h->data;
     (void)suggested;
     const ws_parser *parser = c->parser; /* NULL at a frame boundary */
-    if (!c->tls && (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) &&
+    if (!c->tls && !ws_conn_legacy(c) && (c->state == WS_CONN_OPEN || c->state == WS_CONN_CLOSING) &&
         !(parser && (parser->msg_rsv & WS_RSV1)) && (c->flags & WS_CONN_F_PROXY_DONE)) {
         uint64_t left = parser ? ws_parser_payload_left(parser) : 0;
         if (left >= WS_EVENT_OWNED_MIN && left <= UINT_MAX - WS_MAX_HEADER) {

@@ -11,6 +11,7 @@
 
 #include "buffer.h"
 #include "frame.h"
+#include "hixie.h"
 #include "pubsub.h"
 #include "server.h"
 
@@ -55,6 +56,8 @@ typedef struct {
     uint16_t peer_port;
     uint32_t dropped;   /* multicasts dropped for this connection by the backpressure policy */
     struct ws_gw_link *gw; /* the gateway's backend link: messages go there, not to JS */
+    ws_hixie_parser hx;    /* legacy: the frame being read */
+    uint8_t legacy;        /* 75 or 76: a legacy-draft connection (--legacy-drafts); 0: RFC 6455 */
 } ws_conn_rare;
 
 /* Laid out to fit 376 bytes (a 384-byte malloc chunk): an idle connection
@@ -85,6 +88,9 @@ struct ws_conn {
 
 /* Frees this thread's pooled write-queue arrays (a thread that is ending). */
 void ws_conn_pools_release(void);
+
+/* The legacy draft c speaks (75 or 76), 0 for RFC 6455. */
+static inline int ws_conn_legacy(const ws_conn *c) { return c->rare ? c->rare->legacy : 0; }
 
 /* c's rare fields, allocated on first use; NULL when memory is exhausted. */
 ws_conn_rare *ws_conn_rare_fields(ws_conn *c);

@@ -157,6 +157,19 @@ static ws_buf *make_frame(int opcode, int rsv, const void *payload, size_t paylo
     return frame;
 }
 
+/* The same message in the legacy drafts' framing, for their subscribers. */
+static ws_buf *make_hixie_frame(int opcode, const void *payload, size_t payload_len) {
+    int binary = opcode != WS_OP_TEXT;
+    size_t h = ws_hixie_header_size(binary, payload_len), t = ws_hixie_trailer_size(binary);
+    ws_buf *frame = ws_buf_new(h + payload_len + t);
+    if (!frame) return NULL;
+    ws_hixie_header(frame->data, binary, payload_len);
+    if (payload_len) memcpy(frame->data + h, payload, payload_len);
+    if (t) frame->data[h + payload_len] = 0xff;
+    frame->len = h + payload_len + t;
+    return frame;
+}
+
 /* Subscribers with permessage-deflate and no server context takeover share
  * one compressed frame, made at the smallest window any of them negotiated.
  * The others get the plain frame: an uncompressed message never enters the
@@ -190,6 +203,7 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
     ws_buf *frame = make_frame(opcode, 0, payload, payload_len);
     if (!frame) return -1;
     ws_buf *zframe = compressed_frame(srv, t, opcode, payload, payload_len);
+    ws_buf *hframe = NULL;
 
     int policy = t->policy ? t->policy : srv->cfg.backpressure_policy;
     long queued = 0;
@@ -198,7 +212,12 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
     for (uint32_t i = 0; i < t->n_subs; i++) {
         ws_conn *c = t->subs[i];
         if (c->flags & WS_CONN_F_EXCLUDED) continue;
-        int r = ws_conn_send_shared(c, zframe && takes_shared_compressed(c) ? zframe : frame, srv->cfg.max_backpressure);
+        ws_buf *f = zframe && takes_shared_compressed(c) ? zframe : frame;
+        if (ws_conn_legacy(c)) { /* built once, on the first legacy subscriber */
+            if (!hframe && !(hframe = make_hixie_frame(opcode, payload, payload_len))) continue;
+            f = hframe;
+        }
+        int r = ws_conn_send_shared(c, f, srv->cfg.max_backpressure);
         if (r > 0) {
             queued++;
         } else if (r == 0) { /* past maxBackpressure */
@@ -215,6 +234,7 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
     }
     ws_buf_unref(frame);
     if (zframe) ws_buf_unref(zframe);
+    if (hframe) ws_buf_unref(hframe);
     srv->stats.deliveries += (uint64_t)queued;
     srv->stats.messages_out += (uint64_t)queued;
     srv->stats.payload_out += (uint64_t)queued * payload_len;

@@ -43,6 +43,7 @@ typedef struct {
     uint32_t id_offset;        /* connection ids are id_offset + 1 + k * id_stride: unique across workers */
     uint32_t id_stride;        /* >= 1; the number of workers */
     int deflate;               /* permessage-deflate offered */
+    int legacy_drafts;         /* hixie-75/76 handshakes accepted (else 426) */
     ws_deflate_config deflate_cfg;
     struct ws_gateway *gateway; /* owned; NULL: no gateway to UNIX-socket services */
 } ws_server_config;
