@@ -38,7 +38,7 @@ function run(cmd, args, { env, ms }) {
 
 const skip = process.env.NODE_WEBSOCKET_SKIP_SANITIZE === '1' && 'NODE_WEBSOCKET_SKIP_SANITIZE=1';
 
-test('the protocol, conformance, pub/sub, deflate, TLS, integration, proxy, Redis, gateway and gateway-services suites pass against an ASan+UBSan build with no sanitizer report', { skip, timeout: BUILD_MS + RUN_MS + 60000 }, async (t) => {
+test('the protocol, conformance, pub/sub, deflate, TLS, integration, proxy, Redis, gateway, gateway-services and legacy-draft suites pass against an ASan+UBSan build with no sanitizer report', { skip, timeout: BUILD_MS + RUN_MS + 60000 }, async (t) => {
   const build = await run(process.execPath, [path.join(root, 'scripts', 'build.js'), '--sanitize'], { env: process.env, ms: BUILD_MS });
   assert.equal(build.code, 0, `the sanitizer build failed:\n${build.stderr.slice(-4000)}`);
   const [addon, libasan] = build.stdout.trim().split('\n').slice(-2).map((s) => s.trim());
@@ -57,7 +57,7 @@ test('the protocol, conformance, pub/sub, deflate, TLS, integration, proxy, Redi
   delete env.NODE_WEBSOCKET_CONFORMANCE;
   delete env.NODE_TEST_CONTEXT; // let the child be a test runner of its own
   const files = ['protocol.test.js', 'conformance.test.js', 'pubsub.test.js', 'deflate.test.js', 'tls.test.js',
-    'integration.test.js', 'proxy.test.js', 'redis.test.js', 'gateway.test.js', 'gateway-services.test.js'].map((f) => path.join(__dirname, f));
+    'integration.test.js', 'proxy.test.js', 'redis.test.js', 'gateway.test.js', 'gateway-services.test.js', 'legacy.test.js'].map((f) => path.join(__dirname, f));
   const res = await run(process.execPath, ['--test', '--test-reporter=tap', ...files], { env, ms: RUN_MS });
   const summary = res.stdout.split('\n').filter((l) => /^# (tests|pass|fail|cancelled|duration_ms) /.test(l) || /conformance: /.test(l));
   for (const line of summary) t.diagnostic(line.replace(/^# /, ''));
