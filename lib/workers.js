@@ -17,6 +17,7 @@
 const os = require('os');
 const EventEmitter = require('events');
 const { fork } = require('child_process');
+const { BoundedSender } = require('./fanout/bounded');
 const { createLogger } = require('./log');
 
 const ENV_INDEX = 'NODE_WEBSOCKET_WORKER';
@@ -94,6 +95,7 @@ class Primary extends EventEmitter {
     w.child = child;
     w.pid = child.pid;
     w.listening = false;
+    w.fanout = new BoundedSender(`multicasts to worker ${index} (pid ${child.pid})`, this.log);
     child.on('message', (m) => this._onMessage(index, child, m));
     child.on('error', (err) => this.log.error(`worker ${index}: ${err.message}`));
     child.on('exit', (code, signal) => this._onExit(index, child, code, signal));
@@ -107,7 +109,7 @@ class Primary extends EventEmitter {
       case 'fanout': // one worker's multicast: every other worker delivers it, in the order sent
         for (let i = 0; i < this.workers.length; i++) {
           const other = this.workers[i].child;
-          if (i !== index && other !== null && this.workers[i].listening && other.connected) other.send(m);
+          if (i !== index && other !== null && this.workers[i].listening && other.connected) this.workers[i].fanout.send(other, m);
         }
         break;
       case 'listening':

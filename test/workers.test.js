@@ -186,6 +186,44 @@ test('without Redis, subscribersEverywhere() counts the subscribers of every wor
   }
 });
 
+test('multicasts to a worker whose loop is stuck wait within a bound: past it they are dropped, counted and logged, and it recovers', { timeout: 60000 }, async () => {
+  // The engine's own bound per subscriber is set out of the way: this is about the channel's.
+  const { child, port } = await startWorkers(2, ['--max-backpressure=268435456', '--max-buffered-amount=268435456']);
+  try {
+    const all = await connectToEvery(port, 2, 1);
+    const stuck = all.find((ws) => ws.hello.worker === 0);
+    const publisher = all.find((ws) => ws.hello.worker === 1);
+    await subscribe(stuck, 'flood');
+    const COUNT = 12000;
+    const SIZE = 8192; // 12,000 × 8 KiB × 2 (a string's bytes) is about 200 MiB: past the primary's 64 MiB bound
+    send(stuck, { block: 8000 });
+    await waitUntil(() => stuck.got.some((t) => t.startsWith('{"blocking"')), 5000, 'the worker to block');
+    stuck.got.length = 0;
+    // About 80 MB/s: slow enough for the primary to take it all, done well within the 8 s the worker is stuck.
+    send(publisher, { flood: 'flood', count: COUNT, size: SIZE, turn: 5, pause: 1 });
+    await waitUntil(() => publisher.got.some((t) => t.startsWith('{"flooded"')), 30000, 'the flood to be published');
+    await waitUntil(() => /multicasts to worker 0 \(pid \d+\): the channel drained; \d+ multicasts dropped while it was full/.test(child.out), 30000, 'the drain to be logged');
+    assert.match(child.out, /multicasts to worker 0 \(pid \d+\): \d+ multicasts \(\d+ MiB\) wait on the channel; dropping until it drains/);
+    const dropped = Number(/worker 0 \(pid \d+\): the channel drained; (\d+) multicasts dropped/.exec(child.out)[1]);
+    assert.doesNotMatch(child.out, /multicasts to the primary: .*dropping/, 'the publisher never had to drop');
+    assert.ok(dropped > 0 && dropped < COUNT, `dropped ${dropped}`);
+    await waitUntil(() => stuck.got.length >= COUNT - dropped, 30000, `the ${COUNT - dropped} that were kept`).catch((err) => {
+      throw new Error(`${err.message}: got ${stuck.got.length}\n${child.out.split('\n').filter((l) => /drop|drain|error/.test(l)).join('\n')}`);
+    });
+    const seq = stuck.got.map((t) => Number(t.slice(0, t.indexOf(' '))));
+    assert.ok(seq.every((n, i) => i === 0 || n > seq[i - 1]), 'what arrives is in publisher order');
+    assert.ok(stuck.got.every((t) => t.length === SIZE), 'whole messages only');
+    // Afterwards the channel carries multicasts again, none lost.
+    stuck.got.length = 0;
+    send(publisher, { multicast: 'flood', message: 'after' });
+    await waitUntil(() => stuck.got.includes('after'), 5000, 'a multicast after the drain');
+    for (const ws of all) ws.close();
+  } finally {
+    const r = await stop(child);
+    assert.equal(r.code, 0, r.output);
+  }
+});
+
 test('a killed worker is restarted (and logged) while the other keeps serving its clients', async () => {
   const { child, port } = await startWorkers(2);
   try {

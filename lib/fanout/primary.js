@@ -9,6 +9,7 @@
 // subscriber gets it exactly once.
 
 const { callPrimary } = require('../workers');
+const { BoundedSender } = require('./bounded');
 
 const COUNT_TIMEOUT = 1000; // ms the primary waits for every worker's count
 
@@ -21,6 +22,7 @@ class PrimaryFanout {
   constructor(server, channel = process) {
     this.server = server;
     this.channel = channel;
+    this._out = new BoundedSender('multicasts to the primary', server.log);
     this._onMessage = (m) => {
       if (m === null || typeof m !== 'object' || m.type !== 'fanout') return;
       let { message } = m;
@@ -42,7 +44,7 @@ class PrimaryFanout {
    */
   publish(name, message, binary, excludeIds) {
     if (!this.channel.connected) return; // the primary is gone: this worker is closing
-    this.channel.send({ type: 'fanout', name, message, binary, exclude: excludeIds });
+    this._out.send(this.channel, { type: 'fanout', name, message, binary, exclude: excludeIds });
   }
 
   /**
