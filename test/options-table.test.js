@@ -19,7 +19,8 @@ const util = require('util');
 const { spawn } = require('child_process');
 const { SECTIONS, OPTIONS, TYPES, PARTS } = require('../lib/options/table');
 const { GATEWAY_KEYS } = require('../lib/options/gateway');
-const { parseArgv } = require('../lib/options');
+const { parseArgv, helpText } = require('../lib/options');
+const { exampleValue } = require('../lib/options/help');
 const { Server } = require('../lib');
 const { makeCerts } = require('./certs');
 
@@ -116,38 +117,53 @@ const KEYS = {
       refresh: [{ value: { 'log-view': { urls: ['/x'], refresh: 'soon' } } }],
     },
     wholeValue: true, // the values above are the whole option
+    keyOf: (key) => `.log-view.${key}`,
     unknown: null,
   },
 };
 
+// Values only code can pass (no JSON or command line carries them): every
+// type refuses them, but a function where a function is wanted.
+const EXOTIC = [Symbol('port'), 10n, () => 1, NaN, Infinity, -Infinity, new Date(0), new Map([['port', 1]])];
+
 const asCase = (c) => (c !== null && typeof c === 'object' && !Array.isArray(c) && 'value' in c ? c : { value: c });
-const jsonable = (v) => v !== undefined && JSON.stringify(v) !== undefined &&
-  util.isDeepStrictEqual(JSON.parse(JSON.stringify(v)), v);
+function jsonable(v) {
+  try {
+    return v !== undefined && JSON.stringify(v) !== undefined && util.isDeepStrictEqual(JSON.parse(JSON.stringify(v)), v);
+  } catch (_) {
+    return false; // a BigInt
+  }
+}
 
 // How a value is written on the command line: a literal, or JSON for objects.
 function cliText(value) {
   return JSON.stringify(value);
 }
 
-// Every bad case of every option: { option, key, value, cli, config }.
-// key is '' for the option as a whole, '.framing' for one of its keys.
+// Every bad case of every option: { option, key, value, cli }. key is '' for
+// the option as a whole, '.framing' for one of its keys; cli is null when the
+// value is not written on the command line.
 function allCases() {
   const cases = [];
   for (const o of OPTIONS) {
     for (const c of BAD[o.type](o).map(asCase)) {
       cases.push({ option: o, key: '', value: c.value, cli: c.cli === false ? null : cliText(c.value) });
     }
+    for (const value of EXOTIC) {
+      if (o.type === 'function' && typeof value === 'function') continue;
+      cases.push({ option: o, key: '', value, cli: null });
+    }
     const k = KEYS[o.name];
     if (!k) continue;
     for (const [key, list] of Object.entries(k.keys)) {
       for (const c of list.map(asCase)) {
         const value = k.wholeValue ? c.value : Object.assign(k.valid(), { [key]: c.value });
-        cases.push({ option: o, key: k.wholeValue ? '' : `.${key}`, sub: key, value, partValue: c.value,
-          cli: c.cli === false ? null : cliText(value) });
+        cases.push({ option: o, key: k.keyOf ? k.keyOf(key) : `.${key}`, value, cli: c.cli === false ? null : cliText(value) });
       }
     }
     if (k.unknown) {
-      cases.push({ option: o, key: `.${k.unknown}`, value: Object.assign(k.valid(), { [k.unknown]: 1 }), cli: cliText(Object.assign(k.valid(), { [k.unknown]: 1 })) });
+      const value = Object.assign(k.valid(), { [k.unknown]: 1 });
+      cases.push({ option: o, key: `.${k.unknown}`, value, cli: cliText(value) });
     }
   }
   return cases;
@@ -215,9 +231,7 @@ describe('the table is covered', () => {
   });
 
   test('--help gives every option its default', () => {
-    const text = require('../lib/options').helpText().replace(/\s+/g, ' ');
-    const { exampleValue } = require('../lib/options/help');
-    assert.ok(exampleValue);
+    const text = helpText().replace(/\s+/g, ' ');
     for (const o of OPTIONS) {
       const shown = o.shown || (typeof o.default === 'string' ? `'${o.default}'` : String(o.default));
       assert.ok(text.includes(`${o.doc} Default: ${shown}.`), `--help gives ${o.cli} its default ${shown}`);
@@ -242,7 +256,7 @@ describe('bad values are refused, naming the option', () => {
     noFailures(failures);
   });
 
-  test('the command line: each case exits 2 naming the flag', () => {
+  test('the command line: each case exits 2 naming the flag', (t) => {
     const failures = [];
     let n = 0;
     for (const c of cases) {
@@ -265,10 +279,11 @@ describe('bad values are refused, naming the option', () => {
       }));
     }
     assert.ok(n > 150, `${n} command lines`);
+    t.diagnostic(`${n} command lines`);
     noFailures(failures);
   });
 
-  test('the flags of parts (--deflate-level, --tls-cert, ...): each bad value exits 2 naming the flag', () => {
+  test('the flags of parts (--deflate-level, --tls-cert, ...): each bad value exits 2 naming the flag', (t) => {
     const failures = [];
     let n = 0;
     for (const [name, params] of Object.entries(PARTS)) {
@@ -292,10 +307,11 @@ describe('bad values are refused, naming the option', () => {
       }
     }
     assert.ok(n > 30, `${n} command lines`);
+    t.diagnostic(`${n} command lines`);
     noFailures(failures);
   });
 
-  test('the config file, in both shapes: each case exits 2 naming the file and the key', () => {
+  test('the config file, in both shapes: each case exits 2 naming the file and the key', (t) => {
     const failures = [];
     let n = 0;
     for (const c of cases) {
@@ -313,6 +329,7 @@ describe('bad values are refused, naming the option', () => {
       }));
     }
     assert.ok(n > 150, `${n} config files`);
+    t.diagnostic(`${n} config files`);
     noFailures(failures);
   });
 });
@@ -330,6 +347,31 @@ test('options set from code only are refused in the config file too, whatever th
           assert.ok(err.message.startsWith(`${file}: ${keyPath} cannot be set in a config file: ${o.name} is set from code`), err.message);
         }));
       }
+    }
+  }
+  noFailures(failures);
+});
+
+test('the command line: an empty value, --no- of what cannot be negated, and --no-X=value exit 2 naming the flag', () => {
+  const failures = [];
+  for (const o of OPTIONS.filter((x) => !x.codeOnly)) {
+    const name = o.cli.slice(2);
+    failures.push(refused(`${o.cli}=`, () => parseArgv([`${o.cli}=`]), (err) => {
+      assert.equal(err.message, `${o.cli} needs a value, e.g. ${o.cli}=${exampleValue(o)}`);
+    }));
+    if (TYPES[o.type].negatable) {
+      failures.push(refused(`--no-${name}=1`, () => parseArgv([`--no-${name}=1`]), (err) => {
+        assert.equal(err.message, `--no-${name} takes no value`);
+      }));
+    } else {
+      failures.push(refused(`--no-${name}`, () => parseArgv([`--no-${name}`]), (err) => {
+        assert.equal(err.message, `${o.cli} cannot be negated with --no-${name}`);
+      }));
+    }
+    if (!TYPES[o.type].flag && !TYPES[o.type].optionalValue) {
+      failures.push(refused(`${o.cli} alone`, () => parseArgv([o.cli]), (err) => {
+        assert.match(err.message, new RegExp(`^${o.cli} needs a value`));
+      }));
     }
   }
   noFailures(failures);
@@ -390,10 +432,9 @@ describe('runserver.js itself: exit status 2 and the name on stderr, one option 
   }
 
   // The first option of each section that the command line takes, with its first bad value.
-  const picks = SECTIONS.map((s) => s.OPTIONS.find((o) => !o.codeOnly)).filter(Boolean).map((o) => {
-    const c = allCases().find((x) => x.option === o && x.cli !== null && jsonable(x.value));
-    return c;
-  });
+  const cases = allCases();
+  const picks = SECTIONS.map((s) => s.OPTIONS.find((o) => !o.codeOnly)).filter(Boolean)
+    .map((o) => cases.find((x) => x.option === o && x.cli !== null && jsonable(x.value)));
 
   test(`${picks.length} sections, on the command line and in the config file`, async () => {
     assert.equal(picks.length, SECTIONS.length);
