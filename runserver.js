@@ -34,6 +34,10 @@ if (parsed.help) {
   process.stdout.write(helpText());
   process.exit(0);
 }
+if (parsed.version) {
+  process.stdout.write(`node.websocket ${require('./package.json').version}\n`);
+  process.exit(0);
+}
 
 // A fresh clone has no addon yet: build it (fixed arguments, no shell).
 const addon = path.join(__dirname, 'build', 'Release', 'websocket.node');

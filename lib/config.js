@@ -74,6 +74,11 @@ function parseConfig(data, { dir, label }) {
     }
     from[name] = keyPath;
     const option = BY_NAME.get(name);
+    // As on the command line: these need code, and runserver.js always listens itself.
+    if (option.codeOnly) {
+      throw invalid(`${label}: ${keyPath} cannot be set in a config file: ${name} is set from code ` +
+        `(new Server({ ${name} }))${name === 'authorize' ? '' : '; runserver.js always listens itself'}`, name, { key: keyPath });
+    }
     let v = value;
     // Relative paths are relative to the file's folder.
     const type = TYPES[option.type];

@@ -38,7 +38,7 @@ function lookupCli(name) {
     }
     return option;
   }
-  const hint = closest(name, [...OPTIONS.filter((o) => !o.codeOnly).map((o) => o.cli.slice(2)), ...PART_CLI.keys(), 'config', 'help']);
+  const hint = closest(name, [...OPTIONS.filter((o) => !o.codeOnly).map((o) => o.cli.slice(2)), ...PART_CLI.keys(), 'config', 'help', 'version']);
   throw cliError(`unknown option --${name}${hint ? ` (did you mean --${hint}?)` : ''}`, name);
 }
 
@@ -71,14 +71,14 @@ function partValue(param, text, flag) {
  * Reads Server options from command-line arguments. Accepts --name=value,
  * --name value, bare --flag (true) for log, policy-port, deflate,
  * trust-proxy and proxy-protocol, --no-flag (false) for those and docroot
- * and tls, kebab-case or camelCase names, and -h / --help. Values are
+ * and tls, kebab-case or camelCase names, -h / --help and --version. Values are
  * JavaScript literals (see parseLiteral), except --apps, whose value is
  * JSON (--deflate and --tls take JSON objects too). The parts of
  * perMessageDeflate and tls have flags of their own (--deflate-threshold=512,
  * --tls-cert=FILE, ...). --config FILE reads options and apps from a JSON
  * file (see lib/config.js); options on the command line override it.
  * @param {string[]} argv process.argv.slice(2)
- * @returns {{ options: object, help: boolean, config?: string }} options holds
+ * @returns {{ options: object, help: boolean, version?: boolean, config?: string }} options holds
  *   only the options given (in the file or on the command line), each
  *   normalized; pass it to `new Server(options)`. config is the file's
  *   absolute path when --config was given.
@@ -86,6 +86,7 @@ function partValue(param, text, flag) {
  */
 function parseArgv(argv) {
   if (argv.some((a) => a === '--help' || a === '-h')) return { options: {}, help: true };
+  if (argv.some((a) => a === '--version')) return { options: {}, help: false, version: true };
   const given = {};
   let configFile;
   let cliApps; // checked last, against the modules folder finally chosen

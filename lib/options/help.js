@@ -68,6 +68,7 @@ function helpText() {
     '{ "server": { "port": 8080, ... }, "apps": { "chat": { "urls": ["/chat"] } } } ' +
     '(server options may also sit at the top level, beside "apps"). Options on the command line override the file.']);
   rows.push(['-h, --help', 'Show this help and exit.']);
+  rows.push(['--version', 'Print node.websocket and its version, and exit.']);
   const codeOnly = OPTIONS.filter((o) => o.codeOnly);
   const codeRows = codeOnly.map((o) => [o.name, `${o.doc} Default: ${shownDefault(o)}.`]);
   const width = Math.max(...rows.concat(codeRows).map((r) => r[0].length)) + 2;
