@@ -53,9 +53,9 @@ test('npm pack: the tarball holds what a build and the demo need, with the bin e
     'native/addon.c', 'index.d.ts', 'README.md', 'test/test.html']) {
     assert.ok(has(p), `the tarball holds ${p}`);
   }
-  // Every C source and header of native/, and every module, as in the tree.
+  // Every C source and header of native/ and backends/ (the install builds both), and every module, as in the tree.
   const tree = (dir, re) => fs.readdirSync(path.join(root, dir)).filter((f) => re.test(f)).map((f) => `${dir}/${f}`);
-  for (const p of [...tree('native', /\.[ch]$/), ...tree('modules', /\.js$/), ...tree('lib', /\.js$/)]) {
+  for (const p of [...tree('native', /\.[ch]$/), ...tree('backends', /\.[ch]$|^Makefile$|\.mk$/), ...tree('modules', /\.js$/), ...tree('lib', /\.js$/)]) {
     assert.ok(has(p), `the tarball holds ${p}`);
   }
   assert.ok(under('native/').length > 10);
