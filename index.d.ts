@@ -43,6 +43,8 @@ export interface ServerOptions {
   maxBackpressure?: number;
   /** What a multicast does to a subscriber past maxBackpressure: 'drop' the message for it (counted), or 'close' it with 1008. Default 'drop'. */
   backpressurePolicy?: 'drop' | 'close';
+  /** runserver.js, on an exception or rejection no handler caught (a module's own timer): 'log' it with its stack and keep serving, or 'exit' (close gracefully, status 1) for a supervisor to restart. A Server object leaves the process's handlers to its program. Default 'log'. */
+  onUncaught?: 'log' | 'exit';
   /** Also accept the pre-RFC 6455 drafts hixie-75 and hixie-76 (0x00..0xFF text framing); off: such requests get 426. Default false. */
   legacyDrafts?: boolean;
   /** Named applications (usually from --config): each URL of an app is its own instance with its own subscriber lists. */

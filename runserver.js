@@ -140,8 +140,9 @@ server.on('error', (err) => {
 // First signal: close gracefully (clients get 1001, the port is released).
 // A second signal, or a close that hangs, ends the process at once.
 let closing = false;
-function shutdown(signal, fromPrimary) {
+function shutdown(signal, fromPrimary, status = 0) {
   if (closing && fromPrimary) return; // the same request twice (Ctrl-C reaches the primary and its workers)
+  if (closing && status !== 0) return; // a fault while closing: the close (or its bound) ends the process
   if (closing) {
     process.stderr.write(`runserver: ${signal} again, exiting now\n`);
     process.exit(1);
@@ -156,9 +157,26 @@ function shutdown(signal, fromPrimary) {
   }, bound + 2000).unref();
   server.close((err) => {
     if (err) process.stderr.write(`runserver: while closing: ${err.message}\n`);
-    process.exit(0);
+    process.exit(status);
   });
 }
+// A module's own timer that throws, or a promise nobody catches, reaches the
+// process, not a handler of the server (a handler's throw or rejection only
+// closes its connection with 1011). --on-uncaught=log (the default): log it
+// with its stack and keep serving everyone else, since one module's bug
+// should not drop every client; =exit: close gracefully and exit 1, for a
+// supervisor (systemd, or --workers' primary) to restart a clean process.
+function uncaught(kind, err) {
+  const exit = server.options.onUncaught === 'exit';
+  const text = `${kind} (--on-uncaught=${exit ? 'exit: closing' : 'log: still serving'}): ` +
+    `${err && err.stack ? err.stack : require('util').inspect(err)}`;
+  if (server.log && server.log.enabled) server.log.error(text);
+  else process.stderr.write(`runserver: ${text}\n`);
+  if (exit) shutdown(kind, false, 1);
+}
+process.on('uncaughtException', (err) => uncaught('uncaught exception', err));
+process.on('unhandledRejection', (reason) => uncaught('unhandled rejection', reason));
+
 process.on('SIGINT', () => shutdown('SIGINT', worker !== null));
 process.on('SIGTERM', () => shutdown('SIGTERM', worker !== null));
 workers.attachWorker(server, (why) => shutdown(`asked by ${why}`, true));

@@ -751,7 +751,7 @@ class Server extends EventEmitter {
       if (callback) callback(conn);
       if (this._events.connection !== undefined) this.emit('connection', conn);
       const m = conn._module;
-      if (m !== null && typeof m.onConnect === 'function') m.onConnect(conn);
+      if (m !== null && typeof m.onConnect === 'function') this._settled(conn, 'onConnect', m.onConnect(conn));
     } catch (err) {
       this._handlerFailed(conn, 'onConnect', err);
     }
@@ -816,7 +816,7 @@ class Server extends EventEmitter {
     if (conn.readyState === CLOSED) return;
     try {
       const m = conn._module;
-      if (m !== null && m.onData !== undefined) m.onData(data, conn);
+      if (m !== null && m.onData !== undefined) this._settled(conn, 'onData', m.onData(data, conn));
       if (conn._events !== undefined && conn._events.message !== undefined) conn.emit('message', data, isBinary);
     } catch (err) {
       this._handlerFailed(conn, 'onData', err);
@@ -856,9 +856,9 @@ class Server extends EventEmitter {
     }
     const m = conn._module;
     try {
-      if (m !== null && typeof m.onDisconnect === 'function') m.onDisconnect(conn);
+      if (m !== null && typeof m.onDisconnect === 'function') this._settled(conn, 'onDisconnect', m.onDisconnect(conn));
     } catch (err) {
-      this.log.error(`module '${conn.resource}' onDisconnect threw: ${err.stack || err}`);
+      this._handlerFailed(conn, 'onDisconnect', err);
     }
     this._emitSafely(conn, 'close', code, reason);
   }
@@ -871,10 +871,18 @@ class Server extends EventEmitter {
     }
   }
 
+  // An async handler (or one returning a promise) that rejects fails like
+  // one that throws, instead of becoming an unhandled rejection of the process.
+  _settled(conn, where, result) {
+    if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+      result.then(undefined, (err) => this._handlerFailed(conn, where, err, 'rejected'));
+    }
+  }
+
   // A handler threw: log it with its resource and close that connection
   // with 1011; every other connection carries on.
-  _handlerFailed(conn, where, err) {
-    this.log.error(`module '${conn.resource}' ${where} threw: ${err && err.stack ? err.stack : err}`, conn);
+  _handlerFailed(conn, where, err, how = 'threw') {
+    this.log.error(`module '${conn.resource}' ${where} ${how}: ${err && err.stack ? err.stack : err}`, conn);
     if (conn.readyState === OPEN) conn.close(1011, 'Internal server error');
   }
 

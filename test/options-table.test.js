@@ -318,7 +318,8 @@ describe('bad values are refused, naming the option', () => {
       if (!jsonable(c.value)) continue;
       const o = c.option;
       // Both shapes: { "server": { name: value } } and name: value at the top level.
-      const nested = n % 2 === 0 && o.name !== 'apps';
+      // The option 'server' at the top level would read as the nested shape itself.
+      const nested = o.name === 'server' || (n % 2 === 0 && o.name !== 'apps');
       const file = writeConfig(nested ? { server: { [o.name]: c.value } } : { [o.name]: c.value });
       n++;
       const keyPath = `${nested ? 'server.' : ''}${o.name}${c.key}`;

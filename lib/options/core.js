@@ -53,6 +53,8 @@ const OPTIONS = [
     doc: 'Bytes queued for one subscriber past which a multicast applies backpressurePolicy to it.' },
   { name: 'backpressurePolicy', type: 'choice', choices: ['drop', 'close'], default: 'drop', arg: 'drop|close',
     doc: "What a multicast does to a subscriber past maxBackpressure: 'drop' the message for it (counted), or 'close' it with 1008." },
+  { name: 'onUncaught', type: 'choice', choices: ['log', 'exit'], default: 'log', arg: 'log|exit',
+    doc: "runserver.js, on an exception or rejection no handler caught (a module's own timer): 'log' it with its stack and keep serving, or 'exit' (close gracefully, status 1) for a supervisor to restart." },
   { name: 'legacyDrafts', type: 'boolean', default: false,
     doc: 'Also accept the pre-RFC 6455 drafts hixie-75 and hixie-76 (0x00..0xFF text framing); off: such requests get 426.' },
 ];
