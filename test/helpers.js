@@ -269,7 +269,7 @@ async function startRunserver(args = [], { env } = {}) {
   child.stderr.setEncoding('utf8');
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   const re = /^node\.websocket listening on ws:\/\/[^\s]+:(\d+)\//m;
   try {
     await waitUntil(() => re.test(out) || child.exitCode !== null, 20000, 'runserver.js to listen');
