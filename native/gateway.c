@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,12 @@ struct ws_gateway {
     size_t n_allow, n_deny;
     ws_gw_framing framing;
     int direct;
+    /* Packets from backends are read here whole in one recv(): maxPayload + 1
+     * bytes of address space, only the pages a packet touches in memory (so
+     * a truncated read means too big, and no size needs peeking first). */
+    uint8_t *pkt;
+    size_t pkt_cap;
+    int pkt_failed; /* no such mapping: peek each packet's size */
 };
 
 /* A packet waiting for a SOCK_SEQPACKET / SOCK_DGRAM backend to take it. */
@@ -66,6 +73,12 @@ struct ws_gw_link {
     size_t scanned; /* of in: bytes known to hold no delimiter */
     size_t out_queued;
     ws_gw_packet *out_head, *out_tail;
+    /* The client's messages of one read, gathered for one write (stream: the
+     * framed bytes) or one sendmmsg (packets: their bytes back to back, and
+     * their lengths); sent when the read's frames are parsed. */
+    ws_bytes gather;
+    size_t gather_lens[WS_GW_GATHER_PACKETS];
+    unsigned n_gather;
     char name[WS_GW_NAME_MAX + 1];
     char protocol[WS_GW_NAME_MAX + 1];
     char address[64];
@@ -128,6 +141,7 @@ ws_gateway *ws_gateway_new(const ws_gateway_config *cfg, char *err, size_t err_c
 void ws_gateway_free(ws_gateway *gw) {
     if (!gw) return;
     if (gw->dirfd >= 0) close(gw->dirfd);
+    if (gw->pkt) munmap(gw->pkt, gw->pkt_cap);
     free(gw->real);
     free_list(gw->allow, gw->n_allow);
     free_list(gw->deny, gw->n_deny);
@@ -194,6 +208,7 @@ int ws_gateway_resolve(const ws_gateway *gw, const char *raw, size_t raw_len, co
 
 static void link_free(ws_gw_link *l) {
     ws_bytes_free(&l->in);
+    ws_bytes_free(&l->gather);
     free(l->target);
     while (l->out_head) {
         ws_gw_packet *p = l->out_head;
@@ -215,6 +230,8 @@ static void on_link_closed(uv_handle_t *h) {
 static void link_down(ws_gw_link *l) {
     if (l->flags & LINK_DOWN) return;
     l->flags |= LINK_DOWN;
+    l->gather.len = 0;
+    l->n_gather = 0;
     if (l->flags & LINK_HANDLE_OPEN) {
         uv_close(&l->h.handle, on_link_closed);
     } else if (l->fd >= 0) {
@@ -340,12 +357,42 @@ static void on_stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     apply_read_pause(l);
 }
 
-/* Packets: one recv() per message, its size peeked first. */
+/* The loop-wide packet buffer of maxPayload + 1 bytes, or NULL. */
+static uint8_t *packet_buffer(ws_gateway *gw, uint64_t max) {
+    if (gw->pkt || gw->pkt_failed) return gw->pkt;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t ps = page > 0 ? (size_t)page : 4096;
+    if (max >= SIZE_MAX - 2 * ps) {
+        gw->pkt_failed = 1;
+        return NULL;
+    }
+    size_t cap = ((size_t)max + 1 + ps - 1) / ps * ps;
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        gw->pkt_failed = 1;
+        return NULL;
+    }
+    gw->pkt = p;
+    gw->pkt_cap = cap;
+    return gw->pkt;
+}
+
+/* Packets: one recv() per message into the packet buffer (or, without one,
+ * its size peeked first), up to 64 per poll callback. */
 static void read_packets(ws_gw_link *l) {
     ws_server *srv = l->conn->srv;
     uint64_t max = srv->cfg.max_payload;
+    ws_gateway *gw = srv->cfg.gateway;
+    uint8_t *buf = gw ? packet_buffer(gw, max) : NULL;
     for (int i = 0; i < 64 && !(l->flags & (LINK_READ_PAUSED | LINK_DOWN)); i++) {
-        ssize_t n = recv(l->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        uint8_t *dst = buf;
+        ssize_t n;
+        if (buf) {
+            do n = recv(l->fd, buf, gw->pkt_cap, MSG_TRUNC | MSG_DONTWAIT);
+            while (n < 0 && errno == EINTR);
+        } else {
+            n = recv(l->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
             service_closed(l);
@@ -359,20 +406,28 @@ static void read_packets(ws_gw_link *l) {
             too_big(l);
             return;
         }
-        uint8_t *dst = (size_t)n <= WS_SLAB_SIZE ? srv->slab : ws_bytes_reserve_exact(&l->in, (size_t)n);
-        if (!dst) {
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
-            return;
-        }
-        ssize_t got = recv(l->fd, dst, (size_t)n, MSG_DONTWAIT);
-        if (got < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            service_closed(l);
-            return;
+        ssize_t got = n;
+        if (!buf) {
+            dst = (size_t)n <= WS_SLAB_SIZE ? srv->slab : ws_bytes_reserve_exact(&l->in, (size_t)n);
+            if (!dst) {
+                backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
+                return;
+            }
+            got = recv(l->fd, dst, (size_t)n, MSG_DONTWAIT);
+            if (got < 0) {
+                if (errno == EAGAIN || errno == EINTR) return;
+                service_closed(l);
+                return;
+            }
         }
         int type = ws_utf8_is_valid(dst, (size_t)got) ? WS_GW_TEXT : WS_GW_BINARY;
         int r = to_client(l, type, dst, (size_t)got);
         ws_bytes_free(&l->in);
+        if (buf && (size_t)got > WS_SLAB_SIZE) { /* a large one: its pages go back, the first slab's worth stays */
+            size_t touched = ((size_t)got + WS_SLAB_SIZE - 1) / WS_SLAB_SIZE * WS_SLAB_SIZE;
+            if (touched > gw->pkt_cap) touched = gw->pkt_cap;
+            madvise(buf + WS_SLAB_SIZE, touched - WS_SLAB_SIZE, MADV_DONTNEED);
+        }
         if (r != 0) {
             link_down(l);
             return;
@@ -445,21 +500,47 @@ static void stream_write(ws_gw_link *l, uv_buf_t *parts, unsigned n) {
     client_pause_check(l);
 }
 
+/* A send to a packet backend failed with errno (not EAGAIN): the link goes down. */
+static void packet_failed(ws_gw_link *l) {
+    if (errno == EMSGSIZE) {
+        static const char reason[] = "gateway: message too large for the service's socket";
+        if (l->conn) ws_conn_close(l->conn, WS_CLOSE_TOO_BIG, reason, sizeof reason - 1, 1);
+        link_down(l);
+        return;
+    }
+    service_closed(l);
+}
+
+static int socket_full(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS;
+}
+
 /* 1: sent; 0: the socket is full; -1: failed (the link is down). */
 static int packet_send(ws_gw_link *l, const uint8_t *data, size_t len) {
     ssize_t r;
     do r = send(l->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     if (r >= 0) return 1;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
-    if (errno == EMSGSIZE) {
-        static const char reason[] = "gateway: message too large for the service's socket";
-        if (l->conn) ws_conn_close(l->conn, WS_CLOSE_TOO_BIG, reason, sizeof reason - 1, 1);
-        link_down(l);
+    if (socket_full()) return 0;
+    packet_failed(l);
+    return -1;
+}
+
+/* Queues a packet the socket did not take, behind the others. */
+static int packet_queue(ws_gw_link *l, const uint8_t *data, size_t len) {
+    ws_gw_packet *p = malloc(sizeof *p + len);
+    if (!p) {
+        backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
         return -1;
     }
-    service_closed(l);
-    return -1;
+    p->next = NULL;
+    p->len = len;
+    if (len) memcpy(p->data, data, len);
+    if (l->out_tail) l->out_tail->next = p;
+    else l->out_head = p;
+    l->out_tail = p;
+    l->out_queued += len;
+    return 0;
 }
 
 static void flush_packets(ws_gw_link *l) {
@@ -494,26 +575,92 @@ static void poll_restart(ws_gw_link *l) {
     else uv_poll_stop(&l->h.poll);
 }
 
+/* Sends what the client's read gathered: one write, or one sendmmsg for
+ * every packet (what the socket does not take is queued as before). */
+static void gather_flush(ws_gw_link *l) {
+    if (l->flags & LINK_DOWN) {
+        l->gather.len = 0;
+        l->n_gather = 0;
+        return;
+    }
+    if (l->type == SOCK_STREAM) {
+        l->n_gather = 0;
+        if (l->gather.len) {
+            uv_buf_t b = uv_buf_init((char *)l->gather.data, (unsigned)l->gather.len);
+            l->gather.len = 0;
+            stream_write(l, &b, 1);
+        }
+        if (l->gather.cap > 4 * WS_GW_GATHER_SIZE) ws_bytes_free(&l->gather);
+        return;
+    }
+    unsigned n = l->n_gather, done = 0;
+    struct iovec iov[WS_GW_GATHER_PACKETS];
+    struct mmsghdr mm[WS_GW_GATHER_PACKETS];
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct iovec){.iov_base = l->gather.data + off, .iov_len = l->gather_lens[i]};
+        mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        off += l->gather_lens[i];
+    }
+    l->gather.len = 0;
+    l->n_gather = 0;
+    while (done < n && !l->out_head) {
+        int r = sendmmsg(l->fd, mm + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r > 0) {
+            done += (unsigned)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && !socket_full()) {
+            packet_failed(l);
+            return;
+        }
+        break; /* full: the rest waits for the socket */
+    }
+    for (unsigned i = done; i < n; i++)
+        if (packet_queue(l, iov[i].iov_base, iov[i].iov_len) != 0) return;
+    if (done < n) {
+        client_pause_check(l);
+        apply_read_pause(l);
+    }
+}
+
+void ws_gateway_client_batch_end(ws_gw_link *l) {
+    gather_flush(l);
+}
+
+/* Gathers a message of len bytes (in up to three pieces) for the read's
+ * write; 0, or -1 when it goes on its own (too large, or out of memory). */
+static int gather_add(ws_gw_link *l, const void *a, size_t alen, const void *b, size_t blen, const void *t,
+                      size_t tlen) {
+    size_t len = alen + blen + tlen;
+    if (len > WS_GW_GATHER_SIZE) return -1;
+    if (l->gather.len + len > WS_GW_GATHER_SIZE || l->n_gather == WS_GW_GATHER_PACKETS) gather_flush(l);
+    if (l->flags & LINK_DOWN) return 0;
+    uint8_t *dst = ws_bytes_reserve(&l->gather, len ? len : 1);
+    if (!dst) return -1;
+    if (alen) memcpy(dst, a, alen);
+    if (blen) memcpy(dst + alen, b, blen);
+    if (tlen) memcpy(dst + alen + blen, t, tlen);
+    l->gather.len += len;
+    l->gather_lens[l->n_gather++] = len;
+    return 0;
+}
+
 void ws_gateway_from_client(ws_gw_link *l, int opcode, const uint8_t *data, size_t len) {
     if (l->flags & LINK_DOWN) return; /* the client is being closed: its messages go nowhere */
     int type = opcode == WS_OP_TEXT ? WS_GW_TEXT : WS_GW_BINARY;
     if (l->type != SOCK_STREAM) {
+        if (!l->out_head) { /* else it waits behind the queue */
+            if (gather_add(l, data, len, NULL, 0, NULL, 0) == 0) return;
+            gather_flush(l); /* a large one: what came before it goes first */
+            if (l->flags & LINK_DOWN) return;
+        }
         if (!l->out_head) {
             int r = packet_send(l, data, len);
             if (r != 0) return;
         }
-        ws_gw_packet *p = malloc(sizeof *p + len);
-        if (!p) {
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
-            return;
-        }
-        p->next = NULL;
-        p->len = len;
-        if (len) memcpy(p->data, data, len);
-        if (l->out_tail) l->out_tail->next = p;
-        else l->out_head = p;
-        l->out_tail = p;
-        l->out_queued += len;
+        if (packet_queue(l, data, len) != 0) return;
         client_pause_check(l);
         apply_read_pause(l);
         return;
@@ -526,10 +673,14 @@ void ws_gateway_from_client(ws_gw_link *l, int opcode, const uint8_t *data, size
                          l->framing == WS_GW_FRAMING_LINE ? "newlines" : "NUL bytes",
                          l->framing == WS_GW_FRAMING_LINE ? "line" : "nul");
         if (l->framing == WS_GW_FRAMING_LENGTH) n = snprintf(reason, sizeof reason, "gateway: message too large");
+        gather_flush(l); /* the messages before it still go */
         if (l->conn) ws_conn_close(l->conn, WS_CLOSE_UNSUPPORTED, reason, (size_t)n, 1);
         link_down(l);
         return;
     }
+    if (gather_add(l, head, head_len, data, len, &tail, tail_len) == 0) return;
+    gather_flush(l);
+    if (l->flags & LINK_DOWN) return;
     uv_buf_t parts[3];
     unsigned n = 0;
     if (head_len) parts[n++] = uv_buf_init((char *)head, (unsigned)head_len);
