@@ -251,8 +251,11 @@ static void backend_gone(ws_gw_link *l, uint16_t code, const char *reason) {
     link_down(l);
 }
 
+static void gather_flush(ws_gw_link *l);
+
 void ws_gateway_client_gone(ws_gw_link *l) {
     l->conn = NULL;
+    gather_flush(l); /* what the client sent before it went (in the read that ended it) still goes */
     link_down(l);
     if (!(l->flags & LINK_HANDLE_OPEN)) link_free(l);
 }
@@ -630,13 +633,15 @@ void ws_gateway_client_batch_end(ws_gw_link *l) {
 }
 
 /* Gathers a message of len bytes (in up to three pieces) for the read's
- * write; 0, or -1 when it goes on its own (too large, or out of memory). */
+ * write; 0, or -1 when it goes on its own (too large, packets queued, or out
+ * of memory). */
 static int gather_add(ws_gw_link *l, const void *a, size_t alen, const void *b, size_t blen, const void *t,
                       size_t tlen) {
     size_t len = alen + blen + tlen;
     if (len > WS_GW_GATHER_SIZE) return -1;
     if (l->gather.len + len > WS_GW_GATHER_SIZE || l->n_gather == WS_GW_GATHER_PACKETS) gather_flush(l);
     if (l->flags & LINK_DOWN) return 0;
+    if (l->out_head) return -1; /* the socket filled up: this one queues behind what it did not take */
     uint8_t *dst = ws_bytes_reserve(&l->gather, len ? len : 1);
     if (!dst) return -1;
     if (alen) memcpy(dst, a, alen);
