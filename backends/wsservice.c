@@ -630,9 +630,9 @@ static void handoff_input(wss_client *c, const uint8_t *buf, size_t len) {
     else if (r > 0) handoff_done(c, &h);
 }
 
-/* One read; 1 when it was a non-empty packet of a relay connection that can
- * take another read now. */
-static int read_connection(wss_client *c, short revents) {
+/* One read (again: not the first of this poll round); 1 when it was a
+ * non-empty packet of a relay connection that can take another read now. */
+static int read_connection(wss_client *c, short revents, int again) {
     wss_server *s = c->s;
     if (c->kind == WSS_DIRECT) {
         ssize_t n = recv(c->fd, s->slab, WSS_READ_CHUNK < s->slab_cap ? WSS_READ_CHUNK : s->slab_cap, 0);
@@ -677,7 +677,12 @@ static int read_connection(wss_client *c, short revents) {
         else handoff_input(c, s->slab, (size_t)n);
         return 0;
     }
-    /* on seqpacket, 0 is an empty packet too: the end is when the peer hung up */
+    /* on seqpacket, 0 is an empty packet too: the end is when the peer hung up
+     * (asked afresh on a read after the first of the round: revents is older) */
+    if (n == 0 && s->cfg.type == SOCK_SEQPACKET && again) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+        revents = poll(&p, 1, 0) == 1 ? p.revents : 0;
+    }
     int empty_packet = n == 0 && s->cfg.type == SOCK_SEQPACKET && !(revents & (POLLHUP | POLLRDHUP));
     if (n < 0 || (n == 0 && !empty_packet)) {
         wss_teardown(c);
@@ -890,8 +895,8 @@ int wss_run(wss_server *s) {
                 if (c->dead || pfd[i].revents == 0) continue;
                 if (pfd[i].revents & POLLOUT) flush(c);
                 if (c->dead || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))) continue;
-                int more = read_connection(c, pfd[i].revents);
-                for (int m = 1; more && m < WSS_READ_PACKETS; m++) more = read_connection(c, pfd[i].revents);
+                int more = read_connection(c, pfd[i].revents, 0);
+                for (int m = 1; more && m < WSS_READ_PACKETS; m++) more = read_connection(c, pfd[i].revents, 1);
             }
         }
         timers(s, wss_now_ms());
