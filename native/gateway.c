@@ -32,6 +32,14 @@ struct ws_gateway {
     uint8_t *pkt;
     size_t pkt_cap;
     int pkt_failed; /* no such mapping: peek each packet's size */
+    /* The messages of the client read being parsed, for gather_link's
+     * backend: one write (stream: the framed bytes) or one sendmmsg (packets:
+     * their bytes back to back, and their lengths), sent when the read's
+     * frames are parsed. One per loop: one client read is parsed at a time. */
+    ws_bytes gather;
+    uint32_t gather_lens[WS_GW_GATHER_PACKETS]; /* each at most WS_GW_GATHER_SIZE */
+    unsigned n_gather;
+    ws_gw_link *gather_link; /* whose messages gather holds; NULL: none */
 };
 
 /* A packet waiting for a SOCK_SEQPACKET / SOCK_DGRAM backend to take it. */
@@ -73,12 +81,7 @@ struct ws_gw_link {
     size_t scanned; /* of in: bytes known to hold no delimiter */
     size_t out_queued;
     ws_gw_packet *out_head, *out_tail;
-    /* The client's messages of one read, gathered for one write (stream: the
-     * framed bytes) or one sendmmsg (packets: their bytes back to back, and
-     * their lengths); sent when the read's frames are parsed. */
-    ws_bytes gather;
-    size_t gather_lens[WS_GW_GATHER_PACKETS];
-    unsigned n_gather;
+    ws_gateway *gw;
     char name[WS_GW_NAME_MAX + 1];
     char protocol[WS_GW_NAME_MAX + 1];
     char address[64];
@@ -142,6 +145,7 @@ void ws_gateway_free(ws_gateway *gw) {
     if (!gw) return;
     if (gw->dirfd >= 0) close(gw->dirfd);
     if (gw->pkt) munmap(gw->pkt, gw->pkt_cap);
+    ws_bytes_free(&gw->gather);
     free(gw->real);
     free_list(gw->allow, gw->n_allow);
     free_list(gw->deny, gw->n_deny);
@@ -208,7 +212,6 @@ int ws_gateway_resolve(const ws_gateway *gw, const char *raw, size_t raw_len, co
 
 static void link_free(ws_gw_link *l) {
     ws_bytes_free(&l->in);
-    ws_bytes_free(&l->gather);
     free(l->target);
     while (l->out_head) {
         ws_gw_packet *p = l->out_head;
@@ -230,8 +233,11 @@ static void on_link_closed(uv_handle_t *h) {
 static void link_down(ws_gw_link *l) {
     if (l->flags & LINK_DOWN) return;
     l->flags |= LINK_DOWN;
-    l->gather.len = 0;
-    l->n_gather = 0;
+    if (l->gw->gather_link == l) { /* what it gathered goes nowhere now */
+        l->gw->gather.len = 0;
+        l->gw->n_gather = 0;
+        l->gw->gather_link = NULL;
+    }
     if (l->flags & LINK_HANDLE_OPEN) {
         uv_close(&l->h.handle, on_link_closed);
     } else if (l->fd >= 0) {
@@ -581,32 +587,29 @@ static void poll_restart(ws_gw_link *l) {
 /* Sends what the client's read gathered: one write, or one sendmmsg for
  * every packet (what the socket does not take is queued as before). */
 static void gather_flush(ws_gw_link *l) {
-    if (l->flags & LINK_DOWN) {
-        l->gather.len = 0;
-        l->n_gather = 0;
-        return;
-    }
+    ws_gateway *gw = l->gw;
+    if (gw->gather_link != l) return;
+    gw->gather_link = NULL;
+    size_t len = gw->gather.len;
+    unsigned n = gw->n_gather, done = 0;
+    gw->gather.len = 0; /* the bytes stay where they are until the sends below are done */
+    gw->n_gather = 0;
+    if (l->flags & LINK_DOWN) return;
     if (l->type == SOCK_STREAM) {
-        l->n_gather = 0;
-        if (l->gather.len) {
-            uv_buf_t b = uv_buf_init((char *)l->gather.data, (unsigned)l->gather.len);
-            l->gather.len = 0;
-            stream_write(l, &b, 1);
+        if (len) {
+            uv_buf_t b = uv_buf_init((char *)gw->gather.data, (unsigned)len);
+            stream_write(l, &b, 1); /* what the socket does not take now is copied */
         }
-        if (l->gather.cap > 4 * WS_GW_GATHER_SIZE) ws_bytes_free(&l->gather);
         return;
     }
-    unsigned n = l->n_gather, done = 0;
     struct iovec iov[WS_GW_GATHER_PACKETS];
     struct mmsghdr mm[WS_GW_GATHER_PACKETS];
     size_t off = 0;
     for (unsigned i = 0; i < n; i++) {
-        iov[i] = (struct iovec){.iov_base = l->gather.data + off, .iov_len = l->gather_lens[i]};
+        iov[i] = (struct iovec){.iov_base = gw->gather.data + off, .iov_len = gw->gather_lens[i]};
         mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
-        off += l->gather_lens[i];
+        off += gw->gather_lens[i];
     }
-    l->gather.len = 0;
-    l->n_gather = 0;
     while (done < n && !l->out_head) {
         int r = sendmmsg(l->fd, mm + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (r > 0) {
@@ -637,18 +640,21 @@ void ws_gateway_client_batch_end(ws_gw_link *l) {
  * of memory). */
 static int gather_add(ws_gw_link *l, const void *a, size_t alen, const void *b, size_t blen, const void *t,
                       size_t tlen) {
+    ws_gateway *gw = l->gw;
     size_t len = alen + blen + tlen;
     if (len > WS_GW_GATHER_SIZE) return -1;
-    if (l->gather.len + len > WS_GW_GATHER_SIZE || l->n_gather == WS_GW_GATHER_PACKETS) gather_flush(l);
+    if (gw->gather_link && gw->gather_link != l) gather_flush(gw->gather_link); /* not expected: reads do not nest */
+    if (gw->gather.len + len > WS_GW_GATHER_SIZE || gw->n_gather == WS_GW_GATHER_PACKETS) gather_flush(l);
     if (l->flags & LINK_DOWN) return 0;
     if (l->out_head) return -1; /* the socket filled up: this one queues behind what it did not take */
-    uint8_t *dst = ws_bytes_reserve(&l->gather, len ? len : 1);
+    uint8_t *dst = ws_bytes_reserve(&gw->gather, len ? len : 1);
     if (!dst) return -1;
     if (alen) memcpy(dst, a, alen);
     if (blen) memcpy(dst + alen, b, blen);
     if (tlen) memcpy(dst + alen + blen, t, tlen);
-    l->gather.len += len;
-    l->gather_lens[l->n_gather++] = len;
+    gw->gather.len += len;
+    gw->gather_lens[gw->n_gather++] = (uint32_t)len;
+    gw->gather_link = l;
     return 0;
 }
 
@@ -765,6 +771,7 @@ int ws_gateway_open(ws_gateway *gw, ws_conn *c, ws_gw_target *t, const char *add
         return t->status;
     }
     l->conn = c;
+    l->gw = gw;
     l->fd = fd;
     l->type = type;
     l->framing = gw->framing;
