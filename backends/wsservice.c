@@ -379,27 +379,53 @@ static void after_flush(wss_client *c) {
     }
 }
 
-static void flush(wss_client *c) {
-    wss_server *s = c->s;
-    int type = c->kind == WSS_DIRECT ? SOCK_STREAM : s->cfg.type;
-    while (c->out && !c->dead) {
+/* Drops n sent bytes (a stream) or n sent packets from the front of the queue. */
+static void consumed(wss_client *c, int stream, size_t n) {
+    while (n && c->out) {
         wss_chunk *k = c->out;
-        ssize_t n;
-        if (type == SOCK_DGRAM)
-            n = sendto(s->fd, k->data, k->len, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&c->peer, c->peer_len);
-        else
-            n = send(c->fd, k->data + k->off, k->len - k->off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            wss_teardown(c); /* the peer is gone, or a packet it cannot take */
+        size_t rest = k->len - k->off;
+        if (stream && n < rest) {
+            k->off += n;
             return;
         }
-        k->off += (size_t)n;
-        if (type == SOCK_STREAM && k->off < k->len) continue;
+        n -= stream ? rest : 1;
         c->out = k->next;
         if (c->out == NULL) c->out_tail = NULL;
         c->out_bytes -= k->len;
         free(k);
+    }
+}
+
+/* Everything queued in as few calls as the socket takes: one sendmsg of up
+ * to WSS_FLUSH_BATCH chunks on a stream, one sendmmsg of as many packets. */
+static void flush(wss_client *c) {
+    wss_server *s = c->s;
+    int type = c->kind == WSS_DIRECT ? SOCK_STREAM : s->cfg.type;
+    c->flush_due = 0;
+    while (c->out && !c->dead) {
+        struct iovec iov[WSS_FLUSH_BATCH];
+        struct mmsghdr mm[WSS_FLUSH_BATCH];
+        unsigned n = 0;
+        for (wss_chunk *k = c->out; k && n < WSS_FLUSH_BATCH; k = k->next, n++)
+            iov[n] = (struct iovec){.iov_base = k->data + k->off, .iov_len = k->len - k->off};
+        ssize_t r;
+        if (type == SOCK_STREAM) {
+            struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+            r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } else {
+            int dgram = type == SOCK_DGRAM;
+            for (unsigned i = 0; i < n; i++)
+                mm[i] = (struct mmsghdr){.msg_hdr = {.msg_name = dgram ? &c->peer : NULL,
+                                                     .msg_namelen = dgram ? c->peer_len : 0,
+                                                     .msg_iov = &iov[i], .msg_iovlen = 1}};
+            r = sendmmsg(dgram ? s->fd : c->fd, mm, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            wss_teardown(c); /* the peer is gone, or a packet it cannot take */
+            return;
+        }
+        consumed(c, type == SOCK_STREAM, (size_t)r);
     }
     after_flush(c);
 }
@@ -426,7 +452,11 @@ int wss_queue(wss_client *c, const void *a, size_t alen, const void *b, size_t b
     else c->out = k;
     c->out_tail = k;
     c->out_bytes += len;
-    if (c->out == k) flush(c);
+    /* Sent at the end of the poll round with what else comes (one call for
+     * a read's worth of replies); at once past WSS_FLUSH_BYTES, so that the
+     * queue's bound still meets a socket that was given the chance. */
+    c->flush_due = 1;
+    if (c->out_bytes >= WSS_FLUSH_BYTES) flush(c);
     return 0;
 }
 
@@ -600,18 +630,20 @@ static void handoff_input(wss_client *c, const uint8_t *buf, size_t len) {
     else if (r > 0) handoff_done(c, &h);
 }
 
-static void read_connection(wss_client *c, short revents) {
+/* One read (again: not the first of this poll round); 1 when it was a
+ * non-empty packet of a relay connection that can take another read now. */
+static int read_connection(wss_client *c, short revents, int again) {
     wss_server *s = c->s;
     if (c->kind == WSS_DIRECT) {
         ssize_t n = recv(c->fd, s->slab, WSS_READ_CHUNK < s->slab_cap ? WSS_READ_CHUNK : s->slab_cap, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
         if (n <= 0) {
             wss_teardown(c);
-            return;
+            return 0;
         }
-        if (c->closing) return; /* after our close frame, the rest is read and dropped */
+        if (c->closing) return 0; /* after our close frame, the rest is read and dropped */
         wss_direct_input(c, s->slab, (size_t)n);
-        return;
+        return 0;
     }
     union {
         struct cmsghdr align;
@@ -621,8 +653,8 @@ static void read_connection(wss_client *c, short revents) {
     if (iov.iov_len > s->slab_cap) iov.iov_len = s->slab_cap;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     int trunc = s->cfg.type == SOCK_SEQPACKET ? MSG_TRUNC : 0;
-    ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | trunc);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT | trunc);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     int first = c->reads++ == 0;
     int fd = n >= 0 ? take_fd(&mh) : -1;
     if (fd >= 0 && !first) {
@@ -643,28 +675,34 @@ static void read_connection(wss_client *c, short revents) {
     if (c->passed_fd >= 0) {
         if (n <= 0) wss_teardown(c);
         else handoff_input(c, s->slab, (size_t)n);
-        return;
+        return 0;
     }
-    /* on seqpacket, 0 is an empty packet too: the end is when the peer hung up */
+    /* on seqpacket, 0 is an empty packet too: the end is when the peer hung up
+     * (asked afresh on a read after the first of the round: revents is older) */
+    if (n == 0 && s->cfg.type == SOCK_SEQPACKET && again) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+        revents = poll(&p, 1, 0) == 1 ? p.revents : 0;
+    }
     int empty_packet = n == 0 && s->cfg.type == SOCK_SEQPACKET && !(revents & (POLLHUP | POLLRDHUP));
     if (n < 0 || (n == 0 && !empty_packet)) {
         wss_teardown(c);
-        return;
+        return 0;
     }
-    if (c->kind == WSS_PENDING && relay_open(c) != 0) return;
-    if (c->closing) return;
+    if (c->kind == WSS_PENDING && relay_open(c) != 0) return 0;
+    if (c->closing) return 0;
     if (s->cfg.type == SOCK_SEQPACKET) {
         if ((mh.msg_flags & MSG_TRUNC) || (uint64_t)n > s->cfg.max_message) {
             wss_teardown(c);
-            return;
+            return 0;
         }
         wss_relay_msg m;
         size_t scan = 0;
         wss_relay_parse(WSS_FRAMING_OUISTITI, s->slab, (size_t)n, 0, &scan, &m);
         wss_deliver(c, n ? m.opcode : WS_GW_TEXT, s->slab, (size_t)n);
-    } else {
-        relay_stream_input(c, s->slab, (size_t)n);
+        return n > 0 && !c->dead && !c->closing && c->out_bytes < WSS_FLUSH_BYTES;
     }
+    relay_stream_input(c, s->slab, (size_t)n);
+    return 0;
 }
 
 static void accept_connections(wss_server *s) {
@@ -856,11 +894,16 @@ int wss_run(wss_server *s) {
                 wss_client *c = who[i];
                 if (c->dead || pfd[i].revents == 0) continue;
                 if (pfd[i].revents & POLLOUT) flush(c);
-                if (!c->dead && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))) read_connection(c, pfd[i].revents);
+                if (c->dead || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLRDHUP))) continue;
+                int more = read_connection(c, pfd[i].revents, 0);
+                for (int m = 1; more && m < WSS_READ_PACKETS; m++) more = read_connection(c, pfd[i].revents, 1);
             }
         }
         timers(s, wss_now_ms());
         sweep(s);
+        /* the round's replies (and what on_close sent): one send per client */
+        for (wss_client *c = s->clients; c; c = c->next)
+            if (c->flush_due && !c->dead) flush(c);
     }
     free(pfd);
     free(who);

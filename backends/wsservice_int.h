@@ -22,6 +22,9 @@
 #define WSS_FLUSH_MS 10000              /* a closing client's queue gets this long to drain */
 #define WSS_DRAIN_MS 2000               /* direct: after our close frame, this long for the peer's EOF */
 #define WSS_DGRAM_IDLE_MS 120000        /* a datagram session with no traffic this long is dropped */
+#define WSS_FLUSH_BATCH 64              /* chunks per sendmsg / packets per sendmmsg */
+#define WSS_FLUSH_BYTES (64u * 1024)    /* queued bytes past which a send does not wait for the round's end */
+#define WSS_READ_PACKETS 64             /* packets read from one relay connection per poll round */
 
 typedef struct wss_chunk {
     struct wss_chunk *next;
@@ -44,6 +47,7 @@ struct wss_client {
     unsigned dead : 1;     /* closed: the sweep frees it */
     unsigned wr_shut : 1;  /* direct: our side shut down after the close frame */
     unsigned close_sent : 1;
+    unsigned flush_due : 1; /* queued this round: flush at its end */
     int64_t deadline;    /* ms, monotonic; 0 = none (pending: open as relay; closing: give up) */
     int64_t last_active; /* datagram sessions */
     char address[WSS_ADDRESS_MAX];

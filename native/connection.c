@@ -1335,6 +1335,7 @@ static void process_frames(ws_conn *c, uint8_t *p, size_t n) {
     ws_bytes held = {0};
     parse_frames(c, parser, p, n, &held);
     ws_bytes_free(&held);
+    if ((gw = gateway_link(c)) != NULL) ws_gateway_client_batch_end(gw); /* one write for the read's messages */
     if (ws_parser_at_rest(parser)) {
         ws_parser_free(parser);
         if (parser == c->parser) {

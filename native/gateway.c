@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,20 @@ struct ws_gateway {
     size_t n_allow, n_deny;
     ws_gw_framing framing;
     int direct;
+    /* Packets from backends are read here whole in one recv(): maxPayload + 1
+     * bytes of address space, only the pages a packet touches in memory (so
+     * a truncated read means too big, and no size needs peeking first). */
+    uint8_t *pkt;
+    size_t pkt_cap;
+    int pkt_failed; /* no such mapping: peek each packet's size */
+    /* The messages of the client read being parsed, for gather_link's
+     * backend: one write (stream: the framed bytes) or one sendmmsg (packets:
+     * their bytes back to back, and their lengths), sent when the read's
+     * frames are parsed. One per loop: one client read is parsed at a time. */
+    ws_bytes gather;
+    uint32_t gather_lens[WS_GW_GATHER_PACKETS]; /* each at most WS_GW_GATHER_SIZE */
+    unsigned n_gather;
+    ws_gw_link *gather_link; /* whose messages gather holds; NULL: none */
 };
 
 /* A packet waiting for a SOCK_SEQPACKET / SOCK_DGRAM backend to take it. */
@@ -66,6 +81,7 @@ struct ws_gw_link {
     size_t scanned; /* of in: bytes known to hold no delimiter */
     size_t out_queued;
     ws_gw_packet *out_head, *out_tail;
+    ws_gateway *gw;
     char name[WS_GW_NAME_MAX + 1];
     char protocol[WS_GW_NAME_MAX + 1];
     char address[64];
@@ -128,6 +144,8 @@ ws_gateway *ws_gateway_new(const ws_gateway_config *cfg, char *err, size_t err_c
 void ws_gateway_free(ws_gateway *gw) {
     if (!gw) return;
     if (gw->dirfd >= 0) close(gw->dirfd);
+    if (gw->pkt) munmap(gw->pkt, gw->pkt_cap);
+    ws_bytes_free(&gw->gather);
     free(gw->real);
     free_list(gw->allow, gw->n_allow);
     free_list(gw->deny, gw->n_deny);
@@ -215,6 +233,11 @@ static void on_link_closed(uv_handle_t *h) {
 static void link_down(ws_gw_link *l) {
     if (l->flags & LINK_DOWN) return;
     l->flags |= LINK_DOWN;
+    if (l->gw->gather_link == l) { /* what it gathered goes nowhere now */
+        l->gw->gather.len = 0;
+        l->gw->n_gather = 0;
+        l->gw->gather_link = NULL;
+    }
     if (l->flags & LINK_HANDLE_OPEN) {
         uv_close(&l->h.handle, on_link_closed);
     } else if (l->fd >= 0) {
@@ -234,8 +257,11 @@ static void backend_gone(ws_gw_link *l, uint16_t code, const char *reason) {
     link_down(l);
 }
 
+static void gather_flush(ws_gw_link *l);
+
 void ws_gateway_client_gone(ws_gw_link *l) {
     l->conn = NULL;
+    gather_flush(l); /* what the client sent before it went (in the read that ended it) still goes */
     link_down(l);
     if (!(l->flags & LINK_HANDLE_OPEN)) link_free(l);
 }
@@ -340,12 +366,42 @@ static void on_stream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     apply_read_pause(l);
 }
 
-/* Packets: one recv() per message, its size peeked first. */
+/* The loop-wide packet buffer of maxPayload + 1 bytes, or NULL. */
+static uint8_t *packet_buffer(ws_gateway *gw, uint64_t max) {
+    if (gw->pkt || gw->pkt_failed) return gw->pkt;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t ps = page > 0 ? (size_t)page : 4096;
+    if (max >= SIZE_MAX - 2 * ps) {
+        gw->pkt_failed = 1;
+        return NULL;
+    }
+    size_t cap = ((size_t)max + 1 + ps - 1) / ps * ps;
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        gw->pkt_failed = 1;
+        return NULL;
+    }
+    gw->pkt = p;
+    gw->pkt_cap = cap;
+    return gw->pkt;
+}
+
+/* Packets: one recv() per message into the packet buffer (or, without one,
+ * its size peeked first), up to 64 per poll callback. */
 static void read_packets(ws_gw_link *l) {
     ws_server *srv = l->conn->srv;
     uint64_t max = srv->cfg.max_payload;
+    ws_gateway *gw = srv->cfg.gateway;
+    uint8_t *buf = gw ? packet_buffer(gw, max) : NULL;
     for (int i = 0; i < 64 && !(l->flags & (LINK_READ_PAUSED | LINK_DOWN)); i++) {
-        ssize_t n = recv(l->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        uint8_t *dst = buf;
+        ssize_t n;
+        if (buf) {
+            do n = recv(l->fd, buf, gw->pkt_cap, MSG_TRUNC | MSG_DONTWAIT);
+            while (n < 0 && errno == EINTR);
+        } else {
+            n = recv(l->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        }
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
             service_closed(l);
@@ -359,20 +415,28 @@ static void read_packets(ws_gw_link *l) {
             too_big(l);
             return;
         }
-        uint8_t *dst = (size_t)n <= WS_SLAB_SIZE ? srv->slab : ws_bytes_reserve_exact(&l->in, (size_t)n);
-        if (!dst) {
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
-            return;
-        }
-        ssize_t got = recv(l->fd, dst, (size_t)n, MSG_DONTWAIT);
-        if (got < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            service_closed(l);
-            return;
+        ssize_t got = n;
+        if (!buf) {
+            dst = (size_t)n <= WS_SLAB_SIZE ? srv->slab : ws_bytes_reserve_exact(&l->in, (size_t)n);
+            if (!dst) {
+                backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
+                return;
+            }
+            got = recv(l->fd, dst, (size_t)n, MSG_DONTWAIT);
+            if (got < 0) {
+                if (errno == EAGAIN || errno == EINTR) return;
+                service_closed(l);
+                return;
+            }
         }
         int type = ws_utf8_is_valid(dst, (size_t)got) ? WS_GW_TEXT : WS_GW_BINARY;
         int r = to_client(l, type, dst, (size_t)got);
         ws_bytes_free(&l->in);
+        if (buf && (size_t)got > WS_SLAB_SIZE) { /* a large one: its pages go back, the first slab's worth stays */
+            size_t touched = ((size_t)got + WS_SLAB_SIZE - 1) / WS_SLAB_SIZE * WS_SLAB_SIZE;
+            if (touched > gw->pkt_cap) touched = gw->pkt_cap;
+            madvise(buf + WS_SLAB_SIZE, touched - WS_SLAB_SIZE, MADV_DONTNEED);
+        }
         if (r != 0) {
             link_down(l);
             return;
@@ -445,21 +509,47 @@ static void stream_write(ws_gw_link *l, uv_buf_t *parts, unsigned n) {
     client_pause_check(l);
 }
 
+/* A send to a packet backend failed with errno (not EAGAIN): the link goes down. */
+static void packet_failed(ws_gw_link *l) {
+    if (errno == EMSGSIZE) {
+        static const char reason[] = "gateway: message too large for the service's socket";
+        if (l->conn) ws_conn_close(l->conn, WS_CLOSE_TOO_BIG, reason, sizeof reason - 1, 1);
+        link_down(l);
+        return;
+    }
+    service_closed(l);
+}
+
+static int socket_full(void) {
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS;
+}
+
 /* 1: sent; 0: the socket is full; -1: failed (the link is down). */
 static int packet_send(ws_gw_link *l, const uint8_t *data, size_t len) {
     ssize_t r;
     do r = send(l->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);
     if (r >= 0) return 1;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return 0;
-    if (errno == EMSGSIZE) {
-        static const char reason[] = "gateway: message too large for the service's socket";
-        if (l->conn) ws_conn_close(l->conn, WS_CLOSE_TOO_BIG, reason, sizeof reason - 1, 1);
-        link_down(l);
+    if (socket_full()) return 0;
+    packet_failed(l);
+    return -1;
+}
+
+/* Queues a packet the socket did not take, behind the others. */
+static int packet_queue(ws_gw_link *l, const uint8_t *data, size_t len) {
+    ws_gw_packet *p = malloc(sizeof *p + len);
+    if (!p) {
+        backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
         return -1;
     }
-    service_closed(l);
-    return -1;
+    p->next = NULL;
+    p->len = len;
+    if (len) memcpy(p->data, data, len);
+    if (l->out_tail) l->out_tail->next = p;
+    else l->out_head = p;
+    l->out_tail = p;
+    l->out_queued += len;
+    return 0;
 }
 
 static void flush_packets(ws_gw_link *l) {
@@ -494,26 +584,94 @@ static void poll_restart(ws_gw_link *l) {
     else uv_poll_stop(&l->h.poll);
 }
 
+/* Sends what the client's read gathered: one write, or one sendmmsg for
+ * every packet (what the socket does not take is queued as before). */
+static void gather_flush(ws_gw_link *l) {
+    ws_gateway *gw = l->gw;
+    if (gw->gather_link != l) return;
+    gw->gather_link = NULL;
+    size_t len = gw->gather.len;
+    unsigned n = gw->n_gather, done = 0;
+    gw->gather.len = 0; /* the bytes stay where they are until the sends below are done */
+    gw->n_gather = 0;
+    if (l->flags & LINK_DOWN) return;
+    if (l->type == SOCK_STREAM) {
+        if (len) {
+            uv_buf_t b = uv_buf_init((char *)gw->gather.data, (unsigned)len);
+            stream_write(l, &b, 1); /* what the socket does not take now is copied */
+        }
+        return;
+    }
+    struct iovec iov[WS_GW_GATHER_PACKETS];
+    struct mmsghdr mm[WS_GW_GATHER_PACKETS];
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        iov[i] = (struct iovec){.iov_base = gw->gather.data + off, .iov_len = gw->gather_lens[i]};
+        mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
+        off += gw->gather_lens[i];
+    }
+    while (done < n && !l->out_head) {
+        int r = sendmmsg(l->fd, mm + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r > 0) {
+            done += (unsigned)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && !socket_full()) {
+            packet_failed(l);
+            return;
+        }
+        break; /* full: the rest waits for the socket */
+    }
+    for (unsigned i = done; i < n; i++)
+        if (packet_queue(l, iov[i].iov_base, iov[i].iov_len) != 0) return;
+    if (done < n) {
+        client_pause_check(l);
+        apply_read_pause(l);
+    }
+}
+
+void ws_gateway_client_batch_end(ws_gw_link *l) {
+    gather_flush(l);
+}
+
+/* Gathers a message of len bytes (in up to three pieces) for the read's
+ * write; 0, or -1 when it goes on its own (too large, packets queued, or out
+ * of memory). */
+static int gather_add(ws_gw_link *l, const void *a, size_t alen, const void *b, size_t blen, const void *t,
+                      size_t tlen) {
+    ws_gateway *gw = l->gw;
+    size_t len = alen + blen + tlen;
+    if (len > WS_GW_GATHER_SIZE) return -1;
+    if (gw->gather_link && gw->gather_link != l) gather_flush(gw->gather_link); /* not expected: reads do not nest */
+    if (gw->gather.len + len > WS_GW_GATHER_SIZE || gw->n_gather == WS_GW_GATHER_PACKETS) gather_flush(l);
+    if (l->flags & LINK_DOWN) return 0;
+    if (l->out_head) return -1; /* the socket filled up: this one queues behind what it did not take */
+    uint8_t *dst = ws_bytes_reserve(&gw->gather, len ? len : 1);
+    if (!dst) return -1;
+    if (alen) memcpy(dst, a, alen);
+    if (blen) memcpy(dst + alen, b, blen);
+    if (tlen) memcpy(dst + alen + blen, t, tlen);
+    gw->gather.len += len;
+    gw->gather_lens[gw->n_gather++] = (uint32_t)len;
+    gw->gather_link = l;
+    return 0;
+}
+
 void ws_gateway_from_client(ws_gw_link *l, int opcode, const uint8_t *data, size_t len) {
     if (l->flags & LINK_DOWN) return; /* the client is being closed: its messages go nowhere */
     int type = opcode == WS_OP_TEXT ? WS_GW_TEXT : WS_GW_BINARY;
     if (l->type != SOCK_STREAM) {
+        if (!l->out_head) { /* else it waits behind the queue */
+            if (gather_add(l, data, len, NULL, 0, NULL, 0) == 0) return;
+            gather_flush(l); /* a large one: what came before it goes first */
+            if (l->flags & LINK_DOWN) return;
+        }
         if (!l->out_head) {
             int r = packet_send(l, data, len);
             if (r != 0) return;
         }
-        ws_gw_packet *p = malloc(sizeof *p + len);
-        if (!p) {
-            backend_gone(l, WS_CLOSE_INTERNAL_ERROR, "gateway: out of memory");
-            return;
-        }
-        p->next = NULL;
-        p->len = len;
-        if (len) memcpy(p->data, data, len);
-        if (l->out_tail) l->out_tail->next = p;
-        else l->out_head = p;
-        l->out_tail = p;
-        l->out_queued += len;
+        if (packet_queue(l, data, len) != 0) return;
         client_pause_check(l);
         apply_read_pause(l);
         return;
@@ -526,10 +684,14 @@ void ws_gateway_from_client(ws_gw_link *l, int opcode, const uint8_t *data, size
                          l->framing == WS_GW_FRAMING_LINE ? "newlines" : "NUL bytes",
                          l->framing == WS_GW_FRAMING_LINE ? "line" : "nul");
         if (l->framing == WS_GW_FRAMING_LENGTH) n = snprintf(reason, sizeof reason, "gateway: message too large");
+        gather_flush(l); /* the messages before it still go */
         if (l->conn) ws_conn_close(l->conn, WS_CLOSE_UNSUPPORTED, reason, (size_t)n, 1);
         link_down(l);
         return;
     }
+    if (gather_add(l, head, head_len, data, len, &tail, tail_len) == 0) return;
+    gather_flush(l);
+    if (l->flags & LINK_DOWN) return;
     uv_buf_t parts[3];
     unsigned n = 0;
     if (head_len) parts[n++] = uv_buf_init((char *)head, (unsigned)head_len);
@@ -609,6 +771,7 @@ int ws_gateway_open(ws_gateway *gw, ws_conn *c, ws_gw_target *t, const char *add
         return t->status;
     }
     l->conn = c;
+    l->gw = gw;
     l->fd = fd;
     l->type = type;
     l->framing = gw->framing;

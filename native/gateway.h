@@ -21,6 +21,8 @@ typedef struct ws_gw_link ws_gw_link;
 
 #define WS_GW_OUT_LIMIT (1u << 20) /* bytes queued to a backend past which the client is not read */
 #define WS_GW_READ_SIZE 65536u     /* one read from a SOCK_STREAM backend */
+#define WS_GW_GATHER_SIZE 65536u   /* client messages of one read gathered for one write to the backend */
+#define WS_GW_GATHER_PACKETS 64    /* ... and at most this many packets per sendmmsg */
 
 typedef struct {
     const char *services;
@@ -64,6 +66,9 @@ int ws_gateway_open(ws_gateway *gw, ws_conn *c, ws_gw_target *t, const char *add
 void ws_gateway_from_client(ws_gw_link *l, int opcode, const uint8_t *data, size_t len);
 void ws_gateway_client_drained(ws_gw_link *l);
 void ws_gateway_client_gone(ws_gw_link *l);
+/* From connection.c: the frames of one client read are parsed; the messages
+ * they carried (gathered by ws_gateway_from_client) go to the backend now. */
+void ws_gateway_client_batch_end(ws_gw_link *l);
 
 /* Direct mode, from connection.c: the link waits to hand the client's
  * socket over; bytes the client sent after its request are kept (-1 past

@@ -257,6 +257,33 @@ for (const type of ['seqpacket', 'dgram']) {
   });
 }
 
+// The relay gathers the messages of one client read into one write (stream)
+// or one sendmmsg (packets); a message over the gather size goes on its own.
+for (const type of ['seqpacket', 'stream']) {
+  test(`a burst of small messages with large ones among them reaches a SOCK_${type.toUpperCase()} service in order, each one whole`, { timeout: 30000 }, async () => {
+    const dir = servicesDir();
+    const svc = await startBackend(type, path.join(dir, 'echo'));
+    const { url, close } = await startServer({ gateway: { services: dir, ...(type === 'stream' ? { framing: 'length' } : {}) } });
+    try {
+      const ws = await wsClient(`${url}/echo`);
+      const messages = [];
+      for (let i = 0; i < 600; i++) {
+        const n = i % 150 === 75 ? 100 * KiB + i : 1 + (i % 40); // a large one now and then: over the gather bound
+        messages.push({ data: textOf(n, i), binary: false });
+      }
+      const got = await echoAll(ws, messages); // sent in one go: many messages per server read
+      assert.equal(got.length, messages.length);
+      for (let i = 0; i < messages.length; i++) {
+        assert.ok(Buffer.from(got[i].data).equals(Buffer.from(messages[i].data)), `message ${i} (${messages[i].data.length} B) comes back whole and in its place`);
+      }
+      ws.close();
+    } finally {
+      await close();
+      killBackend(svc);
+    }
+  });
+}
+
 test('a message larger than a packet socket takes closes the client with 1009 and a reason', { timeout: 20000 }, async () => {
   const dir = servicesDir();
   const svc = await startBackend('seqpacket', path.join(dir, 'echo'));
