@@ -530,6 +530,16 @@ static void exchange(ws_deflate *d, peer *c, const uint8_t *m, size_t len, int h
     ws_bytes_free(&got);
 }
 
+/* The valgrind build (test/c `make valgrind`, 50x slower) walks the corners
+ * of the window bits only, 8, 9 and 15; the ASan build walks them all. */
+#ifdef WS_TEST_VALGRIND
+#define NEXT_BITS(b) ((b) == 9 ? 15 : (b) + 1)
+#define BITS_COMBOS 36
+#else
+#define NEXT_BITS(b) ((b) + 1)
+#define BITS_COMBOS 256
+#endif
+
 static void test_round_trips(void) {
     static const size_t sizes[] = {0, 1, 2, 3, 17, 100, 255, 256, 257, 1000, 1023, 1024, 1025, 4096, 16384, 65535, 65536};
     ws_deflate_config cfg = default_config();
@@ -541,8 +551,8 @@ static void test_round_trips(void) {
 
     for (int snct = 0; snct < 2; snct++)
         for (int cnct = 0; cnct < 2; cnct++)
-            for (int sbits = 8; sbits <= 15; sbits++)
-                for (int cbits = 8; cbits <= 15; cbits++) {
+            for (int sbits = 8; sbits <= 15; sbits = NEXT_BITS(sbits))
+                for (int cbits = 8; cbits <= 15; cbits = NEXT_BITS(cbits)) {
                     ws_deflate_params p = make_params(snct, cnct, sbits, cbits);
                     ws_deflate *d = ws_deflate_new(&p, &cfg);
                     peer c;
@@ -559,7 +569,7 @@ static void test_round_trips(void) {
                 }
     test_cond("messages of 0 B to 64 KiB of text, mixed and random data make the round trip with the zlib peer "
               "under every combination of context takeover and window bits 8..15",
-              roundtrip_failures == 0 && combos == 256);
+              roundtrip_failures == 0 && combos == BITS_COMBOS);
 
     /* Big messages, for the corners of the parameter space. */
     static const size_t big[] = {262144, 1048576};
