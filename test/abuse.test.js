@@ -406,14 +406,19 @@ test('20,000 connections churned, vanishing mid-handshake, mid-frame, mid-close,
     const rss = sampleRss(srv);
     const tlsRss = sampleRss(tlsSrv);
     // Kinds 0-3 make up most of it; the large sends are 1 in 50 (400 MiB echoed in all).
+    // Two halves: the allocator keeps what the first one took, a leak would take more again in the second.
     let n = 0;
     const total = 20000;
-    await Promise.all(Array.from({ length: 200 }, async () => {
-      while (n < total) {
+    const half = async (end) => Promise.all(Array.from({ length: 200 }, async () => {
+      while (n < end) {
         const i = n++;
         await churnOne(srv.port, i % 50 === 0 ? 4 : i % 4);
       }
     }));
+    await half(total / 2);
+    await waitUntil(async () => (await engineSockets(srv)) === 20, 10000, 'the first half to be gone');
+    const middle = srv.rss();
+    await half(total);
     // Over TLS: gone after a partial ClientHello, or at a random point of the TLS handshake.
     let tn = 0;
     await Promise.all(Array.from({ length: 50 }, async () => {
@@ -448,8 +453,9 @@ test('20,000 connections churned, vanishing mid-handshake, mid-frame, mid-close,
     await delay(500);
     const after = srv.rss();
     const tlsAfter = tlsSrv.rss();
-    t.diagnostic(`RSS +${((peak - base) / MiB).toFixed(1)} MiB at the peak, +${((after - base) / MiB).toFixed(1)} after; TLS server +${((tlsAfter - tlsBase) / MiB).toFixed(1)} after`);
+    t.diagnostic(`RSS +${((peak - base) / MiB).toFixed(1)} MiB at the peak, +${((middle - base) / MiB).toFixed(1)} after 10,000, +${((after - base) / MiB).toFixed(1)} after 20,000; TLS server +${((tlsAfter - tlsBase) / MiB).toFixed(1)} after`);
     assert.equal(srv.child.exitCode, null, 'the server is still running');
+    assert.ok(after - middle < 24 * MiB, `the second 10,000 took ${((after - middle) / MiB).toFixed(1)} MiB more RSS than the first left`);
     assert.ok(after - base < 96 * MiB, `RSS after the churn is ${((after - base) / MiB).toFixed(1)} MiB above the baseline (peak +${((peak - base) / MiB).toFixed(1)})`);
     assert.ok(tlsAfter - tlsBase < 64 * MiB, `TLS server RSS after is ${((tlsAfter - tlsBase) / MiB).toFixed(1)} MiB above the baseline`);
     assert.match(m.text, /sockets_accepted_total (\d+)/);
