@@ -145,6 +145,8 @@ const FAMILIES = [
     (s) => [[{ state: 'handshake' }, s.engine.handshaking], [{ state: 'open' }, s.engine.open], [{ state: 'closing' }, s.engine.closing]]],
   ['sockets_accepted_total', 'counter', 'TCP connections accepted on the WebSocket port (or handed over by handleUpgrade).',
     (s) => s.engine.socketsAccepted],
+  ['sockets_shed_total', 'counter', 'TCP connections closed as soon as accepted because the process was out of file descriptors.',
+    (s) => s.engine.socketsShed],
   ['upgrades_total', 'counter', 'HTTP requests answered on the WebSocket port, by status: 101 upgraded; 4xx and 5xx refused; 200 documents.',
     (s) => keyed(Object.assign({ 101: 0 }, s.status), 'status')],
   ['messages_total', 'counter', 'WebSocket data messages, by direction: in from clients, out to clients (send() and multicast deliveries).',

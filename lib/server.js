@@ -26,6 +26,8 @@ const EVENT_DRAIN = 4;
 const EVENT_SERVER_CLOSED = 5;
 const EVENT_WRITE = 6;
 const EVENT_END = 7;
+const EVENT_SHED = 8; // out of file descriptors: shedding began (flags 1) or ended (flags 0)
+const ERRNO_NAMES = new Map(Object.entries(require('os').constants.errno).map(([name, n]) => [n, name]));
 const EVENT_FLAG_OWNED = 1; // a large message in its own buffer, not in the batch
 const CLOSE_FLAG_ERROR = 2;
 
@@ -806,6 +808,10 @@ class Server extends EventEmitter {
           if (socket !== undefined) socket.end();
           break;
         }
+        case EVENT_SHED: // once per episode, not per connection shed
+          if (flags) this.log.error(`out of file descriptors (${ERRNO_NAMES.get(code) || `errno ${code}`}): new connections are closed at once until some free up`);
+          else this.log.info(`accepting connections again after shedding ${slot} for want of file descriptors`);
+          break;
         default:
           throw new Error(`node.websocket: unknown event kind ${kind} from the addon`);
       }

@@ -1127,6 +1127,13 @@ static int emit_reassembled(ws_conn *c, int opcode) {
     return emit_owned(c, opcode, m.data, m.len);
 }
 
+/* A peer that pings and never reads would grow its queue without bound:
+ * past maxBufferedAmount its pings go unanswered (RFC 6455 section 5.5.3
+ * lets an endpoint answer only the latest of several pings). */
+static int pong_fits(const ws_conn *c) {
+    return c->queued <= c->srv->cfg.max_buffered;
+}
+
 /* JS has yet to see messages this connection sent before the frame at
  * hand: answers to that frame must wait until JS has handled them. */
 static int behind_js(const ws_conn *c) {
@@ -1137,7 +1144,7 @@ void ws_conn_run_deferred(ws_conn *c, int kind, uint16_t code, const char *reaso
     if (c->state != WS_CONN_OPEN && c->state != WS_CONN_CLOSING) return;
     switch (kind) {
     case WS_DEFER_PONG:
-        if (can_send(c)) queue_frame(c, WS_OP_PONG, data, len);
+        if (can_send(c) && pong_fits(c)) queue_frame(c, WS_OP_PONG, data, len);
         break;
     case WS_DEFER_CLOSE_REPLY:
         if (!(c->flags & WS_CONN_F_CLOSE_SENT)) queue_close_frame(c, c->close_code, NULL, 0);
@@ -1241,7 +1248,7 @@ static void parse_frames(ws_conn *c, ws_parser *parser, uint8_t *p, size_t n, ws
             if (!deliver) break;
             if (behind_js(c)) {
                 if (ws_server_defer(c->srv, c, WS_DEFER_PONG, 0, NULL, ev.data, ev.len) != 0) goto oom;
-            } else if (queue_frame(c, WS_OP_PONG, ev.data, ev.len) != 0) {
+            } else if (pong_fits(c) && queue_frame(c, WS_OP_PONG, ev.data, ev.len) != 0) {
                 goto oom;
             }
             break;

@@ -22,6 +22,7 @@ enum ws_event_kind {
     WS_EVENT_SERVER_CLOSED = 5, /* the listeners and every connection are gone */
     WS_EVENT_WRITE = 6,  /* a stream connection: payload goes to its JS socket */
     WS_EVENT_END = 7,    /* a stream connection: end its JS socket after what was written */
+    WS_EVENT_SHED = 8,   /* out of descriptors: flags 1 = shedding began (code: errno), 0 = over (slot: how many) */
 };
 
 enum {

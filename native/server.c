@@ -12,6 +12,7 @@
 #include "gateway.h"
 
 static void maybe_closed(ws_server *srv);
+static void on_listener(uv_poll_t *h, int status, int events);
 
 uint32_t ws_server_now(ws_server *srv) {
     return (uint32_t)(uv_now(srv->loop) - srv->epoch_ms);
@@ -48,6 +49,7 @@ static void free_server(ws_server *srv) {
     ws_pubsub_free(&srv->pubsub);
     ws_bytes_free(&srv->scratch);
     if (srv->tls) ws_tls_ctx_unref(srv->tls);
+    if (srv->spare_fd >= 0) close(srv->spare_fd);
     while (srv->free_reqs) {
         ws_req *r = srv->free_reqs;
         srv->free_reqs = r->next_free;
@@ -206,6 +208,14 @@ static void on_check(uv_check_t *h) {
 static void on_sweep(uv_timer_t *h) {
     ws_server *srv = h->data;
     uint32_t now = ws_server_now(srv);
+    if (srv->spare_fd < 0) srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < WS_MAX_LISTENERS; i++) {
+        ws_listener *l = srv->listeners[i];
+        if (l && l->paused) {
+            l->paused = 0;
+            uv_poll_start(&l->poll, UV_READABLE, on_listener);
+        }
+    }
     for (uint32_t i = 0; i < srv->n_slots; i++) {
         ws_conn *c = srv->slots[i];
         if (c) ws_conn_sweep(c, now);
@@ -226,6 +236,7 @@ const char *const ws_stat_names[WS_STAT_N_FIXED] = {
     [WS_STAT_DELIVERIES] = "deliveries",
     [WS_STAT_DROPPED] = "dropped",
     [WS_STAT_CLOSED_SLOW] = "closedSlow",
+    [WS_STAT_SOCKETS_SHED] = "socketsShed",
     [WS_STAT_SOCKETS] = "sockets",
     [WS_STAT_HANDSHAKING] = "handshaking",
     [WS_STAT_OPEN] = "open",
@@ -248,6 +259,7 @@ void ws_server_stats_read(ws_server *srv, double *out, size_t n) {
     v[WS_STAT_DELIVERIES] = (double)s->deliveries;
     v[WS_STAT_DROPPED] = (double)s->dropped;
     v[WS_STAT_CLOSED_SLOW] = (double)s->closed_slow;
+    v[WS_STAT_SOCKETS_SHED] = (double)s->sockets_shed;
     v[WS_STAT_SOCKETS] = srv->n_conns;
     v[WS_STAT_TOPICS] = (double)srv->pubsub.n_topics;
     /* Gauges from the connections themselves: nothing to keep in step on the hot path. */
@@ -267,13 +279,55 @@ void ws_server_stats_read(ws_server *srv, double *out, size_t n) {
 
 /* ---- listening ------------------------------------------------------ */
 
-static void on_connection(uv_stream_t *server, int status) {
-    ws_listener *l = server->data;
+static void shed_event(ws_server *srv, int began, int err) {
+    if (ws_events_add(&srv->events, WS_EVENT_SHED, (uint8_t)began, (uint16_t)err, began ? 0 : srv->shed, 0))
+        ws_server_wake(srv);
+}
+
+/* Out of descriptors with a connection waiting: left in the backlog it
+ * keeps the listener readable and the loop spins. The spare descriptor is
+ * given up to accept it and close it at once (the client sees a reset, not
+ * a hang), then taken back. Without a spare, polling pauses until the next
+ * sweep. Logged once per episode, which ends at the next accept. */
+static void shed_one(ws_listener *l, int err) {
     ws_server *srv = l->srv;
-    if (status < 0) return; /* e.g. EMFILE: libuv already shed the connection */
+    if (!srv->shedding) {
+        srv->shedding = 1;
+        srv->shed = 0;
+        shed_event(srv, 1, err);
+    }
+    int fd = -1;
+    if (srv->spare_fd >= 0) {
+        close(srv->spare_fd);
+        srv->spare_fd = -1;
+        fd = accept(l->fd, NULL, NULL);
+        if (fd >= 0) {
+            close(fd);
+            srv->shed++;
+            srv->stats.sockets_shed++;
+        }
+        srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0 && srv->spare_fd < 0) {
+        uv_poll_stop(&l->poll);
+        l->paused = 1;
+    }
+}
+
+static void accept_one(ws_listener *l, int fd) {
+    ws_server *srv = l->srv;
+    if (srv->shedding) {
+        srv->shedding = 0;
+        shed_event(srv, 0, 0);
+    }
     ws_conn *c = ws_conn_new(srv, l->kind == WS_LISTENER_POLICY);
-    if (!c) return;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || slot_alloc(srv, c) != 0) {
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int opened = uv_tcp_open(&c->tcp, fd) == 0; /* from here the handle owns fd */
+    if (!opened || slot_alloc(srv, c) != 0) {
+        if (!opened) close(fd);
         c->state = WS_CONN_CLOSED;
         srv->n_conns++; /* balanced by the close callback */
         uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
@@ -288,6 +342,27 @@ static void on_connection(uv_stream_t *server, int status) {
     ws_conn_start(c);
     if (srv->cfg.max_connections && srv->n_conns > srv->cfg.max_connections)
         ws_conn_refuse(c, 503, "Too many connections");
+}
+
+/* Up to 128 accepts per wakeup, so a flood of connections cannot starve
+ * the connections already open; the poll is level-triggered. */
+static void on_listener(uv_poll_t *h, int status, int events) {
+    ws_listener *l = h->data;
+    (void)events;
+    if (status < 0) return;
+    for (int i = 0; i < 128 && !l->paused; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            accept_one(l, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            shed_one(l, errno);
+            continue;
+        }
+        return; /* EAGAIN: the backlog is empty */
+    }
 }
 
 ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len) {
@@ -322,32 +397,33 @@ void ws_server_set_tls(ws_server *srv, ws_tls_ctx *ctx) {
     srv->tls = ctx;
 }
 
-/* A socket that shares its port with the other workers' (SO_REUSEPORT: the
- * kernel spreads new connections over them). Node 20's libuv has no
- * UV_TCP_REUSEPORT, so the socket is made here and handed to libuv. */
-static int bind_reuse_port(uv_tcp_t *tcp, const struct sockaddr *sa) {
-#ifdef SO_REUSEPORT
+/* The listening socket, non-blocking. With reuse_port it shares its port
+ * with the other workers' (SO_REUSEPORT: the kernel spreads new connections
+ * over them). Returns the descriptor or a negative errno. */
+static int listen_socket(const struct sockaddr *sa, int reuse_port, int backlog) {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -errno;
     int on = 1;
     socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     int off = 0; /* as uv_tcp_bind without UV_TCP_IPV6ONLY: '::' takes IPv4 too */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
-        (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0) ||
-        bind(fd, sa, len) != 0) {
+    int r = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+#ifdef SO_REUSEPORT
+    if (r == 0 && reuse_port) r = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+#else
+    if (reuse_port) {
+        close(fd);
+        return UV_ENOTSUP;
+    }
+#endif
+    if (r == 0 && sa->sa_family == AF_INET6) r = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    if (r == 0) r = bind(fd, sa, len);
+    if (r == 0) r = listen(fd, backlog);
+    if (r != 0) {
         int err = -errno;
         close(fd);
         return err;
     }
-    int r = uv_tcp_open(tcp, fd); /* from here the handle owns fd: uv_close closes it */
-    if (r != 0) close(fd);
-    return r;
-#else
-    (void)tcp;
-    (void)sa;
-    return UV_ENOTSUP;
-#endif
+    return fd;
 }
 
 int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_kind kind, int reuse_port) {
@@ -357,25 +433,27 @@ int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_
     if (strchr(address, ':')) r = uv_ip6_addr(address, port, (struct sockaddr_in6 *)&ss);
     else r = uv_ip4_addr(address, port, (struct sockaddr_in *)&ss);
     if (r != 0) return r;
+    int fd = listen_socket((const struct sockaddr *)&ss, reuse_port, srv->cfg.backlog);
+    if (fd < 0) return fd;
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
     ws_listener *l = calloc(1, sizeof *l);
-    if (!l) return UV_ENOMEM;
+    if (!l || getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        r = l ? -errno : UV_ENOMEM;
+        free(l);
+        close(fd);
+        return r;
+    }
     l->srv = srv;
     l->kind = kind;
-    if ((r = uv_tcp_init(srv->loop, &l->tcp)) != 0) {
+    l->fd = fd;
+    if ((r = uv_poll_init(srv->loop, &l->poll, fd)) != 0) {
         free(l);
+        close(fd);
         return r;
     }
-    l->tcp.data = l;
-    if (reuse_port) r = bind_reuse_port(&l->tcp, (const struct sockaddr *)&ss);
-    else r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&ss, 0);
-    if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, srv->cfg.backlog, on_connection);
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
-    if (r == 0) r = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len);
-    if (r != 0) {
-        uv_close((uv_handle_t *)&l->tcp, (uv_close_cb)free);
-        return r;
-    }
+    l->poll.data = l;
+    uv_poll_start(&l->poll, UV_READABLE, on_listener);
     l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
     srv->listeners[srv->n_listeners++] = l;
@@ -386,6 +464,7 @@ int ws_server_listen(ws_server *srv, const char *address, int port, ws_listener_
 static void listener_closed(uv_handle_t *h) {
     ws_listener *l = h->data;
     ws_server *srv = l->srv;
+    close(l->fd); /* a uv_poll_t does not own its descriptor */
     free(l);
     srv->n_listeners--;
     maybe_closed(srv);
@@ -396,7 +475,7 @@ static void close_listeners(ws_server *srv) {
         ws_listener *l = srv->listeners[i];
         if (!l) continue;
         srv->listeners[i] = NULL;
-        uv_close((uv_handle_t *)&l->tcp, listener_closed);
+        uv_close((uv_handle_t *)&l->poll, listener_closed);
     }
 }
 
@@ -414,6 +493,7 @@ ws_server *ws_server_new(uv_loop_t *loop, const ws_server_config *cfg, const ws_
         return NULL;
     }
     srv->loop = loop;
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     srv->cfg = *cfg;
     srv->hooks = *hooks;
     srv->epoch_ms = uv_now(loop);

@@ -62,8 +62,13 @@ typedef struct {
 
 typedef enum { WS_LISTENER_WEBSOCKET, WS_LISTENER_POLICY } ws_listener_kind;
 
+/* A listening socket polled by the server itself rather than a uv_tcp_t:
+ * libuv's accept path hides EMFILE (it sheds silently, and spins when its
+ * reserved descriptor is gone), and shedding must be seen and logged. */
 typedef struct {
-    uv_tcp_t tcp;
+    uv_poll_t poll;
+    int fd;
+    int paused; /* out of descriptors with no spare: polling resumes at the next sweep */
     ws_server *srv;
     ws_listener_kind kind;
     int port;
@@ -88,6 +93,7 @@ typedef struct {
 #define WS_STATS_STATUS_MAX 599
 typedef struct {
     uint64_t sockets_accepted;           /* TCP connections accepted or adopted */
+    uint64_t sockets_shed;               /* connections accepted and closed at once: out of descriptors */
     uint64_t messages_in, payload_in;    /* data messages from clients, and their (inflated) payload bytes */
     uint64_t messages_out, payload_out;  /* data messages queued for clients, multicast deliveries included */
     uint64_t bytes_read, bytes_written;  /* bytes on the wire (handshakes, framing and TLS included) */
@@ -115,6 +121,7 @@ enum {
     WS_STAT_DELIVERIES,
     WS_STAT_DROPPED,
     WS_STAT_CLOSED_SLOW,
+    WS_STAT_SOCKETS_SHED,
     WS_STAT_SOCKETS,        /* gauge: connections in any state */
     WS_STAT_HANDSHAKING,    /* gauge: reading a request head or waiting for the upgrade decision */
     WS_STAT_OPEN,           /* gauge: open WebSocket connections */
@@ -141,6 +148,9 @@ struct ws_server {
 
     ws_listener *listeners[WS_MAX_LISTENERS];
     int n_listeners;
+    int spare_fd;      /* /dev/null, given up to accept and close a connection when out of descriptors */
+    uint32_t shed;     /* connections shed in the current out-of-descriptors episode */
+    int shedding;      /* an episode is on: logged once when it starts, once when it ends */
     int port; /* the WebSocket port, for the policy document */
 
     uv_timer_t sweep;
