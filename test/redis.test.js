@@ -10,8 +10,9 @@ const assert = require('node:assert/strict');
 const { spawnSync } = require('child_process');
 const path = require('path');
 const {
-  startRedis, startRunserver, startServer, wsClient, wsRoundTrip, waitUntil, withTimeout, delay, launchChromium, withoutPreload,
+  startRedis, startRunserver, startServer, wsClient, wsRoundTrip, waitUntil, withTimeout, delay, withoutPreload,
 } = require('./helpers');
+const { twoTabsInOneRoom } = require('./rooms-browser');
 const { parseRedisUrl } = require('../lib/redis');
 const { encodeEnvelope, decodeEnvelope } = require('../lib/fanout/redis');
 
@@ -332,45 +333,7 @@ describe('multicast across processes through Redis', () => {
   });
 
   test('chatroom and chat pages: two Chromium tabs on two servers are in one room', { timeout: 90000 }, async () => {
-    const browser = await launchChromium({ env: withoutPreload() }); // the sanitizer run preloads libasan for the addon only
-    try {
-      const tab = async () => {
-        const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-        page.errors = [];
-        page.on('pageerror', (err) => page.errors.push(err));
-        return page;
-      };
-      const pa = await tab();
-      const pb = await tab();
-      for (const [page, server, nick] of [[pa, a, 'tabalice'], [pb, b, 'tabbob']]) {
-        await page.goto(`http://127.0.0.1:${server.port}/chatroom.html`);
-        await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
-        await page.fill('#nick', nick);
-        await page.press('#nick', 'Enter');
-        await page.locator('#log li', { hasText: `welcome, ${nick}` }).waitFor({ timeout: 5000 });
-      }
-      await pa.locator('#users li', { hasText: 'tabbob' }).waitFor({ timeout: 5000 });
-      await pb.fill('#message', 'hello from the other server');
-      await pb.press('#message', 'Enter');
-      await pa.locator('#log li.received', { hasText: '<tabbob> hello from the other server' }).waitFor({ timeout: 5000 });
-      await pa.fill('#message', '/topic one room, two servers');
-      await pa.press('#message', 'Enter');
-      await pb.locator('#topic-text', { hasText: 'one room, two servers — set by tabalice' }).waitFor({ timeout: 5000 });
-
-      for (const [page, server] of [[pa, a], [pb, b]]) {
-        await page.goto(`http://127.0.0.1:${server.port}/chat.html`);
-        await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
-      }
-      await waitUntil(async () => {
-        await pa.fill('#message', 'chat across');
-        await pa.press('#message', 'Enter');
-        return (await pb.locator('#log li', { hasText: 'chat across' }).count()) > 0;
-      }, 10000, 'a chat line from one tab in the other');
-      assert.deepEqual(pa.errors, []);
-      assert.deepEqual(pb.errors, []);
-    } finally {
-      await browser.close();
-    }
+    await twoTabsInOneRoom(a.port, b.port, 'one room, two servers');
   });
 
   test("chatroom: a nickname held on a process that was killed is free again once that process's heartbeat has expired", async () => {
