@@ -869,6 +869,19 @@ static int negotiate_deflate(ws_conn *c, const ws_http_request *req, char *respo
     return (int)response_len;
 }
 
+/* Writes the 101 (n bytes of out; 0: it did not fit) and opens the connection; -1: the connection is finished. */
+static int write_101(ws_conn *c, char *out, size_t n) {
+    uv_buf_t answer = uv_buf_init(out, (unsigned)n);
+    if (!n || write_through(c, &answer, 1) != 0) {
+        finish(c);
+        return -1;
+    }
+    ws_stats_status(&c->srv->stats, 101);
+    c->state = WS_CONN_OPEN;
+    c->t_state = c->t_read = ws_server_now(c->srv);
+    return 0;
+}
+
 /* The 101 of a legacy draft, from the kept head (and 76's 8 bytes after it). */
 static int accept_legacy(ws_conn *c, const char *protocol, size_t protocol_len, char *extensions_out,
                          size_t extensions_cap) {
@@ -894,15 +907,7 @@ static int accept_legacy(ws_conn *c, const char *protocol, size_t protocol_len, 
     size_t n = ws_hixie_response(out, sizeof out, version, c->tls != NULL, origin ? origin->value : NULL,
                                  origin ? origin->value_len : 0, host->value, host->value_len, req.target,
                                  req.target_len, protocol, protocol_len, answer);
-    uv_buf_t reply = uv_buf_init(out, (unsigned)n);
-    if (!n || write_through(c, &reply, 1) != 0) {
-        finish(c);
-        return 0;
-    }
-    ws_stats_status(&c->srv->stats, 101);
-    uint32_t now = ws_server_now(c->srv);
-    c->state = WS_CONN_OPEN;
-    c->t_state = c->t_read = now;
+    if (write_101(c, out, n) != 0) return 0;
     if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
         resume_reading(c);
         open_with_leftovers(c, (uint32_t)head_len + body_len);
@@ -937,15 +942,7 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     char out[2048];
     size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, ext_len ? extensions : NULL,
                                      (size_t)ext_len);
-    uv_buf_t answer = uv_buf_init(out, (unsigned)n);
-    if (!n || write_through(c, &answer, 1) != 0) {
-        finish(c);
-        return 0;
-    }
-    ws_stats_status(&c->srv->stats, 101);
-    uint32_t now = ws_server_now(c->srv);
-    c->state = WS_CONN_OPEN;
-    c->t_state = c->t_read = now;
+    if (write_101(c, out, n) != 0) return 0;
     if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
         uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &parsed);
         resume_reading(c);

@@ -16,7 +16,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startServer, startRunserver, wsClient, withTimeout, waitUntil, withoutPreload } = require('./helpers');
+const { startServer, startRunserver, wsClient, echoAll, withTimeout, waitUntil, withoutPreload } = require('./helpers');
 const { conformanceSuite } = require('./conformance/suite');
 const { allSections } = require('./conformance');
 const { deliver, assertEvents, OP } = require('./conformance/runner');
@@ -102,24 +102,6 @@ function startGateway(dir, gateway = {}, options = {}) {
   return startServer({ modules: noModules, ...options, gateway: { services: dir, ...gateway } });
 }
 
-/** Sends each message and waits for as many messages back; returns them. */
-async function echoAll(ws, messages, ms = 60000) {
-  const got = [];
-  const done = withTimeout(new Promise((resolve) => {
-    const on = (data, isBinary) => {
-      got.push({ data, isBinary });
-      if (got.length === messages.length) {
-        ws.off('message', on);
-        resolve();
-      }
-    };
-    ws.on('message', on);
-  }), ms, `${messages.length} echoes`);
-  for (const m of messages) ws.send(m.data, { binary: m.binary });
-  await done;
-  return got;
-}
-
 function assertEchoes(got, messages) {
   assert.equal(got.length, messages.length, 'one message back per message sent');
   for (let i = 0; i < messages.length; i++) {
@@ -187,9 +169,9 @@ describe('websocket_echo behind the gateway', () => {
       try {
         const ws = await wsClient(`${gw.url}/echo`);
         if (mode.oneByOne) {
-          for (const m of mode.messages) assertEchoes(await echoAll(ws, [m]), [m]);
+          for (const m of mode.messages) assertEchoes(await echoAll(ws, [m], 60000), [m]);
         } else {
-          assertEchoes(await echoAll(ws, mode.messages), mode.messages); // all in one burst: boundaries must hold
+          assertEchoes(await echoAll(ws, mode.messages, 60000), mode.messages); // all in one burst: boundaries must hold
         }
         ws.close(1000);
         assert.equal((await ws.closed).code, 1000);

@@ -12,7 +12,7 @@ const os = require('os');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
 const WebSocket = require('ws');
-const { startServer: startAnyServer, startTlsServer, wsClient, withTimeout, waitUntil, FIXTURE_MODULES } = require('./helpers');
+const { startServer: startAnyServer, startTlsServer, wsClient, echoAll, withTimeout, waitUntil, FIXTURE_MODULES } = require('./helpers');
 const { Server } = require('../lib');
 
 const root = path.join(__dirname, '..');
@@ -94,24 +94,6 @@ function refused(url, protocols) {
       res.on('end', () => resolve({ status: res.statusCode, body: body.trim() }));
     });
   }), 5000, `the refusal of ${url}`);
-}
-
-/** Sends each message and waits for its echo; returns the echoes. */
-async function echoAll(ws, messages, ms = 20000) {
-  const got = [];
-  const done = withTimeout(new Promise((resolve) => {
-    const on = (data, isBinary) => {
-      got.push({ data, isBinary });
-      if (got.length === messages.length) {
-        ws.off('message', on);
-        resolve();
-      }
-    };
-    ws.on('message', on);
-  }), ms, `${messages.length} echoes`);
-  for (const m of messages) ws.send(m.data, { binary: m.binary });
-  await done;
-  return got;
 }
 
 function assertEchoes(got, messages) {

@@ -151,6 +151,27 @@ async function tcpExchange(port, bytes, { ms = 3000, chop } = {}) {
   return { closed: r.closed, data: r.raw, ms: Date.now() - started };
 }
 
+/**
+ * Sends each { data, binary } on a ws client and resolves with as many
+ * messages back ({ data, isBinary }), in the order received.
+ */
+async function echoAll(ws, messages, ms = 20000) {
+  const got = [];
+  const done = withTimeout(new Promise((resolve) => {
+    const on = (data, isBinary) => {
+      got.push({ data, isBinary });
+      if (got.length === messages.length) {
+        ws.off('message', on);
+        resolve();
+      }
+    };
+    ws.on('message', on);
+  }), ms, `${messages.length} echoes`);
+  for (const m of messages) ws.send(m.data, { binary: m.binary });
+  await done;
+  return got;
+}
+
 // Debian's Chromium, driven by playwright-core, with the flags this machine needs.
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -308,6 +329,7 @@ module.exports = {
   wsRoundTrip,
   tcpExchange,
   launchChromium,
+  echoAll,
   canListen,
   freePort,
   startRedis,
