@@ -180,8 +180,9 @@ describe('gateway pages in headless Chromium, with the real services', { timeout
       await seen(page, 'received', 'WSWelcome eve');
       const r = await running[0].stop();
       assert.deepEqual(r, { code: 0, signal: null }, running[0].stderr());
-      running[0] = await startService(...CHAT(services));
+      // Seen before the restart: a new socket at the same path (the inode may be reused) must not race the EOF.
       await seen(page, 'info', 'DISCONNECTED (code 1001, gateway: the service stopped)');
+      running[0] = await startService(...CHAT(services));
       await page.locator('#state[data-state="open"]').waitFor({ timeout: 10000 });
       await page.locator('#log li.received .text', { hasText: exact('WSWelcome eve') }).nth(1).waitFor({ timeout: 5000 });
       assert.equal(await page.textContent('#me'), 'you are eve');
