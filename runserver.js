@@ -39,9 +39,18 @@ if (parsed.version) {
   process.exit(0);
 }
 
-// A fresh clone has no addon yet: build it (fixed arguments, no shell).
+// A fresh clone has no addon yet: build it (fixed arguments, no shell). An
+// installed package has a prebuild that loads here (lib/native.js takes it): no build.
 const addon = path.join(__dirname, 'build', 'Release', 'websocket.node');
-if (!fs.existsSync(addon)) {
+function prebuildLoads() {
+  try {
+    require('node-gyp-build')(__dirname);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+if (!fs.existsSync(addon) && !prebuildLoads()) {
   process.stderr.write('runserver: the C addon is not built yet; building it now...\n');
   const r = spawnSync(process.execPath, [path.join(__dirname, 'scripts', 'build.js')], { stdio: 'inherit' });
   if (r.error) fatal(`could not run the build: ${r.error.message}`);
