@@ -40,9 +40,11 @@ if (parsed.version) {
 }
 
 // A fresh clone has no addon yet: build it (fixed arguments, no shell). An
-// installed package has a prebuild that loads here (lib/native.js takes it): no build.
+// installed package (no .git) whose prebuild loads here needs no build
+// (lib/native.js takes it); a checkout's prebuilds/ may be older than its sources.
 const addon = path.join(__dirname, 'build', 'Release', 'websocket.node');
 function prebuildLoads() {
+  if (fs.existsSync(path.join(__dirname, '.git'))) return false;
   try {
     require('node-gyp-build')(__dirname);
     return true;

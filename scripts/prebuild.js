@@ -54,12 +54,7 @@ function elfNeeds(file) {
   const libs = [...dynamic.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
   const versions = execFileSync('readelf', ['-V', '-W', file], { encoding: 'utf8' });
   const glibc = [...versions.matchAll(/Name: GLIBC_(\d+(?:\.\d+)*)/g)].map((m) => m[1])
-    .sort((a, b) => {
-      const x = a.split('.').map(Number);
-      const y = b.split('.').map(Number);
-      for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] || 0) !== (y[i] || 0)) return (x[i] || 0) - (y[i] || 0);
-      return 0;
-    });
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   return { libs, glibc: glibc.length ? glibc[glibc.length - 1] : null };
 }
 
