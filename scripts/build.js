@@ -73,7 +73,7 @@ function fittingPrebuild() {
   try {
     file = require('node-gyp-build').path(root);
   } catch (err) {
-    process.stderr.write(`node.websocket: no prebuilt addon fits this machine (${err.message.split('\n')[0]}); building from source.\n`);
+    process.stderr.write(`node.websocket: no prebuilt addon in prebuilds/ fits this machine (${err.message.split('\n')[0]}); building from source.\n`);
     return null;
   }
   try {
