@@ -568,15 +568,11 @@ uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
     if (sjs_role(c) == WS_SJS_ROLE_SESSION || sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* quoted on commit */
         ws_bytes *s = &c->srv->scratch;
         s->len = 0;
-        if (max_len > s->cap) {
-            uint8_t *p = realloc(s->data, max_len);
-            if (!p) return NULL;
-            s->data = p;
-            s->cap = max_len;
-        }
-        r->base = s->data;
+        uint8_t *p = ws_bytes_reserve(s, max_len);
+        if (!p) return NULL;
+        r->base = p;
         r->header = 0;
-        return s->data;
+        return p;
     }
     r->base = queue_space(c, WS_MAX_SERVER_HEADER + max_len);
     if (!r->base) return NULL;

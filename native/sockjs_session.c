@@ -657,7 +657,6 @@ static int attach(ws_conn *c, ws_sjs_session *s, ws_sjs_transport t, const char 
     s->head_sent = 0;
     s->t_out = ws_server_now(c->srv);
     c->state = WS_CONN_OPEN; /* not known to JS: only the session is */
-    ws_bytes_free(&c->in);
     return 0;
 }
 
@@ -701,6 +700,7 @@ static void on_receive(ws_conn *c, const ws_http_request *req, ws_handshake *hs,
             return;
         }
         if (ws_conn_buffered(s->conn)) ws_sjs_flush(s->conn);
+        ws_bytes_free(&c->in); /* the head is no longer needed */
         return;
     }
     if (srv->shutting_down) {
@@ -747,6 +747,7 @@ static void on_receive(ws_conn *c, const ws_http_request *req, ws_handshake *hs,
     sc->state = WS_CONN_PENDING;
     sc->t_state = ws_server_now(srv);
     ws_conn_upgrade_hook(sc, req, hs);
+    ws_bytes_free(&c->in); /* req pointed into it until now */
 }
 
 int ws_sjs_request(ws_conn *c, const ws_http_request *req, ws_handshake *hs, size_t head_len) {
