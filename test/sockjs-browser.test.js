@@ -56,19 +56,15 @@ describe('sockjs-client in headless Chromium', { timeout: 240000 }, () => {
     if (server) await new Promise((resolve) => server.close(() => resolve()));
   });
 
-  // A page of the server's origin with sockjs-client loaded (the file comes
-  // from node_modules through the page's router: the server's docroot does
-  // not hold it). noWebSocket: the page has no WebSocket at all.
+  // test/sockjs-page.html from the server's docroot with sockjs-client loaded
+  // (the file comes from node_modules through the page's router: the docroot
+  // does not hold it). noWebSocket: the page has no WebSocket at all.
   async function sockjsPage(noWebSocket) {
     const page = await browser.newPage();
     page.errors = [];
     page.on('pageerror', (err) => page.errors.push(err));
     if (noWebSocket) await page.addInitScript(() => { delete window.WebSocket; });
     await page.route('**/sockjs-client.min.js', (route) => route.fulfill({ path: clientFile, contentType: 'application/javascript' }));
-    await page.route('**/sockjs-page.html', (route) => route.fulfill({
-      contentType: 'text/html',
-      body: '<!doctype html><meta charset="utf-8"><script src="/sockjs-client.min.js"></script><body>sockjs</body>',
-    }));
     await page.goto(`${base}/sockjs-page.html`);
     await page.waitForFunction(() => typeof window.SockJS === 'function');
     return page;
