@@ -690,6 +690,10 @@ void ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t len, in
         ws_sjs_close(c, code, reason, len);
         return;
     }
+    if (sjs_role(c) == WS_SJS_ROLE_RECEIVER) { /* an HTTP response (shutdown): its session says why */
+        linger(c);
+        return;
+    }
     if (sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* SockJS's own close frame first */
         char frame[400];
         size_t n = ws_sjs_close_frame(frame, sizeof frame, code, reason, len);

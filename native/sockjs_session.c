@@ -538,7 +538,7 @@ void ws_sjs_sweep(ws_conn *c, uint32_t now) {
     ws_sjs_session *s = of(c);
     const ws_server_config *cfg = &c->srv->cfg;
     if (!s || c->rare->sjs_role != WS_SJS_ROLE_SESSION) {
-        if (c->state == WS_CONN_LINGER && now - c->t_state >= cfg->close_timeout_ms) ws_conn_finish(c);
+        if (c->state >= WS_CONN_CLOSING && now - c->t_state >= cfg->close_timeout_ms) ws_conn_finish(c);
         return;
     }
     if (c->state == WS_CONN_PENDING) {
