@@ -134,8 +134,8 @@ class Server extends EventEmitter {
         heartbeat: o.sockjsHeartbeat,
         disconnectDelay: o.sockjsDisconnectDelay,
         responseLimit: o.sockjsResponseLimit,
-        websocket: o.sockjsWebsocket ? 1 : 0,
-        cookieNeeded: o.sockjsCookieNeeded ? 1 : 0,
+        websocket: o.sockjsWs ? 1 : 0,
+        cookieNeeded: o.sockjsCookie ? 1 : 0,
       },
       gateway: o.gateway ? {
         services: o.gateway.services,

@@ -247,7 +247,7 @@ describe('xhr polling and xhr_send', () => {
   });
 
   test('JSESSIONID is set when cookieNeeded is on', async () => {
-    const started = await startServer({ sockjsCookieNeeded: true });
+    const started = await startServer({ sockjsCookie: true });
     try {
       const save = port;
       port = started.port;
@@ -379,8 +379,8 @@ describe('the WebSocket URLs', () => {
     assert.equal(r.status, 405);
   });
 
-  test('with sockjsWebsocket off, /info says so and the WebSocket URLs are 404', async () => {
-    const started = await startServer({ sockjsWebsocket: false });
+  test('with sockjsWs off, /info says so and the WebSocket URLs are 404', async () => {
+    const started = await startServer({ sockjsWs: false });
     try {
       const save = port;
       port = started.port;
