@@ -8,9 +8,8 @@
 
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const path = require('path');
 
-const { launchChromium } = require('./helpers');
+const { launchChromium, startServer } = require('./helpers');
 
 let clientFile;
 try {
@@ -38,22 +37,19 @@ describe('sockjs-client in headless Chromium', { timeout: 240000 }, () => {
   let base;
   const seen = []; // connection.transport of every connection the server opened
 
+  let closeServer;
+
   before(async () => {
-    const { Server } = require('../lib');
-    server = new Server({ port: 0, host: '127.0.0.1', log: false, sockjsUrl: '/sockjs-client.min.js' });
+    const started = await startServer({ sockjsUrl: '/sockjs-client.min.js' });
+    ({ server, closeServer } = { server: started.server, closeServer: started.close });
     server.on('connection', (conn) => seen.push({ resource: conn.resource, transport: conn.transport }));
-    await new Promise((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', reject);
-      server.listen();
-    });
-    base = `http://127.0.0.1:${server.address().port}`;
+    base = `http://127.0.0.1:${started.port}`;
     browser = await launchChromium();
   });
 
   after(async () => {
     if (browser) await browser.close();
-    if (server) await new Promise((resolve) => server.close(() => resolve()));
+    if (closeServer) await closeServer();
   });
 
   // test/sockjs-page.html from the server's docroot with sockjs-client loaded
