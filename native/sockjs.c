@@ -373,3 +373,47 @@ long ws_sjs_form_value(const char *p, size_t len, const char *key, char *out) {
     }
     return -1;
 }
+
+/* A line end at p[*i]: CRLF (a bare LF is accepted too). 1 consumed, 0 incomplete, -1 something else. */
+static int chunk_eol(const uint8_t *p, size_t len, size_t *i) {
+    if (*i < len && p[*i] == '\n') {
+        (*i)++;
+        return 1;
+    }
+    if (*i + 1 >= len) return *i < len && p[*i] != '\r' ? -1 : 0;
+    if (p[*i] != '\r' || p[*i + 1] != '\n') return -1;
+    *i += 2;
+    return 1;
+}
+
+long ws_sjs_dechunk(const uint8_t *p, size_t len, uint8_t *out, size_t max) {
+    size_t i = 0, w = 0;
+    for (;;) {
+        size_t size = 0, digits = 0;
+        while (i < len && hexval((char)p[i]) >= 0) {
+            if (++digits > 8) return WS_SJS_BROKEN;
+            size = size << 4 | (size_t)hexval((char)p[i++]);
+        }
+        if (i == len) return WS_SJS_INCOMPLETE;
+        if (!digits) return WS_SJS_BROKEN;
+        while (i < len && p[i] != '\r' && p[i] != '\n') i++; /* a chunk extension */
+        int e = chunk_eol(p, len, &i);
+        if (e <= 0) return e ? WS_SJS_BROKEN : WS_SJS_INCOMPLETE;
+        if (size == 0) { /* trailers, then an empty line */
+            for (;;) {
+                size_t start = i;
+                while (i < len && p[i] != '\r' && p[i] != '\n') i++;
+                e = chunk_eol(p, len, &i);
+                if (e <= 0) return e ? WS_SJS_BROKEN : WS_SJS_INCOMPLETE;
+                if (i - start <= 2 && (p[start] == '\r' || p[start] == '\n')) return (long)w;
+            }
+        }
+        if (size > max - w) return WS_SJS_TOO_BIG;
+        if (len - i < size) return WS_SJS_INCOMPLETE;
+        memcpy(out + w, p + i, size);
+        w += size;
+        i += size;
+        e = chunk_eol(p, len, &i);
+        if (e <= 0) return e ? WS_SJS_BROKEN : WS_SJS_INCOMPLETE;
+    }
+}

@@ -84,6 +84,15 @@ size_t ws_sjs_close_frame(char *dst, size_t cap, unsigned code, const char *reas
 typedef int (*ws_sjs_message_fn)(void *ctx, const uint8_t *msg, size_t len);
 long ws_sjs_decode(const uint8_t *p, size_t len, uint8_t *out, ws_sjs_message_fn fn, void *ctx);
 
+/* A request body in chunked transfer coding (what Node's sockjs-client
+ * sends) at p, decoded into out (len bytes is enough). Returns the decoded
+ * length, WS_SJS_INCOMPLETE while the last chunk has not arrived,
+ * WS_SJS_TOO_BIG past max decoded bytes, or WS_SJS_BROKEN. Chunk extensions
+ * and trailers are skipped. */
+#define WS_SJS_INCOMPLETE (-2)
+#define WS_SJS_TOO_BIG (-3)
+long ws_sjs_dechunk(const uint8_t *p, size_t len, uint8_t *out, size_t max);
+
 /* A jsonp or htmlfile callback name: [A-Za-z0-9_.-]+, at most 256 bytes. */
 int ws_sjs_callback_ok(const char *p, size_t len);
 

@@ -828,8 +828,24 @@ int ws_sjs_request(ws_conn *c, const ws_http_request *req, ws_handshake *hs, siz
         return 1;
     }
     if (!ws_sjs_receives(rt.transport)) {
+        const ws_http_header *te = header(req, "transfer-encoding");
+        if (te && ws_http_list_has(te->value, te->value_len, "chunked") && !header(req, "content-length")) {
+            const uint8_t *raw = c->in.data + head_len;
+            size_t raw_len = c->in.len - head_len;
+            uint8_t *body = malloc(raw_len ? raw_len : 1);
+            long d = body ? ws_sjs_dechunk(raw, raw_len, body, srv->cfg.max_payload) : WS_SJS_BROKEN;
+            if (d == WS_SJS_INCOMPLETE && raw_len <= 2 * srv->cfg.max_payload + 4096) {
+                free(body);
+                return 1; /* the rest of the body is on its way */
+            }
+            if (d >= 0) on_send(c, req, &rt, body, (size_t)d);
+            else if (d == WS_SJS_BROKEN) text(c, req, 400, "Malformed chunked body");
+            else text(c, req, 413, "Payload too large");
+            free(body);
+            return 1;
+        }
         long n = content_length(req);
-        if (n < 0 || header(req, "transfer-encoding")) {
+        if (n < 0 || te) {
             text(c, req, n < 0 ? 400 : 411, n < 0 ? "Malformed Content-Length" : "Content-Length required");
             return 1;
         }

@@ -414,7 +414,8 @@ describe('bad input', () => {
     assert.equal((await request('POST', `${other}/xhr`)).body, 'a["still fine"]\n');
     sock.destroy();
     const chunked = await request('POST', `${s}/xhr_send`, undefined, { 'transfer-encoding': 'chunked' });
-    assert.equal(chunked.status, 411);
+    assert.equal(chunked.status, 500); // an empty chunked body
+    assert.equal(chunked.body, 'Payload expected.');
   });
 
   test('a Connection module sees the same API: send, close, ping as a no-op, remoteAddress, headers, bufferedAmount', async () => {
@@ -437,4 +438,25 @@ describe('bad input', () => {
     const r = await reading;
     assert.ok(r.body.includes('a["from the server"]'));
   });
+});
+
+describe('the Node sockjs-client', () => {
+  let SockJS;
+  try {
+    SockJS = require('sockjs-client');
+  } catch (err) {
+    throw new Error('test/sockjs.test.js needs the npm package sockjs-client (npm install --save-dev sockjs-client)');
+  }
+  for (const transport of ['websocket', 'xhr-streaming', 'xhr-polling', 'eventsource']) {
+    test(`${transport}: echo, with its send bodies chunked`, async () => {
+      const got = await new Promise((resolve, reject) => {
+        const sock = new SockJS(`http://127.0.0.1:${port}${base}`, null, { transports: [transport] });
+        const timer = setTimeout(() => reject(new Error(`no echo over ${transport}`)), 15000);
+        sock.onopen = () => sock.send(`hi ${transport} ✓`);
+        sock.onmessage = (e) => { clearTimeout(timer); resolve([e.data, sock.transport]); sock.close(); };
+        sock.onclose = (e) => { clearTimeout(timer); reject(new Error(`closed ${e.code} ${e.reason}`)); };
+      });
+      assert.deepEqual(got, [`hi ${transport} ✓`, transport]);
+    });
+  }
 });

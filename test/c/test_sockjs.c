@@ -140,7 +140,27 @@ static void test_forms(void) {
     test_cond("callback ok", ws_sjs_callback_ok("a.b_c-1", 7) && !ws_sjs_callback_ok("a(b)", 4) && !ws_sjs_callback_ok("", 0));
 }
 
+static long dechunk(const char *in, char *out, size_t max) {
+    size_t n = strlen(in);
+    unsigned char *p = test_exact_copy(in, n);
+    long r = ws_sjs_dechunk(p, n, (uint8_t *)out, max);
+    free(p);
+    return r;
+}
+
+static void test_dechunk(void) {
+    char out[64];
+    test_cond("two chunks", dechunk("3\r\n[\"a\r\n2;x=1\r\n\"]\r\n0\r\n\r\n", out, 64) == 5 && memcmp(out, "[\"a\"]", 5) == 0);
+    test_cond("trailer", dechunk("1\r\nx\r\n0\r\nA: b\r\n\r\n", out, 64) == 1);
+    test_cond("incomplete", dechunk("3\r\nab", out, 64) == WS_SJS_INCOMPLETE && dechunk("3\r\nabc\r\n0\r\n", out, 64) == WS_SJS_INCOMPLETE &&
+                                dechunk("", out, 64) == WS_SJS_INCOMPLETE);
+    test_cond("too big", dechunk("ff\r\n", out, 64) == WS_SJS_TOO_BIG);
+    test_cond("broken", dechunk("x\r\n", out, 64) == WS_SJS_BROKEN && dechunk("1\r\nab\r\n", out, 64) == WS_SJS_BROKEN &&
+                            dechunk("123456789\r\n", out, 64) == WS_SJS_BROKEN);
+}
+
 int main(void) {
+    test_dechunk();
     test_routes();
     test_quote();
     test_wrap();

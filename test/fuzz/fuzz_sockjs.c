@@ -74,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(n >= WS_SJS_BROKEN);
         long f = ws_sjs_form_value((const char *)p, size, "d", (char *)out);
         CHECK(f <= (long)size);
+        long d = ws_sjs_dechunk(p, size, out, size / 2);
+        CHECK(d >= WS_SJS_TOO_BIG && d <= (long)(size / 2));
         free(out);
     }
 
