@@ -27,7 +27,9 @@
         "native/gateway.c",
         "native/gwframe.c",
         "native/gwpath.c",
-        "native/gwproto.c"
+        "native/gwproto.c",
+        "native/sockjs.c",
+        "native/sockjs_session.c"
       ],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-O2"],
       "cflags_c": ["-std=c11", "-D_GNU_SOURCE"],

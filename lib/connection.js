@@ -67,6 +67,8 @@ function Connection(id, slot, address, remotePort, query, rawHeaders, route, ter
 }
 
 Object.setPrototypeOf(Connection.prototype, EventEmitter.prototype);
+/** Which transport carries it: 'websocket', or a SockJS one set on the connection ('xhr-streaming', ...). */
+Connection.prototype.transport = 'websocket';
 Object.setPrototypeOf(Connection, EventEmitter);
 
 for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSING, CLOSED })) {

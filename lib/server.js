@@ -77,6 +77,7 @@ class Server extends EventEmitter {
     this._state = 'new';   // new, starting, listening, closing, closed
     this._worker = workerInfo(); // { index, count } in a worker started by lib/workers.js, else null
     this._resourceOpen = new Map(); // resource -> open connections, for metrics
+    this._sockjsTransports = new Map(); // slot -> SockJS transport name, from the upgrade to the accept
     this._closeCodes = new Map();   // close code -> connections closed with it, for metrics
     this._metrics = null;           // the metrics listener (lib/metrics.js), when options.metrics
     this._published = 0;            // multicast() calls made in this process, for metrics
@@ -127,6 +128,15 @@ class Server extends EventEmitter {
       } : undefined,
       origins: o.origins.includes('*') ? [] : o.origins,
       docroot: o.docroot === false || o.noServer || o.server ? undefined : o.docroot,
+      sockjs: o.sockjsPrefix === false ? undefined : {
+        prefix: o.sockjsPrefix,
+        url: o.sockjsUrl,
+        heartbeat: o.sockjsHeartbeat,
+        disconnectDelay: o.sockjsDisconnectDelay,
+        responseLimit: o.sockjsResponseLimit,
+        websocket: o.sockjsWs ? 1 : 0,
+        cookieNeeded: o.sockjsCookie ? 1 : 0,
+      },
       gateway: o.gateway ? {
         services: o.gateway.services,
         allow: o.gateway.allow,
@@ -557,7 +567,9 @@ class Server extends EventEmitter {
   // A valid upgrade request: find who the client is and which module serves
   // it, run the checks (the authorize option, 'upgrade-request' listeners,
   // the module's authorize(); any may answer later), then accept.
-  _onUpgrade(slot, path, query, rawHeaders, address, remotePort, id, socketAddress) {
+  _onUpgrade(slot, path, query, rawHeaders, address, remotePort, id, socketAddress, transport) {
+    if (transport !== undefined) this._sockjsTransports.set(slot, transport); // read once by _accept
+    else if (this._sockjsTransports.size !== 0) this._sockjsTransports.delete(slot); // a slot reused
     // address: text, or an IPv4 address as its 32-bit number, which is what
     // the connection keeps (see Connection); the text is made only when needed.
     const adopting = this._adopting;
@@ -688,6 +700,7 @@ class Server extends EventEmitter {
   }
 
   _refuse(slot, path, address, status, reason) {
+    this._sockjsTransports.delete(slot);
     if (this.options.log) this.log.info(`refused ${path}: ${status} ${reason}`, { remoteAddress: addressText(address) });
     native.reject(this._handle, slot, status, reason);
   }
@@ -742,9 +755,12 @@ class Server extends EventEmitter {
     }
     const handle = this._handle;
     const protocol = resolved.protocols === null ? '' : chooseProtocol(offeredProtocols(rawHeaders), resolved.protocols);
+    const transport = this._sockjsTransports.get(slot);
+    if (transport !== undefined) this._sockjsTransports.delete(slot);
     const extensions = native.accept(handle, slot, protocol || undefined);
     if (extensions === false) return;
     const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, extensions, secure));
+    if (transport !== undefined) conn.transport = transport;
     this._conns[slot] = conn;
     this._resourceOpen.set(resolved.resource, (this._resourceOpen.get(resolved.resource) || 0) + 1);
     if (this.options.log) this.log.info(`connected to ${path}${protocol ? ` (protocol ${protocol})` : ''}`, conn);
@@ -843,6 +859,7 @@ class Server extends EventEmitter {
     const conn = this._conns[slot];
     if (conn === undefined) {
       this._pending.delete(slot); // the client left while authorize() was running
+      this._sockjsTransports.delete(slot);
       return;
     }
     this._conns[slot] = undefined;

@@ -178,7 +178,7 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
     struct in_addr v4;
     if (inet_pton(AF_INET, addr, &v4) == 1) napi_create_int32(env, (int32_t)ntohl(v4.s_addr), &address);
     else address = make_string(env, addr, strlen(addr));
-    napi_value argv[8] = {
+    napi_value argv[9] = {
         number(env, c->slot),
         make_string(env, hs->path, hs->path_len),
         hs->query ? make_string(env, hs->query, hs->query_len) : undefined(env),
@@ -187,8 +187,9 @@ static void hook_upgrade(void *ctx, ws_conn *c, const ws_http_request *req, cons
         number(env, port),
         number(env, connection_id(as->srv)), /* numbered here: the engine keeps no id per connection */
         socket_addr,
+        hs->transport ? make_string(env, hs->transport, strlen(hs->transport)) : undefined(env), /* SockJS */
     };
-    call_js(as, as->on_upgrade, 8, argv);
+    call_js(as, as->on_upgrade, 9, argv);
     napi_close_handle_scope(env, scope);
 }
 
@@ -407,6 +408,11 @@ static int make_gateway(napi_env env, napi_value cfg_v, struct ws_gateway **out)
 
 /* createServer(config, onUpgrade(slot, path, query, headers, address, port, id, socketAddress), onEvents(arrayBuffer, length));
  * address: an IPv4 address as a 32-bit integer, any other as text */
+static int typeof_is(napi_env env, napi_value v, napi_valuetype want) {
+    napi_valuetype t;
+    return napi_typeof(env, v, &t) == napi_ok && t == want;
+}
+
 static napi_value js_create_server(napi_env env, napi_callback_info info) {
     size_t argc = 3;
     napi_value argv[3];
@@ -463,10 +469,23 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     }
     napi_value docroot;
     if (napi_get_named_property(env, cfg_v, "docroot", &docroot) == napi_ok) cfg.docroot = get_string(env, docroot);
+    napi_value sockjs;
+    if (napi_get_named_property(env, cfg_v, "sockjs", &sockjs) == napi_ok && typeof_is(env, sockjs, napi_object)) {
+        napi_value v;
+        if (napi_get_named_property(env, sockjs, "prefix", &v) == napi_ok) cfg.sjs_prefix = get_string(env, v);
+        if (napi_get_named_property(env, sockjs, "url", &v) == napi_ok) cfg.sjs_url = get_string(env, v);
+        cfg.sjs_heartbeat_ms = (uint32_t)get_number(env, sockjs, "heartbeat", 25000);
+        cfg.sjs_disconnect_ms = (uint32_t)get_number(env, sockjs, "disconnectDelay", 5000);
+        cfg.sjs_response_limit = (uint32_t)get_number(env, sockjs, "responseLimit", 131072);
+        cfg.sjs_websocket = get_number(env, sockjs, "websocket", 1) != 0;
+        cfg.sjs_cookie_needed = get_number(env, sockjs, "cookieNeeded", 0) != 0;
+    }
     if (make_gateway(env, cfg_v, &cfg.gateway) != 0) {
         for (size_t i = 0; i < cfg.n_origins; i++) free(cfg.origins[i]);
         free(cfg.origins);
         free(cfg.docroot);
+        free(cfg.sjs_prefix);
+        free(cfg.sjs_url);
         return NULL;
     }
 

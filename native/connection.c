@@ -14,6 +14,8 @@
 
 #include "deflate.h"
 #include "docroot.h"
+#include "sockjs.h"
+#include "sockjs_session.h"
 #include "gateway.h"
 #include "handshake.h"
 #include "hixie.h"
@@ -203,6 +205,50 @@ static int queue_hixie(ws_conn *c, int opcode, const void *payload, size_t len) 
 static int queue_frame(ws_conn *c, int opcode, const void *payload, size_t len) {
     if (ws_conn_legacy(c)) return opcode == WS_OP_TEXT || opcode == WS_OP_BINARY ? queue_hixie(c, opcode, payload, len) : 0;
     return queue_frame_rsv(c, opcode, 0, payload, len);
+}
+
+/* ---- SockJS ---------------------------------------------------------- */
+
+static int sjs_role(const ws_conn *c) {
+    return c->rare ? c->rare->sjs_role : WS_SJS_ROLE_NONE;
+}
+
+/* A message on a SockJS connection: a text frame whose payload is the
+ * message as a JSON string (a session's queue: its receivers join them into
+ * a[...]) or a[<string>] (the framed WebSocket). */
+static int sjs_queue(ws_conn *c, const uint8_t *data, size_t len) {
+    int ws = sjs_role(c) == WS_SJS_ROLE_WEBSOCKET;
+    size_t bound = ws_sjs_quote_bound(len) + (ws ? 3 : 0);
+    size_t hmax = ws_frame_header_size(bound, 0);
+    uint8_t *dst = queue_space(c, hmax + bound);
+    if (!dst) return -1;
+    size_t n = 0;
+    if (ws) {
+        dst[hmax] = 'a';
+        dst[hmax + 1] = '[';
+        n = 2;
+    }
+    n += ws_sjs_quote(dst + hmax + n, data, len);
+    if (ws) dst[hmax + n++] = ']';
+    size_t h = ws_frame_header_size(n, 0);
+    if (h < hmax) memmove(dst + h, dst + hmax, n);
+    ws_frame_header(dst, 1, 0, WS_OP_TEXT, n, NULL);
+    queue_commit(c, h + n);
+    if (ws) c->rare->sjs_t_out = ws_server_now(c->srv);
+    return 0;
+}
+
+/* The payload of a server frame (unmasked, well-formed: we built it). */
+static const uint8_t *frame_payload(const uint8_t *p, size_t *len) {
+    size_t n = p[1] & 0x7f, h = 2;
+    if (n == 126) n = (size_t)p[2] << 8 | p[3], h = 4;
+    else if (n == 127) {
+        n = 0;
+        for (int i = 0; i < 8; i++) n = n << 8 | p[2 + i];
+        h = 10;
+    }
+    *len = n;
+    return p + h;
 }
 
 /* permessage-deflate on a message we send: into the server's scratch
@@ -407,6 +453,10 @@ static void hand_to_js(ws_conn *c) {
 void ws_conn_flush(ws_conn *c) {
     uv_buf_t bufs[WS_WRITE_IOV];
     if (c->state == WS_CONN_CLOSED || c->inflight) return;
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION) { /* its queue waits for a receiver */
+        ws_sjs_flush(c);
+        return;
+    }
     if (c->tls && seal(c) != 0) {
         finish(c);
         return;
@@ -497,6 +547,11 @@ static int send_large(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
 int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
     if (!can_send(c)) return -1;
     size_t before = c->queued;
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION || sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* SockJS carries text */
+        if (sjs_queue(c, data, len) != 0) return -1;
+        counted_out(c, len);
+        return after_send(c, before);
+    }
     const ws_bytes *z = compressed(c, data, len);
     int r;
     if (z) r = queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len);
@@ -510,6 +565,15 @@ int ws_conn_send(ws_conn *c, int opcode, const void *data, size_t len) {
 
 uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
     if (!can_send(c)) return NULL;
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION || sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* quoted on commit */
+        ws_bytes *s = &c->srv->scratch;
+        s->len = 0;
+        uint8_t *p = ws_bytes_reserve(s, max_len);
+        if (!p) return NULL;
+        r->base = p;
+        r->header = 0;
+        return p;
+    }
     r->base = queue_space(c, WS_MAX_SERVER_HEADER + max_len);
     if (!r->base) return NULL;
     r->header = ws_conn_legacy(c) ? 1 : ws_frame_header_size(max_len, 0); /* legacy: a text frame's 0x00 */
@@ -518,6 +582,11 @@ uint8_t *ws_conn_send_reserve(ws_conn *c, size_t max_len, ws_reservation *r) {
 
 int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t len) {
     size_t before = c->queued;
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION || sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) {
+        if (sjs_queue(c, r->base, len) != 0) return -1;
+        counted_out(c, len);
+        return after_send(c, before);
+    }
     const ws_bytes *z = compressed(c, r->base + r->header, len);
     if (z) { /* the reservation is left unused; the compressed frame goes after it */
         if (queue_frame_rsv(c, opcode, WS_RSV1, z->data, z->len) != 0) return -1;
@@ -544,6 +613,11 @@ int ws_conn_send_commit(ws_conn *c, const ws_reservation *r, int opcode, size_t 
 int ws_conn_send_shared(ws_conn *c, ws_buf *frame, uint64_t limit) {
     if (!can_send(c)) return -1;
     if (c->queued > limit) return 0;
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION || sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* quoted for SockJS */
+        size_t len;
+        const uint8_t *p = frame_payload(frame->data, &len);
+        return sjs_queue(c, p, len) == 0 ? 1 : -1;
+    }
     if (push_chunk(c, frame, 0, frame->len) != 0) return -1;
     ws_buf_ref(frame);
     c->queued += frame->len;
@@ -558,6 +632,7 @@ void ws_conn_close_slow(ws_conn *c) {
 }
 
 int ws_conn_ping(ws_conn *c, const void *data, size_t len) {
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION) return 0; /* no pings in SockJS's HTTP transports */
     if (!can_send(c) || len > WS_MAX_CONTROL) return -1;
     if (ws_conn_legacy(c)) return 0; /* the drafts have no ping */
     return queue_frame(c, WS_OP_PING, data, len);
@@ -610,6 +685,20 @@ static void queue_close_frame(ws_conn *c, uint16_t code, const char *reason, siz
 void ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t len, int error) {
     if (c->state != WS_CONN_OPEN || (c->flags & WS_CONN_F_CLOSE_SENT)) return;
     if (len > WS_MAX_CONTROL - 2) len = WS_MAX_CONTROL - 2;
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION) {
+        if (error) c->flags |= WS_CONN_F_ERROR;
+        ws_sjs_close(c, code, reason, len);
+        return;
+    }
+    if (sjs_role(c) == WS_SJS_ROLE_RECEIVER) { /* an HTTP response (shutdown): its session says why */
+        linger(c);
+        return;
+    }
+    if (sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* SockJS's own close frame first */
+        char frame[400];
+        size_t n = ws_sjs_close_frame(frame, sizeof frame, code, reason, len);
+        if (n) queue_frame(c, WS_OP_TEXT, frame, n);
+    }
     set_close(c, code, reason, len);
     if (error) c->flags |= WS_CONN_F_ERROR;
     c->state = WS_CONN_CLOSING;
@@ -682,6 +771,7 @@ static void finish(ws_conn *c) {
         ws_gateway_client_gone(c->rare->gw);
         c->rare->gw = NULL;
     }
+    if (c->rare && c->rare->sjs) ws_sjs_conn_gone(c);
     if (c->flags & WS_CONN_F_JS) {
         uint16_t code = c->close_code ? c->close_code : WS_CLOSE_ABNORMAL;
         uint8_t flags = 0;
@@ -758,6 +848,7 @@ void ws_conn_refuse(ws_conn *c, int status, const char *reason) {
 }
 
 int ws_conn_reject(ws_conn *c, int status, const char *reason) {
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION) return ws_sjs_reject(c, status, reason);
     if (c->state != WS_CONN_PENDING) return -1;
     /* JS decided: it expects no close event, unless it must learn when to drop its stream. */
     if (!(c->flags & WS_CONN_F_STREAM)) c->flags &= (uint16_t)~WS_CONN_F_JS;
@@ -917,6 +1008,10 @@ static int accept_legacy(ws_conn *c, const char *protocol, size_t protocol_len, 
 
 /* extensions (extensions_cap bytes) receives the negotiated extensions, NUL-terminated ("" when none). */
 int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *extensions_out, size_t extensions_cap) {
+    if (sjs_role(c) == WS_SJS_ROLE_SESSION) {
+        if (extensions_cap) extensions_out[0] = 0;
+        return ws_sjs_accept(c);
+    }
     if (c->state != WS_CONN_PENDING) return -1;
     if (ws_conn_legacy(c)) return accept_legacy(c, protocol, protocol_len, extensions_out, extensions_cap);
     ws_http_request parsed;
@@ -931,7 +1026,7 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     }
     if (protocol_len > 512) return -1;
     char extensions[512];
-    int ext_len = negotiate_deflate(c, req, extensions, sizeof extensions);
+    int ext_len = sjs_role(c) == WS_SJS_ROLE_WEBSOCKET ? 0 : negotiate_deflate(c, req, extensions, sizeof extensions);
     if (ext_len < 0) {
         ws_conn_reject(c, 400, "Malformed Sec-WebSocket-Extensions header");
         return -1;
@@ -943,6 +1038,10 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     size_t n = ws_handshake_response(out, sizeof out, accept, protocol, protocol_len, ext_len ? extensions : NULL,
                                      (size_t)ext_len);
     if (write_101(c, out, n) != 0) return 0;
+    if (sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) { /* the session is open */
+        queue_frame(c, WS_OP_TEXT, "o", 1);
+        c->rare->sjs_t_out = ws_server_now(c->srv);
+    }
     if (!(c->flags & WS_CONN_F_IN_UPGRADE)) {
         uint32_t head_len = (uint32_t)ws_http_parse_request((const char *)c->in.data, c->in.len, &parsed);
         resume_reading(c);
@@ -973,6 +1072,8 @@ static void on_head(ws_conn *c) {
     }
     ws_handshake hs;
     ws_handshake_check(&req, &hs);
+    hs.transport = NULL;
+    if (srv->cfg.sjs_prefix && ws_sjs_request(c, &req, &hs, (size_t)r)) return;
     if (hs.kind == WS_HS_REJECT && hs.status == 426 && srv->cfg.legacy_drafts) { /* no version: a legacy draft? */
         int version = ws_hixie_detect(&req);
         if (version < 0) {
@@ -1097,7 +1198,36 @@ static int emit_owned(ws_conn *c, int opcode, uint8_t *data, size_t len) {
     return emitted(c, len);
 }
 
+static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len);
+
+static int sjs_emit_one(void *ctx, const uint8_t *m, size_t len) {
+    ws_conn *c = ctx;
+    c->rare->sjs_role = WS_SJS_ROLE_NONE; /* this one goes to JS as it is */
+    int r = emit_message(c, WS_OP_TEXT, m, len);
+    c->rare->sjs_role = WS_SJS_ROLE_WEBSOCKET;
+    return r < 0 ? -2 : 0;
+}
+
+/* The framed WebSocket: a message is a JSON array of strings, each one
+ * message for JS; an empty frame is nothing; broken JSON ends the session. */
+static int sjs_emit(ws_conn *c, const uint8_t *data, size_t len) {
+    if (!len) return 0;
+    uint8_t small[1024];
+    uint8_t *out = 3 * len <= sizeof small ? small : malloc(3 * len);
+    if (!out) return -1;
+    long r = ws_sjs_decode(data, len, out, NULL, NULL);
+    if (r >= 0) r = ws_sjs_decode(data, len, out, sjs_emit_one, c);
+    if (out != small) free(out);
+    if (r == WS_SJS_BROKEN) {
+        static const char reason[] = "Broken JSON encoding.";
+        ws_conn_close(c, WS_CLOSE_PROTOCOL_ERROR, reason, sizeof reason - 1, 1);
+        return 0;
+    }
+    return r < 0 ? -1 : 0;
+}
+
 static int emit_message(ws_conn *c, int opcode, const uint8_t *data, size_t len) {
+    if (sjs_role(c) == WS_SJS_ROLE_WEBSOCKET) return sjs_emit(c, data, len);
     if (gateway_link(c)) { /* relayed in C: JS never sees it */
         ws_gateway_from_client(c->rare->gw, opcode, data, len);
         return 0;
@@ -1464,6 +1594,7 @@ static void on_bytes(ws_conn *c, uint8_t *p, size_t n) {
         break;
     case WS_CONN_OPEN:
     case WS_CONN_CLOSING:
+        if (sjs_role(c) == WS_SJS_ROLE_RECEIVER) break; /* a SockJS receiver says nothing more that matters */
         process_frames(c, p, n);
         break;
     default: /* lingering: the bytes no longer matter */
@@ -1500,6 +1631,15 @@ static void resume_reading(ws_conn *c) {
 void ws_conn_sweep(ws_conn *c, uint32_t now) {
     const ws_server_config *cfg = &c->srv->cfg;
     uint32_t since_state = now - c->t_state;
+    int role = sjs_role(c);
+    if (role == WS_SJS_ROLE_SESSION || role == WS_SJS_ROLE_RECEIVER) {
+        ws_sjs_sweep(c, now);
+        return;
+    }
+    if (role == WS_SJS_ROLE_WEBSOCKET && c->state == WS_CONN_OPEN && now - c->rare->sjs_t_out >= cfg->sjs_heartbeat_ms) {
+        queue_frame(c, WS_OP_TEXT, "h", 1);
+        c->rare->sjs_t_out = now;
+    }
     switch (c->state) {
     case WS_CONN_HANDSHAKE:
         if (since_state >= cfg->handshake_timeout_ms) {
@@ -1556,4 +1696,46 @@ int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port) {
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     *port = ntohs(a->sin_port);
     return uv_ip4_name(a, addr, cap);
+}
+
+/* ---- for sockjs_session.c -------------------------------------------- */
+
+int ws_conn_write_raw(ws_conn *c, const void *p, size_t n) {
+    return queue_bytes(c, p, n);
+}
+
+void ws_conn_end_response(ws_conn *c) {
+    linger(c);
+}
+
+void ws_conn_finish(ws_conn *c) {
+    finish(c);
+}
+
+void ws_conn_set_closed(ws_conn *c, uint16_t code, const char *reason, size_t len) {
+    set_close(c, code, reason, len > WS_MAX_CONTROL - 2 ? WS_MAX_CONTROL - 2 : len);
+    c->flags |= WS_CONN_F_CLOSE_SENT | WS_CONN_F_CLOSE_RECEIVED;
+}
+
+int ws_conn_emit_text(ws_conn *c, const uint8_t *p, size_t n) {
+    return emit_message(c, WS_OP_TEXT, p, n);
+}
+
+void ws_conn_take_queue(ws_conn *c, void (*fn)(void *ctx, const uint8_t *payload, size_t len), void *ctx) {
+    for (uint16_t i = 0; i < c->n_chunks; i++) {
+        const uint8_t *p = c->chunks[i].buf->data + c->chunks[i].off, *end = p + c->chunks[i].len;
+        while (p < end) { /* a chunk holds whole frames */
+            size_t len;
+            const uint8_t *payload = frame_payload(p, &len);
+            fn(ctx, payload, len);
+            p = payload + len;
+        }
+    }
+    consume(c, c->queued);
+    drained(c);
+}
+
+void ws_conn_upgrade_hook(ws_conn *c, const ws_http_request *req, const ws_handshake *hs) {
+    c->flags |= WS_CONN_F_JS;
+    c->srv->hooks.upgrade(c->srv->hooks.ctx, c, req, hs);
 }

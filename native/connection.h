@@ -58,6 +58,9 @@ typedef struct {
     struct ws_gw_link *gw; /* the gateway's backend link: messages go there, not to JS */
     ws_hixie_parser hx;    /* legacy: the frame being read */
     uint8_t legacy;        /* 75 or 76: a legacy-draft connection (--legacy-drafts); 0: RFC 6455 */
+    uint8_t sjs_role;      /* WS_SJS_ROLE_*: what this connection is to SockJS */
+    uint32_t sjs_t_out;    /* the SockJS-framed WebSocket: ms of the last frame out, for heartbeats */
+    struct ws_sjs_session *sjs; /* the session this connection is, or receives for */
 } ws_conn_rare;
 
 /* Laid out to fit 376 bytes (a 384-byte malloc chunk): an idle connection
@@ -167,6 +170,20 @@ size_t ws_conn_buffered(const ws_conn *c);
 /* Stops (pause) or resumes reading an open connection's socket: the
  * gateway's backpressure from a backend that does not keep up. */
 void ws_conn_read_pause(ws_conn *c, int pause);
+
+/* For sockjs_session.c: the HTTP side of a connection. write_raw queues
+ * bytes as they are (0, or -1 out of memory); end_response flushes them and
+ * closes; finish drops it now; set_closed records the code and reason the
+ * close event reports (a clean close); emit_text hands JS a message from c;
+ * take_queue calls fn with each queued message's payload, empties the queue
+ * and reports a drain when one is due; upgrade_hook asks JS about c. */
+int ws_conn_write_raw(ws_conn *c, const void *p, size_t n);
+void ws_conn_end_response(ws_conn *c);
+void ws_conn_finish(ws_conn *c);
+void ws_conn_set_closed(ws_conn *c, uint16_t code, const char *reason, size_t len);
+int ws_conn_emit_text(ws_conn *c, const uint8_t *p, size_t n);
+void ws_conn_take_queue(ws_conn *c, void (*fn)(void *ctx, const uint8_t *payload, size_t len), void *ctx);
+void ws_conn_upgrade_hook(ws_conn *c, const ws_http_request *req, const ws_handshake *hs);
 
 /* Peer address as text (numeric), and port; 0 on success. */
 int ws_conn_peer(ws_conn *c, char *addr, size_t cap, int *port);

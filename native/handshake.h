@@ -25,6 +25,7 @@ typedef struct {
     size_t path_len;
     const char *query;  /* after '?', without it; NULL when absent */
     size_t query_len;
+    const char *transport; /* SockJS: the transport name JS reports (static storage); NULL: plain WebSocket */
 } ws_handshake;
 
 /* Classifies a request and checks it in this order, each failure with its

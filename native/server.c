@@ -10,6 +10,7 @@
 
 #include "connection.h"
 #include "gateway.h"
+#include "sockjs_session.h"
 
 static void maybe_closed(ws_server *srv);
 static void on_listener(uv_poll_t *h, int status, int events);
@@ -22,7 +23,8 @@ uint32_t ws_server_now(ws_server *srv) {
  * of the shortest one, and never more than 100 times a second. */
 static uint32_t sweep_tick(const ws_server_config *cfg) {
     uint32_t shortest = cfg->handshake_timeout_ms;
-    uint32_t others[] = {cfg->ping_interval_ms, cfg->idle_timeout_ms, cfg->close_timeout_ms};
+    uint32_t others[] = {cfg->ping_interval_ms, cfg->idle_timeout_ms, cfg->close_timeout_ms,
+                         cfg->sjs_prefix ? cfg->sjs_heartbeat_ms : 0, cfg->sjs_prefix ? cfg->sjs_disconnect_ms : 0};
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
         if (others[i] && others[i] < shortest) shortest = others[i];
     uint32_t tick = shortest / 10;
@@ -48,6 +50,9 @@ static void free_server(ws_server *srv) {
     free(srv->deferred);
     ws_pubsub_free(&srv->pubsub);
     ws_bytes_free(&srv->scratch);
+    ws_sjs_table_free(srv);
+    free(srv->cfg.sjs_prefix);
+    free(srv->cfg.sjs_url);
     if (srv->tls) ws_tls_ctx_unref(srv->tls);
     if (srv->spare_fd >= 0) close(srv->spare_fd);
     while (srv->free_reqs) {
@@ -220,6 +225,7 @@ static void on_sweep(uv_timer_t *h) {
         ws_conn *c = srv->slots[i];
         if (c) ws_conn_sweep(c, now);
     }
+    ws_sjs_table_sweep(srv, now);
 }
 
 /* ---- metrics -------------------------------------------------------- */
@@ -363,6 +369,19 @@ static void on_listener(uv_poll_t *h, int status, int events) {
         }
         return; /* EAGAIN: the backlog is empty */
     }
+}
+
+ws_conn *ws_server_add_virtual(ws_server *srv) {
+    ws_conn *c = ws_conn_new(srv, 0);
+    if (!c) return NULL;
+    srv->n_conns++; /* balanced by the close callback */
+    if (slot_alloc(srv, c) != 0) {
+        c->state = WS_CONN_CLOSED;
+        uv_close((uv_handle_t *)&c->tcp, ws_conn_free_handle);
+        return NULL;
+    }
+    c->flags |= WS_CONN_F_STREAM | WS_CONN_F_PROXY_DONE; /* no socket: nothing is read or written here */
+    return c;
 }
 
 ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len) {

@@ -44,6 +44,13 @@ typedef struct {
     uint32_t id_stride;        /* >= 1; the number of workers */
     int deflate;               /* permessage-deflate offered */
     int legacy_drafts;         /* hixie-75/76 handshakes accepted (else 426) */
+    char *sjs_prefix;          /* owned; SockJS URLs under it ("/sockjs"); NULL: off */
+    char *sjs_url;             /* owned; the sockjs-client script the iframe page loads */
+    uint32_t sjs_heartbeat_ms; /* an h frame after this long without a frame */
+    uint32_t sjs_disconnect_ms; /* a session with no receiver for this long ends */
+    uint32_t sjs_response_limit; /* a streaming response ends after this many bytes */
+    int sjs_websocket;         /* the WebSocket URLs are on (and /info says so) */
+    int sjs_cookie_needed;     /* JSESSIONID is set (and /info says so) */
     ws_deflate_config deflate_cfg;
     struct ws_gateway *gateway; /* owned; NULL: no gateway to UNIX-socket services */
 } ws_server_config;
@@ -171,6 +178,7 @@ struct ws_server {
     ws_pubsub pubsub;
     ws_tls_ctx *tls;    /* wss:// for new connections on the listeners; NULL: ws:// */
     ws_bytes scratch;   /* compressed payloads on their way into a frame */
+    struct ws_sjs_table *sjs; /* SockJS sessions by resource and id; NULL until the first */
     uint32_t batch;     /* number of the batch being filled; a connection with messages in it has c->batch == batch */
     ws_deferred *deferred;
     size_t n_deferred, cap_deferred;
@@ -211,6 +219,9 @@ ws_conn *ws_server_adopt(ws_server *srv, int fd, uint8_t *head, size_t len);
 
 /* Replaces the TLS context new connections get; existing ones keep theirs. */
 void ws_server_set_tls(ws_server *srv, ws_tls_ctx *ctx);
+
+/* A connection with a slot and no socket (a SockJS session), or NULL. */
+ws_conn *ws_server_add_virtual(ws_server *srv);
 
 /* Connection by slot, or NULL. */
 ws_conn *ws_server_conn(ws_server *srv, uint32_t slot);

@@ -64,6 +64,8 @@ const BAD = {
   redisKey: () => ['', 'k'.repeat(1025), 5, true, []],
   gateway: () => [5, true, [], {}],
   metrics: () => [65536, -1, 'x:y', '[::1', true, []],
+  sockjsPrefix: () => ['sockjs', '/a/', '/a b', 5, true, null, []],
+  sockjsUrl: () => ['', 'a b', '"x"', { value: 5, cli: false }, { value: null, cli: false }, { value: [], cli: false }],
 };
 
 /**

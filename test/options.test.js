@@ -986,6 +986,8 @@ function sampleCliValue(o) {
     case 'redisUrl': return 'redis://127.0.0.1:6379';
     case 'redisKey': return 'node.websocket:';
     case 'gateway': return path.join(root, 'modules'); // any existing directory
+    case 'sockjsPrefix': return '/sockjs';
+    case 'sockjsUrl': return '/sockjs.min.js';
     default: throw new Error(`no sample value for type ${o.type}`);
   }
 }

@@ -36,6 +36,7 @@ const SECTIONS = [
   require('./redis'),
   require('./gateway'),
   require('./metrics'),
+  require('./sockjs'),
 ];
 
 const OPTIONS = SECTIONS.flatMap((s) => s.OPTIONS);
