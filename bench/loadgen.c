@@ -1586,7 +1586,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--size")) cfg.size = (size_t)parse_num(a, v, 1, MAX_SIZE), i++;
         else if (!strcmp(a, "--binary")) cfg.binary = 1;
         else if (!strcmp(a, "--text")) cfg.binary = 0;
-        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 3600), i++;
+        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 7 * 86400), i++; /* a soak runs for hours */
         else if (!strcmp(a, "--warmup")) cfg.warmup = parse_num(a, v, 0, 3600), i++;
         else if (!strcmp(a, "--port")) {
             if (!v) usage();
