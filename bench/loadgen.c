@@ -33,6 +33,14 @@
  * takeover) into one shared buffer, and the inflated bytes are validated as
  * in plain mode; frames without RSV1 are validated as they are.
  *
+ * --tls: wss:// (tls_client.c, OpenSSL on the socket). The TLS context is made
+ * before anything starts and each connection's handshake is done while
+ * connections open, outside the timed part (in connect mode it is part of
+ * each cycle, as it is for a real client); the WebSocket bytes then go
+ * through the same parser and checks as over plain TCP. --tls-ca FILE
+ * verifies the server's certificate against that CA (for 127.0.0.1);
+ * without it nothing is verified.
+ *
  * Modes:
  *   echo       N connections, K messages in flight each, payload S bytes;
  *              round-trip messages/s and p50/p99/p999 latency.
@@ -81,6 +89,8 @@
 #include <openssl/sha.h>
 #include <zlib.h>
 
+#include "tls_client.h"
+
 /* ------------------------------------------------------------------ */
 /* configuration                                                       */
 
@@ -107,6 +117,8 @@ static struct {
     unsigned concurrency; /* handshakes in progress at once while opening connections */
     int deflate;          /* permessage-deflate: offer it, send compressed frames, inflate replies */
     unsigned threads;     /* echo: threads, each its own epoll and conns / threads connections */
+    int tls;              /* --tls: wss://, OpenSSL on every connection (tls_client.c) */
+    const char *tls_ca;   /* --tls-ca FILE: verify the server's certificate against it (else no verification) */
 } cfg = {
     .mode = M_ECHO, .conns = 100, .inflight = 1, .size = 16, .binary = 0, .duration = 5,
     .warmup = 1, .port = 0, .path = NULL, .server_pid = 0, .concurrency = 256, .threads = 1,
@@ -369,6 +381,9 @@ typedef struct conn {
     uint8_t *var;        /* K: the payload variant of each slot's message */
     const uint8_t *exp_pat; /* the plain payload the current message must match */
     uint64_t *ts;        /* K send timestamps */
+
+    tls_conn *tls;       /* --tls: the TLS layer under the WebSocket bytes, NULL before the TCP connect completes */
+    uint8_t tls_hs;      /* the TLS handshake is in progress (state S_HANDSHAKE, before the upgrade request) */
 } conn;
 
 static PER_THREAD int ep = -1;
@@ -420,6 +435,48 @@ static void set_events(conn *c, int out) {
     struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
     if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl: %s", strerror(errno));
     c->want_out = (uint8_t)out;
+}
+
+/* The connection's byte stream: the socket, or with --tls the plaintext over
+ * it; a TLS call that would block reads as EAGAIN, so every caller keeps
+ * the plain path's handling. */
+static ssize_t conn_read(conn *c, void *buf, size_t len) {
+    if (!c->tls) return read(c->fd, buf, len);
+    ssize_t n = tls_read(c->tls, buf, len);
+    if (n == TLS_WANT_READ || n == TLS_WANT_WRITE) {
+        if (n == TLS_WANT_WRITE) set_events(c, 1);
+        errno = EAGAIN;
+        return -1;
+    }
+    return n;
+}
+
+static ssize_t conn_writev(conn *c, const struct iovec *iov, int n) {
+    if (!c->tls) return writev(c->fd, iov, n);
+    ssize_t w = tls_writev(c->tls, iov, n);
+    if (w == TLS_WANT_READ || w == TLS_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return w;
+}
+
+/* Bytes accepted by conn_writev() that --tls still holds (sent when writable). */
+static int tls_held(const conn *c) { return c->tls && tls_pending(c->tls); }
+
+static const char *io_error(const conn *c) { return c->tls ? tls_error() : strerror(errno); }
+
+/* The protocol and cipher of the first TLS handshake, for the report. */
+static pthread_mutex_t tls_note_lock = PTHREAD_MUTEX_INITIALIZER;
+static char tls_proto[32], tls_cipher[64];
+static void note_tls(const conn *c) {
+    if (tls_proto[0]) return; /* a benign race: the first writer wins under the lock */
+    pthread_mutex_lock(&tls_note_lock);
+    if (!tls_proto[0]) {
+        snprintf(tls_cipher, sizeof tls_cipher, "%s", tls_cipher_of(c->tls));
+        snprintf(tls_proto, sizeof tls_proto, "%s", tls_version_of(c->tls));
+    }
+    pthread_mutex_unlock(&tls_note_lock);
 }
 
 static void base64(const uint8_t *in, int n, char *out) { EVP_EncodeBlock((unsigned char *)out, in, n); }
@@ -475,6 +532,8 @@ static void conn_open(conn *c) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->fd = fd;
+    c->tls = NULL;
+    c->tls_hs = 0;
     live_count++;
     conn_reset_parser(c);
     make_request(c);
@@ -492,6 +551,10 @@ static void conn_open(conn *c) {
 }
 
 static void conn_close_fd(conn *c) {
+    if (c->tls) {
+        tls_free(c->tls);
+        c->tls = NULL;
+    }
     if (c->fd >= 0) {
         close(c->fd);
         live_count--;
@@ -753,8 +816,8 @@ static void conn_flush(conn *c) {
             off = 0;
             seq++;
         }
-        if (n == 0) break;
-        ssize_t w = writev(c->fd, iov, n);
+        if (n == 0 && !tls_held(c)) break;
+        ssize_t w = conn_writev(c, iov, n);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR) continue;
@@ -762,8 +825,9 @@ static void conn_flush(conn *c) {
                 conn_close_fd(c);
                 return;
             }
-            die("connection %u: write: %s", c->idx, strerror(errno));
+            die("connection %u: write: %s", c->idx, io_error(c));
         }
+        if (n == 0) break; /* --tls: what it held went out */
         size_t left = (size_t)w;
         if (ctl_first) {
             size_t cl = (size_t)(c->ctl_len - c->ctl_off);
@@ -787,7 +851,7 @@ static void conn_flush(conn *c) {
         }
         if (c->write_off) break; /* short write: wait for EPOLLOUT */
     }
-    int pending = c->ctl_len || c->write_seq < c->send_seq;
+    int pending = c->ctl_len || c->write_seq < c->send_seq || tls_held(c);
     set_events(c, pending);
 }
 
@@ -1055,6 +1119,22 @@ static void on_open(conn *c) {
     }
 }
 
+/* --tls: one step of the TLS handshake; 1 once it is done (the upgrade
+ * request may go), 0 while it waits for the socket. */
+static int tls_step(conn *c) {
+    int r = tls_handshake(c->tls);
+    if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
+        set_events(c, r == TLS_WANT_WRITE);
+        return 0;
+    }
+    if (r != 1) die("connection %u: %s (127.0.0.1:%d)", c->idx, tls_error(), conn_port(c));
+    c->tls_hs = 0;
+    note_tls(c);
+    return 1;
+}
+
+static void on_readable(conn *c);
+
 static void on_writable(conn *c) {
     if (c->state == S_CONNECTING) {
         int err = 0;
@@ -1062,14 +1142,24 @@ static void on_writable(conn *c) {
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) die("connect to 127.0.0.1:%d: %s", conn_port(c), strerror(err));
         c->state = S_HANDSHAKE;
+        if (cfg.tls) {
+            c->tls = tls_new(c->fd);
+            if (!c->tls) die("connection %u: %s", c->idx, tls_error());
+            c->tls_hs = 1;
+        }
     }
     if (c->state == S_HANDSHAKE) {
-        while (c->req_off < c->req_len) {
-            ssize_t w = write(c->fd, c->req + c->req_off, c->req_len - c->req_off);
+        if (c->tls_hs && !tls_step(c)) return;
+        while (c->req_off < c->req_len || tls_held(c)) {
+            struct iovec iov = {c->req + c->req_off, (size_t)(c->req_len - c->req_off)};
+            ssize_t w = conn_writev(c, &iov, c->req_off < c->req_len);
             if (w < 0) {
-                if (errno == EAGAIN) return;
+                if (errno == EAGAIN) {
+                    set_events(c, 1);
+                    return;
+                }
                 if (errno == EINTR) continue;
-                die("connection %u: sending the upgrade request: %s", c->idx, strerror(errno));
+                die("connection %u: sending the upgrade request: %s", c->idx, io_error(c));
             }
             c->req_off = (uint16_t)(c->req_off + w);
         }
@@ -1077,12 +1167,26 @@ static void on_writable(conn *c) {
         return;
     }
     conn_flush(c);
+    if (c->fd >= 0 && c->tls && tls_read_wants_write(c->tls)) on_readable(c);
 }
 
 static void on_cycle_done(conn *c, int ok);
 
+static void read_once(conn *c);
+
 static void on_readable(conn *c) {
-    ssize_t n = read(c->fd, slab, sizeof slab);
+    if (c->tls_hs) {
+        if (tls_step(c)) on_writable(c);
+        return;
+    }
+    /* --tls: decrypted bytes past a full slab stay in OpenSSL, where epoll
+     * does not see them */
+    do read_once(c);
+    while (c->fd >= 0 && c->tls && tls_has_pending(c->tls));
+}
+
+static void read_once(conn *c) {
+    ssize_t n = conn_read(c, slab, sizeof slab);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
         if (errno == ECONNRESET && c->state == S_CLOSING && c->close_recv) {
@@ -1090,7 +1194,7 @@ static void on_readable(conn *c) {
             on_cycle_done(c, 1);
             return;
         }
-        die("connection %u: read: %s", c->idx, strerror(errno));
+        die("connection %u: read: %s", c->idx, io_error(c));
     }
     if (n == 0) {
         if (c->state == S_CLOSING) {
@@ -1211,6 +1315,7 @@ static void usage(void) {
             "usage: loadgen --port P[,P...] [--mode echo|broadcast|connect|idle] [--conns N] [--inflight K]\n"
             "               [--size S] [--binary] [--duration SEC] [--warmup SEC] [--path /res]\n"
             "               [--server-pid PID[,PID...]] [--server-tree] [--concurrency C] [--deflate] [--threads T]\n"
+            "               [--tls] [--tls-ca FILE]\n"
             "  echo:      N connections, K messages in flight each, S-byte payloads (default path /echo)\n"
             "  broadcast: N subscribers + 1 publisher, K messages in flight (default path /broadcast)\n"
             "  connect:   N concurrent open/upgrade/close cycles (default path /echo)\n"
@@ -1221,7 +1326,9 @@ static void usage(void) {
             "             --server-tree: each with all its descendants (a server that forks per client)\n"
             "  broadcast with --port A,B,...: subscriber i on the i%%n-th port, the publisher on A\n"
             "  --threads: echo only: T threads, each its own epoll and N/T connections; results summed,\n"
-            "             gen_cpu is the busiest thread's share of a core\n");
+            "             gen_cpu is the busiest thread's share of a core\n"
+            "  --tls:     wss:// (OpenSSL, TLS 1.2+, ALPN http/1.1, a full handshake per connection), certificate\n"
+            "             not verified; --tls-ca FILE: verified against that CA and required to name 127.0.0.1\n");
     exit(2);
 }
 
@@ -1479,7 +1586,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--size")) cfg.size = (size_t)parse_num(a, v, 1, MAX_SIZE), i++;
         else if (!strcmp(a, "--binary")) cfg.binary = 1;
         else if (!strcmp(a, "--text")) cfg.binary = 0;
-        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 3600), i++;
+        else if (!strcmp(a, "--duration")) cfg.duration = parse_num(a, v, 0.01, 7 * 86400), i++; /* a soak runs for hours */
         else if (!strcmp(a, "--warmup")) cfg.warmup = parse_num(a, v, 0, 3600), i++;
         else if (!strcmp(a, "--port")) {
             if (!v) usage();
@@ -1516,6 +1623,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--concurrency")) cfg.concurrency = (unsigned)parse_num(a, v, 1, 100000), i++;
         else if (!strcmp(a, "--deflate")) cfg.deflate = 1;
         else if (!strcmp(a, "--threads")) cfg.threads = (unsigned)parse_num(a, v, 1, MAX_THREADS), i++;
+        else if (!strcmp(a, "--tls")) cfg.tls = 1;
+        else if (!strcmp(a, "--tls-ca")) {
+            if (!v || !*v) die("--tls-ca needs a file (the CA certificate in PEM)");
+            cfg.tls = 1, cfg.tls_ca = v, i++;
+        }
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
         else die("unknown option \"%s\" (see --help)", a);
     }
@@ -1527,6 +1639,8 @@ int main(int argc, char **argv) {
     if (cfg.threads > 1 && cfg.mode != M_ECHO) die("--threads applies to --mode echo only");
     if (cfg.threads > cfg.conns) die("--threads %u: more threads than the %u connections", cfg.threads, cfg.conns);
     signal(SIGPIPE, SIG_IGN);
+    /* the TLS context and its certificates: set up before anything is timed */
+    if (cfg.tls && tls_setup(cfg.tls_ca, cfg.mode == M_IDLE) != 0) die("--tls: %s", tls_error());
 
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = now_ns();
@@ -1637,6 +1751,7 @@ int main(int argc, char **argv) {
         KV(" conns=%u settle_s=%.2f rss_before=%lld rss_after=%lld bytes_per_conn=%.0f", nconns, cfg.duration,
            rss_before, rss_after, per);
         KV(" close_timeouts=%" PRIu64, close_timeouts);
+        if (cfg.tls) KV(" tls=1 tls_version=%s tls_cipher=%s tls_verified=%d", tls_proto, tls_cipher, cfg.tls_ca != NULL);
         printf("%s\n", line);
         printf("# idle       %6u conns  server RSS %7.1f MiB -> %7.1f MiB  = %8.0f bytes/conn\n", nconns,
                (double)rss_before / 1048576.0, (double)rss_after / 1048576.0, per);
@@ -1651,6 +1766,7 @@ int main(int argc, char **argv) {
     else
         KV(" conns=%u", cfg.conns);
     if (cfg.deflate) KV(" deflate=1");
+    if (cfg.tls) KV(" tls=1 tls_version=%s tls_cipher=%s tls_verified=%d", tls_proto, tls_cipher, cfg.tls_ca != NULL);
     KV(" duration_s=%.3f msgs=%" PRIu64 " rate=%.0f", secs, cnt_msgs, rate);
     if (cfg.mode == M_BROADCAST) KV(" published=%" PRIu64 " publish_rate=%.0f", cnt_pub, secs > 0 ? (double)cnt_pub / secs : 0);
     if (cfg.mode != M_CONNECT) KV(" mbytes_per_s=%.2f", secs > 0 ? (double)cnt_bytes / secs / 1e6 : 0);
@@ -1681,6 +1797,7 @@ int main(int argc, char **argv) {
     printf("# %-9s %-24s %12.0f %-12s p50 %8.1f us  p99 %8.1f us  p99.9 %8.1f us  gen cpu %3.0f%%%s", mode_names[cfg.mode],
            what, rate, unit, p50, p99, p999, gen_cpu * 100, gen_cpu > 0.95 ? " (saturated)" : "");
     if (srv_cpu >= 0) printf("  server %.2f cpu-s/M", cpu_per_m);
+    if (cfg.tls) printf("  %s %s%s", tls_proto, tls_cipher, cfg.tls_ca ? " (verified)" : "");
     if (cfg.deflate && cfg.mode != M_CONNECT)
         printf("  deflate: sent %.0f B/msg, %.0f%% of replies compressed, %.0f B/msg", (double)wire_total / nvar,
                cnt_msgs ? 100.0 * (double)cnt_zmsgs / (double)cnt_msgs : 0,
