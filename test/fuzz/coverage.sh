@@ -3,7 +3,8 @@
 #   coverage.sh COVERAGE_DIR LOG_DIR 'fuzz_x:src1 src2' ...
 # COVERAGE_DIR holds each target's binary and .profdata (the kept corpus
 # replayed through it); LOG_DIR holds the logs of `make long` (executions and
-# exec/s; a target without a log shows "-"). Line and branch figures are
+# exec/s; a target without a log shows "-"; a NOTES.md there, what to say of
+# that run, is copied in). Line and branch figures are
 # those of the target's own sources (its _SRC list in the Makefile).
 set -e
 cov=$1
@@ -26,6 +27,7 @@ executions, default 10 million, one after another), \`make -C test/fuzz merge\`
 run (ASan + UBSan, -max_len=\$FUZZ_MAX_LEN, one core); coverage is clang's
 source-based coverage (llvm-cov report) of the kept corpus replayed through
 replay.c, over the target's own sources. Date: $(date -u +%Y-%m-%d).
+$(cat "$logs/NOTES.md" 2>/dev/null || true)
 
 | target | executions | exec/s | corpus (files, bytes) | lines | branches | sources |
 |---|---:|---:|---:|---:|---:|---|
