@@ -30,8 +30,8 @@ const { FRAMINGS } = require('../lib/options/gateway');
 const { MAX_WORKERS } = require('../lib/options/workers');
 
 const SEED = Number(process.env.FUZZ_SEED || 20261203) >>> 0;
-const ITERATIONS = Number(process.env.FUZZ_ITERATIONS || 4000);
-const CLI_RUNS = Number(process.env.FUZZ_CLI_RUNS || 120);
+const ITERATIONS = Number(process.env.FUZZ_ITERATIONS || 3000);
+const CLI_RUNS = Number(process.env.FUZZ_CLI_RUNS || 100);
 // One input taking this long is a hang: generous, the machine may be loaded.
 const HANG_MS = Number(process.env.FUZZ_HANG_MS || 5000);
 
