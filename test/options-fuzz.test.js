@@ -386,7 +386,7 @@ function fuzzArgv(g, configFile) {
     return;
   }
   assertNoPollution(argv);
-  assert.equal(result.help, false);
+  if (result.help || result.version) return; // -h, --help or --version anywhere: nothing else is read
   assertAllowed(result.options, argv);
   // What the command line accepts, the Server takes as it is, and options
   // normalized once normalize to themselves.
@@ -467,6 +467,13 @@ test('an unknown key of 1 MiB in a config file is refused at once, without the q
   assert.ok(ms < 1000, `took ${Math.round(ms)} ms`);
   // Near misses still get their hint.
   assert.throws(() => parseConfig({ prot: 1 }, { dir: tmp, label: 'c.json' }), /unknown key "prot" \(did you mean "port"\?\)/);
+});
+
+test('host "[]" (brackets around nothing) is refused, not read as an empty host', () => {
+  assert.throws(() => parseConfig({ host: '[]' }, { dir: tmp, label: 'h.json' }),
+    (err) => err.code === 'WS_ERR_INVALID_OPTION' && err.message.startsWith('h.json: host must be a host name'));
+  assert.throws(() => parseArgv(['--host=[]']), /--host must be a host name/);
+  assert.equal(parseArgv(['--host=[::1]']).options.host, '::1');
 });
 
 // ---------------------------------------------------------------------------
