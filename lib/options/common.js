@@ -55,13 +55,17 @@ function invalid(message, option, extra) {
 /** The known option name closest to `name`, or undefined when none is close. */
 function closest(name, candidates) {
   const lower = name.toLowerCase();
+  const limit = Math.max(2, Math.floor(lower.length / 3));
   let best;
   let bestDistance = Infinity;
   for (const c of candidates) {
+    // The distance is at least the difference in length: skip the O(n*m)
+    // table for names that cannot be close (a 1 MiB key in a config file).
+    if (Math.abs(lower.length - c.length) > limit) continue;
     const d = editDistance(lower, c.toLowerCase());
     if (d < bestDistance) { best = c; bestDistance = d; }
   }
-  return bestDistance <= Math.max(2, Math.floor(lower.length / 3)) ? best : undefined;
+  return bestDistance <= limit ? best : undefined;
 }
 
 function editDistance(a, b) {

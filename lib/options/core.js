@@ -72,8 +72,12 @@ function checkHost(option, value) {
   if (typeof value !== 'string' || value.trim() === '' || /[\s/]/.test(value)) {
     throw new Problem('must be a host name or IP address (a non-empty string without spaces or slashes)');
   }
-  // '[::1]' is how people write IPv6 in URLs; listen() wants it bare.
-  return /^\[.*\]$/.test(value) ? value.slice(1, -1) : value;
+  // '[::1]' is how people write IPv6 in URLs; listen() wants it bare ('[]' is no host).
+  if (/^\[.*\]$/.test(value)) {
+    if (value.length === 2) throw new Problem('must be a host name or IP address (a non-empty string without spaces or slashes)');
+    return value.slice(1, -1);
+  }
+  return value;
 }
 
 // scheme://host[:port], where host may be '*.' + a domain, a name, an IPv4

@@ -6,6 +6,9 @@
 const { WebSocketError } = require('../errors');
 
 const NUMBER_RE = /[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y;
+// Arrays nest at most this deep: a command-line value never needs more, and
+// the parser recurses once per level (past a few thousand, a stack overflow).
+const MAX_DEPTH = 100;
 const SIMPLE_ESCAPES = { n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', v: '\v', 0: '\0' };
 
 function syntaxError(text, pos, what) {
@@ -14,7 +17,7 @@ function syntaxError(text, pos, what) {
 
 /**
  * Parses one JavaScript literal: a number, a 'single' or "double" quoted
- * string (with escapes), an array (nested, trailing comma allowed), true,
+ * string (with escapes), an array (nested up to 100 deep, trailing comma allowed), true,
  * false or null. Anything else is a bare word and stands for itself as a
  * string: at top level it runs to the end of the text, inside an array to the
  * next ',' or ']'. Never evaluates anything.
@@ -102,6 +105,7 @@ function parseLiteral(text) {
   }
 
   function array(depth) {
+    if (depth > MAX_DEPTH) throw syntaxError(text, pos, `arrays nested more than ${MAX_DEPTH} deep`);
     const start = pos++;
     const out = [];
     for (;;) {
