@@ -343,17 +343,17 @@ test('loadgen --server-tree counts the server\'s descendants; server_cpu_parts s
   const server = await fakeServer({ frame: (sock, opcode, payload) => setTimeout(() => echo(sock, opcode, payload), 5) });
   const busy = spawn('yes', [], { stdio: ['ignore', 'ignore', 'ignore'] });
   try {
-    const args = ['--mode', 'echo', '--conns', '1', '--inflight', '1', '--size', '16', '--duration', '0.5', '--warmup', '0.1',
+    const args = ['--mode', 'echo', '--conns', '1', '--inflight', '1', '--size', '16', '--duration', '1.5', '--warmup', '0.1',
       '--port', String(server.address().port), '--server-pid', `${process.pid},${busy.pid}`];
     const plain = await loadgen(args);
     assert.strictEqual(plain.code, 0, plain.stderr);
     const p = kv(plain.stdout).server_cpu_parts.split(',').map(Number);
     assert.strictEqual(p.length, 2);
-    assert.ok(p[1] > 0.05 && p[0] < p[1], `alone, this process is idle beside its busy child: ${p}`);
+    assert.ok(p[1] > 0.02 && p[0] < p[1], `alone, this process is idle beside its busy child: ${p}`);
     const tree = await loadgen([...args, '--server-tree']);
     assert.strictEqual(tree.code, 0, tree.stderr);
     const t = kv(tree.stdout).server_cpu_parts.split(',').map(Number);
-    assert.ok(t[1] > 0.05 && t[0] >= t[1] - 0.011, `with its descendants, this process counts its child's CPU: ${t}`);
+    assert.ok(t[1] > 0.02 && t[0] >= t[1] - 0.011, `with its descendants, this process counts its child's CPU: ${t}`);
   } finally {
     busy.kill('SIGKILL');
     server.close();

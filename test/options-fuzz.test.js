@@ -33,7 +33,8 @@ const SEED = Number(process.env.FUZZ_SEED || 20261203) >>> 0;
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS || 3000);
 const CLI_RUNS = Number(process.env.FUZZ_CLI_RUNS || 100);
 // One input taking this long is a hang: generous, the machine may be loaded.
-const HANG_MS = Number(process.env.FUZZ_HANG_MS || 5000);
+// A hang, not slowness: one input may take seconds on a loaded machine.
+const HANG_MS = Number(process.env.FUZZ_HANG_MS || 30000);
 
 const root = path.join(__dirname, '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'options-fuzz-'));
@@ -220,6 +221,8 @@ const ALLOWED = {
     [v.allow, v.deny].every((l) => Array.isArray(l) && l.every((x) => typeof x === 'string' && x !== '' && !x.includes('/'))) &&
     typeof v.prefix === 'string' && v.prefix.startsWith('/') && v.prefix.endsWith('/') &&
     FRAMINGS.includes(v.framing) && typeof v.direct === 'boolean'),
+  sockjsPrefix: (v) => v === false || (typeof v === 'string' && /^(\/[A-Za-z0-9_.~-]+)+$/.test(v)),
+  sockjsUrl: (v) => typeof v === 'string' && v.length >= 1 && v.length <= 1000 && !/["<>\s]/.test(v),
   metrics: (v) => v === false || (isPlain(v) && Object.keys(v).sort().join() === 'host,port' &&
     typeof v.host === 'string' && v.host !== '' && isInt(v.port, 0, 65535)),
 };
