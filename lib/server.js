@@ -597,6 +597,12 @@ class Server extends EventEmitter {
       const raw = gatewayName(this.options.gateway, path);
       if (raw !== null) resolved = this._gatewayResolve(path, raw, rawHeaders);
     }
+    if (transport === 'sockjs-probe') { // /info, iframe.html, the greeting: answered when the resource exists
+      this._sockjsTransports.delete(slot);
+      if (resolved.status !== undefined) native.reject(this._handle, slot, resolved.status, resolved.reason);
+      else native.accept(this._handle, slot);
+      return;
+    }
     if (resolved.status !== undefined) {
       this._refuse(slot, path, address, resolved.status, resolved.reason);
       return;

@@ -755,6 +755,7 @@ void ws_conn_free_handle(uv_handle_t *h) {
     if (c->rare) {
         free(c->rare->close_reason);
         free(c->rare->peer);
+        free(c->rare->sjs_answer);
         free(c->rare);
     }
     free(c);
@@ -849,6 +850,7 @@ void ws_conn_refuse(ws_conn *c, int status, const char *reason) {
 
 int ws_conn_reject(ws_conn *c, int status, const char *reason) {
     if (sjs_role(c) == WS_SJS_ROLE_SESSION) return ws_sjs_reject(c, status, reason);
+    if (sjs_role(c) == WS_SJS_ROLE_PROBE) return ws_sjs_probe_answer(c, status, reason);
     if (c->state != WS_CONN_PENDING) return -1;
     /* JS decided: it expects no close event, unless it must learn when to drop its stream. */
     if (!(c->flags & WS_CONN_F_STREAM)) c->flags &= (uint16_t)~WS_CONN_F_JS;
@@ -1011,6 +1013,10 @@ int ws_conn_accept(ws_conn *c, const char *protocol, size_t protocol_len, char *
     if (sjs_role(c) == WS_SJS_ROLE_SESSION) {
         if (extensions_cap) extensions_out[0] = 0;
         return ws_sjs_accept(c);
+    }
+    if (sjs_role(c) == WS_SJS_ROLE_PROBE) {
+        if (extensions_cap) extensions_out[0] = 0;
+        return ws_sjs_probe_answer(c, 0, NULL);
     }
     if (c->state != WS_CONN_PENDING) return -1;
     if (ws_conn_legacy(c)) return accept_legacy(c, protocol, protocol_len, extensions_out, extensions_cap);

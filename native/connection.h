@@ -61,6 +61,9 @@ typedef struct {
     uint8_t sjs_role;      /* WS_SJS_ROLE_*: what this connection is to SockJS */
     uint32_t sjs_t_out;    /* the SockJS-framed WebSocket: ms of the last frame out, for heartbeats */
     struct ws_sjs_session *sjs; /* the session this connection is, or receives for */
+    char *sjs_answer;      /* owned: a SockJS /info, iframe or greeting answer, sent once JS finds its resource */
+    uint32_t sjs_answer_len;
+    uint16_t sjs_answer_status;
 } ws_conn_rare;
 
 /* Laid out to fit 376 bytes (a 384-byte malloc chunk): an idle connection

@@ -213,6 +213,20 @@ static void answer(ws_conn *c, const ws_http_request *req, int status, const cha
         puts_(&b, line);
     }
     puts_(&b, "Connection: close\r\n\r\n");
+    if (!body || status == 304) body_len = 0;
+    if (c->rare && c->rare->sjs_role == WS_SJS_ROLE_PROBE && !c->rare->sjs_answer) { /* kept for ws_sjs_probe_answer */
+        char *a = b.ok ? malloc(b.len + body_len) : NULL;
+        if (!a) {
+            ws_conn_finish(c);
+            return;
+        }
+        memcpy(a, head, b.len);
+        if (body_len) memcpy(a + b.len, body, body_len);
+        c->rare->sjs_answer = a;
+        c->rare->sjs_answer_len = (uint32_t)(b.len + body_len);
+        c->rare->sjs_answer_status = (uint16_t)status;
+        return;
+    }
     ws_stats_status(&c->srv->stats, status);
     if (!b.ok || ws_conn_write_raw(c, head, b.len) != 0 ||
         (body_len && status != 304 && ws_conn_write_raw(c, body, body_len) != 0)) {
@@ -292,6 +306,53 @@ static void iframe(ws_conn *c, const ws_http_request *req) {
         return;
     }
     answer(c, req, 200, extra, "text/html; charset=UTF-8", body, (size_t)n, 0);
+}
+
+/* The greeting, /info and iframe.html answer only for a resource that
+ * exists: the answer is made now and kept, and JS, asked as for a session,
+ * accepts (it goes out) or rejects (its status goes out instead). */
+static void probe(ws_conn *c, const ws_http_request *req, ws_handshake *hs, const ws_sjs_route *rt) {
+    ws_conn_rare *rare = ws_conn_rare_fields(c);
+    if (!rare) {
+        ws_conn_finish(c);
+        return;
+    }
+    rare->sjs_role = WS_SJS_ROLE_PROBE;
+    if (rt->kind == WS_SJS_INFO) info(c, req);
+    else if (rt->kind == WS_SJS_IFRAME) iframe(c, req);
+    else text(c, req, 200, "Welcome to SockJS!\n");
+    if (!rare->sjs_answer) return; /* out of memory: finished */
+    hs->path = rt->resource;
+    hs->path_len = rt->resource_len;
+    hs->transport = "sockjs-probe";
+    c->state = WS_CONN_PENDING;
+    c->t_state = ws_server_now(c->srv);
+    ws_conn_upgrade_hook(c, req, hs);
+}
+
+int ws_sjs_probe_answer(ws_conn *c, int status, const char *reason) {
+    ws_conn_rare *rare = c->rare;
+    if (!rare || rare->sjs_role != WS_SJS_ROLE_PROBE || !rare->sjs_answer || c->state != WS_CONN_PENDING) return -1;
+    c->flags &= (uint16_t)~WS_CONN_F_JS; /* JS keeps nothing for it: no close event */
+    rare->sjs_role = WS_SJS_ROLE_NONE;
+    char *a = rare->sjs_answer;
+    size_t len = rare->sjs_answer_len;
+    int kept_status = rare->sjs_answer_status;
+    rare->sjs_answer = NULL;
+    c->state = WS_CONN_HANDSHAKE; /* answered as any other HTTP request */
+    if (status) {
+        free(a);
+        char body[256];
+        snprintf(body, sizeof body, "%s", reason && *reason ? reason : ws_http_status_phrase(status));
+        text(c, NULL, status, body);
+        return 0;
+    }
+    ws_stats_status(&c->srv->stats, kept_status);
+    int failed = ws_conn_write_raw(c, a, len);
+    free(a);
+    if (failed) ws_conn_finish(c);
+    else ws_conn_end_response(c);
+    return 0;
 }
 
 /* ---- receivers ------------------------------------------------------ */
@@ -770,17 +831,14 @@ int ws_sjs_request(ws_conn *c, const ws_http_request *req, ws_handshake *hs, siz
     int options = method_is(req, "OPTIONS");
     switch (rt.kind) {
     case WS_SJS_ROOT:
-        if (method_is(req, "GET")) text(c, req, 200, "Welcome to SockJS!\n");
+    case WS_SJS_IFRAME:
+        if (method_is(req, "GET")) probe(c, req, hs, &rt);
         else not_allowed(c, req, "GET");
         return 1;
     case WS_SJS_INFO:
         if (options) preflight(c, req, "OPTIONS, GET");
-        else if (method_is(req, "GET")) info(c, req);
+        else if (method_is(req, "GET")) probe(c, req, hs, &rt);
         else not_allowed(c, req, "OPTIONS, GET");
-        return 1;
-    case WS_SJS_IFRAME:
-        if (method_is(req, "GET")) iframe(c, req);
-        else not_allowed(c, req, "GET");
         return 1;
     case WS_SJS_RAW_WEBSOCKET:
     case WS_SJS_SESSION:

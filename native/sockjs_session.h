@@ -20,6 +20,7 @@ enum {
     WS_SJS_ROLE_SESSION,   /* the session's connection (no socket) */
     WS_SJS_ROLE_RECEIVER,  /* an HTTP request taking the session's frames */
     WS_SJS_ROLE_WEBSOCKET, /* /<server>/<session>/websocket: SockJS frames over WebSocket */
+    WS_SJS_ROLE_PROBE,     /* /info, iframe.html or the greeting, waiting for JS to find its resource */
 };
 
 typedef struct ws_sjs_session ws_sjs_session;
@@ -35,6 +36,8 @@ int ws_sjs_request(ws_conn *c, const ws_http_request *req, ws_handshake *hs, siz
 /* The session connection's side of the engine's calls. */
 int ws_sjs_accept(ws_conn *session);
 int ws_sjs_reject(ws_conn *session, int status, const char *reason);
+/* A probe's verdict: status 0 sends the answer it keeps, else status and reason. */
+int ws_sjs_probe_answer(ws_conn *c, int status, const char *reason);
 void ws_sjs_close(ws_conn *session, uint16_t code, const char *reason, size_t len);
 void ws_sjs_flush(ws_conn *session);
 /* Deadlines of a session or a receiver. */

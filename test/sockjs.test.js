@@ -138,6 +138,17 @@ describe('the base URLs', () => {
     assert.equal(r.status, 404);
   });
 
+  test('the greeting, /info and iframe.html of a resource that no module serves are 404, as its sessions', async () => {
+    for (const p of ['/sockjs/no-such-module', '/sockjs/no-such-module/', '/sockjs/no-such-module/info',
+      '/sockjs/no-such-module/iframe.html', '/sockjs/no/such/module/info']) {
+      const r = await request('GET', p);
+      assert.equal(r.status, 404, p);
+      assert.doesNotMatch(r.body, /Welcome|SockJS|websocket/, p);
+    }
+    const ok = await request('GET', `${base}/info`); // the same socket layer still answers a real one
+    assert.equal(ok.status, 200);
+  });
+
   test('the wrong method gets 405 with Allow', async () => {
     const r = await request('GET', `${base}/0/${sid()}/xhr`);
     assert.equal(r.status, 405);
