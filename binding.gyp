@@ -1,6 +1,7 @@
 {
   "variables": {
-    "have_hiredis%": "<!(node -e \"var fs=require('fs'),ok=fs.existsSync('/usr/include/hiredis/hiredis.h');if(process.env.NODE_WEBSOCKET_HIREDIS==='0')ok=null;else if(!ok)try{require('child_process').execFileSync('pkg-config',['--exists','hiredis']);ok=true}catch(e){}process.stdout.write(ok?'1':'0')\")"
+    "have_hiredis%": "<!(node -e \"var fs=require('fs'),ok=fs.existsSync('/usr/include/hiredis/hiredis.h');if(process.env.NODE_WEBSOCKET_HIREDIS==='0')ok=null;else if(!ok)try{require('child_process').execFileSync('pkg-config',['--exists','hiredis']);ok=true}catch(e){}process.stdout.write(ok?'1':'0')\")",
+    "hiredis_static%": "<!(node -e \"process.stdout.write(process.env.NODE_WEBSOCKET_HIREDIS==='static'?'1':'0')\")"
   },
   "targets": [
     {
@@ -34,8 +35,13 @@
       "cflags_c": ["-std=c11", "-D_GNU_SOURCE"],
       "conditions": [
         ["have_hiredis==1", {
-          "defines": ["HAVE_HIREDIS"],
+          "defines": ["HAVE_HIREDIS"]
+        }],
+        ["have_hiredis==1 and hiredis_static==0", {
           "libraries": ["-lhiredis"]
+        }],
+        ["have_hiredis==1 and hiredis_static==1", {
+          "libraries": ["-Wl,-Bstatic", "-lhiredis", "-Wl,-Bdynamic", "-Wl,--exclude-libs,libhiredis.a"]
         }],
         ["OS=='mac'", {
           "xcode_settings": {

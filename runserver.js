@@ -39,9 +39,20 @@ if (parsed.version) {
   process.exit(0);
 }
 
-// A fresh clone has no addon yet: build it (fixed arguments, no shell).
+// A fresh clone has no addon yet: build it (fixed arguments, no shell). An
+// installed package (no .git) whose prebuild loads here needs no build
+// (lib/native.js takes it); a checkout's prebuilds/ may be older than its sources.
 const addon = path.join(__dirname, 'build', 'Release', 'websocket.node');
-if (!fs.existsSync(addon)) {
+function prebuildLoads() {
+  if (fs.existsSync(path.join(__dirname, '.git'))) return false;
+  try {
+    require('node-gyp-build')(__dirname);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+if (!fs.existsSync(addon) && !prebuildLoads()) {
   process.stderr.write('runserver: the C addon is not built yet; building it now...\n');
   const r = spawnSync(process.execPath, [path.join(__dirname, 'scripts', 'build.js')], { stdio: 'inherit' });
   if (r.error) fatal(`could not run the build: ${r.error.message}`);

@@ -6,40 +6,21 @@
 //   node scripts/build.js --sanitize build an ASan+UBSan variant into build-sanitize/
 //   node scripts/build.js --no-hiredis  build the variant without Redis support (HAVE_HIREDIS off, as on a
 //                                    machine without libhiredis-dev) into build-nohiredis/, if missing or stale
+//   node scripts/build.js --prefer-prebuild  the package's install script: nothing is compiled when a prebuilt
+//                                    addon in prebuilds/ (scripts/prebuild.js) loads here; else as with no argument
 const { spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-
-const root = path.resolve(__dirname, '..');
+const { root, findNodeGyp, localNodeDir, newestSourceTime } = require('./node-gyp');
 const args = process.argv.slice(2);
 const force = args.includes('--force');
 const sanitize = args.includes('--sanitize');
 const noHiredis = args.includes('--no-hiredis');
+const preferPrebuild = args.includes('--prefer-prebuild');
 
 function fail(message) {
   process.stderr.write(`node.websocket build: ${message}\n`);
   process.exit(1);
-}
-
-function newestSourceTime() {
-  let newest = fs.statSync(path.join(root, 'binding.gyp')).mtimeMs;
-  for (const name of fs.readdirSync(path.join(root, 'native'))) {
-    newest = Math.max(newest, fs.statSync(path.join(root, 'native', name)).mtimeMs);
-  }
-  return newest;
-}
-
-function findNodeGyp() {
-  try {
-    return require.resolve('node-gyp/bin/node-gyp.js', { paths: [root] });
-  } catch (_) { /* not a local dependency: look beside npm */ }
-  const prefix = path.dirname(path.dirname(process.execPath));
-  const candidates = [
-    path.join(prefix, 'lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-    path.join(path.dirname(process.execPath), 'node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-  ];
-  if (process.env.npm_config_node_gyp) candidates.unshift(process.env.npm_config_node_gyp);
-  return candidates.find((p) => fs.existsSync(p));
 }
 
 function checkCompiler() {
@@ -48,12 +29,6 @@ function checkCompiler() {
   if (r.error || r.status !== 0) {
     fail(`no C compiler found (tried "${cc}"). Install one, e.g. "apt-get install build-essential".`);
   }
-}
-
-// Node's headers installed beside the running node: build offline against them.
-function localNodeDir() {
-  const prefix = path.dirname(path.dirname(process.execPath));
-  return fs.existsSync(path.join(prefix, 'include/node/common.gypi')) ? prefix : null;
 }
 
 function build(cwd, extraArgs) {
@@ -87,6 +62,27 @@ function buildBackends() {
   if (problem === null) return;
   if (fs.existsSync(path.join(root, '.git'))) fail(problem);
   process.stderr.write(`node.websocket: ${problem}\nThe server is built; only the gateway's example services (websocket_echo, websocket_chat, websocket_jsonrpc) are missing.\n`);
+}
+
+// The prebuilt addon node-gyp-build would pick for this machine (lib/native.js
+// loads through it), if there is one and it loads here (an older glibc than it
+// needs does not); null otherwise.
+function fittingPrebuild() {
+  process.env.PREBUILDS_ONLY = '1'; // read by node-gyp-build when required: a build/ of a former compile is not a prebuild
+  let file;
+  try {
+    file = require('node-gyp-build').path(root);
+  } catch (err) {
+    process.stderr.write(`node.websocket: no prebuilt addon in prebuilds/ fits this machine (${err.message.split('\n')[0]}); building from source.\n`);
+    return null;
+  }
+  try {
+    require(file);
+  } catch (err) {
+    process.stderr.write(`node.websocket: the prebuilt addon ${path.relative(root, file)} does not load here (${err.message}); building from source.\n`);
+    return null;
+  }
+  return file;
 }
 
 // A copy of the sources (and binding.gyp, as edited) in dir, so a variant never replaces the normal build.
@@ -125,9 +121,15 @@ if (sanitize) {
   }
   process.stdout.write(`${addon}\n`);
 } else {
-  const addon = path.join(root, 'build/Release/websocket.node');
-  if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {
-    build(root, []);
+  const prebuilt = preferPrebuild ? fittingPrebuild() : null;
+  if (prebuilt) {
+    // No compile, and so no gateway example services (backends/ needs make and a compiler; they are optional).
+    process.stdout.write(`node.websocket: using the prebuilt addon ${path.relative(root, prebuilt)}; nothing compiled.\n`);
+  } else {
+    const addon = path.join(root, 'build/Release/websocket.node');
+    if (force || !fs.existsSync(addon) || fs.statSync(addon).mtimeMs < newestSourceTime()) {
+      build(root, []);
+    }
+    buildBackends();
   }
-  buildBackends();
 }
