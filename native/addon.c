@@ -960,8 +960,8 @@ static char *utf8_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *
 #define WS_NAME_MAX 4096
 
 static napi_value subscription_call(napi_env env, napi_callback_info info, int subscribe) {
-    size_t argc = 3;
-    napi_value argv[3];
+    size_t argc = 4;
+    napi_value argv[4];
     addon_server *as;
     ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
@@ -973,6 +973,10 @@ static napi_value subscription_call(napi_env env, napi_callback_info info, int s
     }
     if (!c || c->state >= WS_CONN_LINGER) return boolean(env, false);
     int r = subscribe ? ws_pubsub_subscribe(as->srv, c, name, len) : ws_pubsub_unsubscribe(as->srv, c, name, len);
+    double last = -1; /* subscribe(..., lastSeq): a resuming client, replayed what it missed */
+    if (r == 1 && subscribe && argc > 3 && napi_get_value_double(env, argv[3], &last) == napi_ok && last >= 0 &&
+        ws_pubsub_replay(as->srv, c, name, len, (uint64_t)last) == -2)
+        r = -1;
     if (r < 0) {
         napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
         return NULL;
@@ -1048,6 +1052,48 @@ static napi_value js_set_policy(napi_env env, napi_callback_info info) {
     CHECK(napi_get_value_int32(env, argv[2], &policy));
     if (ws_pubsub_set_policy(as->srv, name, len, policy) != 0) napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
     return undefined(env);
+}
+
+/* setHistory(server, name, messages, bytes, ms): messages 0 stops keeping one */
+static napi_value js_set_history(napi_env env, napi_callback_info info) {
+    size_t argc = 5;
+    napi_value argv[5];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    char name[WS_NAME_MAX];
+    size_t len;
+    double messages, bytes, ms;
+    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
+    CHECK(napi_get_value_double(env, argv[2], &messages));
+    CHECK(napi_get_value_double(env, argv[3], &bytes));
+    CHECK(napi_get_value_double(env, argv[4], &ms));
+    if (ws_pubsub_set_history(as->srv, name, len, (uint32_t)messages, (uint64_t)bytes, (uint64_t)ms) != 0)
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+    return undefined(env);
+}
+
+/* historySeq(server, name) -> the subscription's latest seq */
+static napi_value js_history_seq(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    char name[WS_NAME_MAX];
+    size_t len;
+    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
+    return number(env, (double)ws_pubsub_seq(as->srv, name, len));
+}
+
+/* resumable(server, slot): multicasts reach the connection in the resume envelope */
+static napi_value js_resumable(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
+    if (!as) return NULL;
+    ws_conn_rare *r = c && !ws_conn_legacy(c) ? ws_conn_rare_fields(c) : NULL;
+    if (r) r->resume = 1;
+    return boolean(env, r != NULL);
 }
 
 /* dropped(server, slot) */
@@ -1563,6 +1609,8 @@ NAPI_MODULE_INIT() {
         {"subscribe", js_subscribe},        {"unsubscribe", js_unsubscribe},
         {"subscriptions", js_subscriptions}, {"subscribers", js_subscribers},
         {"multicast", js_multicast},        {"stats", js_stats},
+        {"setHistory", js_set_history},     {"historySeq", js_history_seq},
+        {"resumable", js_resumable},
         {"setPolicy", js_set_policy},       {"dropped", js_dropped},
         {"buildMessage", js_build_message}, {"decodeMessage", js_decode_message},
         {"adopt", js_adopt},                {"feed", js_feed},
