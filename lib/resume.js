@@ -66,6 +66,16 @@ function setHistory(server, name, options) {
   }
 }
 
+/** The apps option's history settings, for each URL's scoped names (at listen). */
+function applyApps(server) {
+  for (const app of Object.values(server.options.apps || {})) {
+    if (!app.history) continue;
+    for (const url of app.urls) {
+      for (const [sub, h] of Object.entries(app.history)) setHistory(server, `${url}\0${sub}`, h);
+    }
+  }
+}
+
 function hasHistory(server, name) {
   if (server._histories === undefined) return false;
   for (const n of server._histories.keys()) if (unscoped(n) === name) return true;
@@ -127,4 +137,4 @@ function wrapDirect(data) {
   return data; // native.send names what it takes
 }
 
-module.exports = { PARAM, setHistory, checkHistory, parseToken, attach, lastSeen, wrapDirect, unscoped };
+module.exports = { PARAM, setHistory, applyApps, checkHistory, parseToken, attach, lastSeen, wrapDirect, unscoped };

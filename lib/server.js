@@ -146,6 +146,7 @@ class Server extends EventEmitter {
         direct: o.gateway.direct,
       } : undefined,
     }, this._onUpgrade, this._onEvents);
+    resume.applyApps(this);
     if (o.gateway && o.log) {
       const shadowed = shadowedNames(o.gateway, (p) => this._loader.resolve(p));
       if (shadowed.length) this.log.info(`gateway: served by JS modules, not by the services in ${o.gateway.services}: ${shadowed.join(', ')}`);
