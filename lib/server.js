@@ -129,6 +129,7 @@ class Server extends EventEmitter {
       } : undefined,
       origins: o.origins.includes('*') ? [] : o.origins,
       docroot: o.docroot === false || o.noServer || o.server ? undefined : o.docroot,
+      clientJs: o.noServer || o.server ? undefined : require('path').join(__dirname, 'client', 'client.js'),
       sockjs: o.sockjsPrefix === false ? undefined : {
         prefix: o.sockjsPrefix,
         url: o.sockjsUrl,

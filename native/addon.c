@@ -469,6 +469,8 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     }
     napi_value docroot;
     if (napi_get_named_property(env, cfg_v, "docroot", &docroot) == napi_ok) cfg.docroot = get_string(env, docroot);
+    napi_value client_js;
+    if (napi_get_named_property(env, cfg_v, "clientJs", &client_js) == napi_ok) cfg.client_js = get_string(env, client_js);
     napi_value sockjs;
     if (napi_get_named_property(env, cfg_v, "sockjs", &sockjs) == napi_ok && typeof_is(env, sockjs, napi_object)) {
         napi_value v;
@@ -484,6 +486,7 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
         for (size_t i = 0; i < cfg.n_origins; i++) free(cfg.origins[i]);
         free(cfg.origins);
         free(cfg.docroot);
+        free(cfg.client_js);
         free(cfg.sjs_prefix);
         free(cfg.sjs_url);
         return NULL;
