@@ -7,6 +7,7 @@
 // no longer all held. Its direct sends are "d<payload>". The ring and the
 // envelope are C (native/history.c, native/pubsub.c).
 
+const crypto = require('crypto');
 const native = require('./native');
 const { WebSocketError } = require('./errors');
 
@@ -58,10 +59,11 @@ function setHistory(server, name, options) {
   if (server._handle === null) throw new WebSocketError('WS_ERR_NOT_LISTENING', 'setHistory() needs a listening server');
   if (server._histories === undefined) server._histories = new Map();
   if (h === null) {
-    native.setHistory(server._handle, name, 0, 0, 0);
+    native.setHistory(server._handle, name, 0, 0, 0, 0);
     server._histories.delete(name);
   } else {
-    native.setHistory(server._handle, name, h.messages, h.bytes, h.seconds * 1000);
+    // numbering starts at a random point below 2^47 (room for 2^53 - 2^47 messages): see ws_pubsub_set_history
+    native.setHistory(server._handle, name, h.messages, h.bytes, h.seconds * 1000, crypto.randomInt(2 ** 47));
     server._histories.set(name, h);
   }
 }

@@ -1057,20 +1057,22 @@ static napi_value js_set_policy(napi_env env, napi_callback_info info) {
     return undefined(env);
 }
 
-/* setHistory(server, name, messages, bytes, ms): messages 0 stops keeping one */
+/* setHistory(server, name, messages, bytes, ms, base): messages 0 stops keeping one */
 static napi_value js_set_history(napi_env env, napi_callback_info info) {
-    size_t argc = 5;
-    napi_value argv[5];
+    size_t argc = 6;
+    napi_value argv[6];
     addon_server *as = server_call(env, info, &argc, argv);
     if (!as) return NULL;
     char name[WS_NAME_MAX];
     size_t len;
-    double messages, bytes, ms;
+    double messages, bytes, ms, base;
     CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
     CHECK(napi_get_value_double(env, argv[2], &messages));
     CHECK(napi_get_value_double(env, argv[3], &bytes));
     CHECK(napi_get_value_double(env, argv[4], &ms));
-    if (ws_pubsub_set_history(as->srv, name, len, (uint32_t)messages, (uint64_t)bytes, (uint64_t)ms) != 0)
+    CHECK(napi_get_value_double(env, argv[5], &base));
+    if (ws_pubsub_set_history(as->srv, name, len, (uint32_t)messages, (uint64_t)bytes, (uint64_t)ms,
+                              (uint64_t)base) != 0)
         napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
     return undefined(env);
 }

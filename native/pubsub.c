@@ -308,7 +308,7 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
 }
 
 int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t messages, uint64_t bytes,
-                          uint64_t ms) {
+                          uint64_t ms, uint64_t base) {
     ws_topic *t = messages ? find_or_create(&srv->pubsub, name, len) : ws_pubsub_find(&srv->pubsub, name, len);
     if (!t) return messages ? -1 : 0;
     ws_history *h = NULL;
@@ -319,6 +319,7 @@ int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t
     /* new limits start a new ring: seqs go on, so a client past the old one is told it missed too much */
     ws_history_free(t->history);
     t->history = h;
+    if (h && !t->seq) t->seq = base;
     maybe_free(&srv->pubsub, t);
     return 0;
 }

@@ -65,10 +65,13 @@ int ws_pubsub_set_policy(ws_server *srv, const char *name, size_t len, int polic
 long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcode, const void *payload,
                          size_t payload_len);
 
-/* Keeps (limits non-NULL) or stops keeping a topic's history; creates the
- * topic so the history outlives its subscribers. 0, or -1 out of memory. */
+/* Keeps (messages > 0) or stops keeping a topic's history; creates the
+ * topic so the history outlives its subscribers. A topic's first history
+ * numbers from base + 1: a random base makes a seq from another process or
+ * an earlier run fall outside the ring (a notice, never a wrong replay).
+ * 0, or -1 out of memory. */
 int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t messages, uint64_t bytes,
-                          uint64_t ms);
+                          uint64_t ms, uint64_t base);
 
 /* After c subscribed to name: queues for c, in order, the multicasts it
  * missed since seq last, or the "missed too much" notice when they are no

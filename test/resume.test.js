@@ -92,10 +92,12 @@ describe('resume', () => {
       // killed once it has a third of the stream; what it did not read yet is lost with the socket
       if (!killed && a.received.length >= 300) { killed = true; a.terminate(); }
     });
+    let first = 0; // the seq of the first multicast: numbering starts at a random point
     const reconnect = async () => {
       seen.push(...a.parsed);
+      first = seen[0].seq;
       const last = seen[seen.length - 1].seq;
-      assert.ok(last < 1000, 'the kill happened mid-stream');
+      assert.ok(last < first + 999, 'the kill happened mid-stream');
       a = await resumable(`${s.url}/feed?sub=stream`, { stream: last });
     };
     for (let i = 0; i < 1000; i++) {
@@ -107,9 +109,10 @@ describe('resume', () => {
       await waitUntil(() => killed && a.readyState === WebSocket.CLOSED, 20000, 'the kill');
       await reconnect();
     }
-    await waitUntil(() => a.parsed.length && a.parsed[a.parsed.length - 1].seq === 1000, 20000, 'the resumed client to reach seq 1000');
+    await waitUntil(() => a.received.length && a.parsed[a.parsed.length - 1].seq === first + 999, 20000, 'the resumed client to reach the last');
+    await delay(100); // nothing (a duplicate) may follow
     const all = seen.concat(a.parsed);
-    assert.deepEqual(all.map((m) => m.seq), Array.from({ length: 1000 }, (_, i) => i + 1));
+    assert.deepEqual(all.map((m) => m.seq), Array.from({ length: 1000 }, (_, i) => first + i));
     all.forEach((m, i) => {
       assert.equal(m.kind, 'm');
       assert.equal(m.name, 'stream');
@@ -149,59 +152,76 @@ describe('resume', () => {
     r.close();
   });
 
+  /**
+   * Publishes to a new subscription with history while an observer watches,
+   * then resumes from last (counted from the subscription's first seq - 1).
+   * Resolves the resumed client and the base to add to expected seqs.
+   */
   async function missed(name, limits, publish, last) {
     s.server.setHistory(name, limits);
+    const observer = await resumable(`${s.url}/feed?sub=${encodeURIComponent(name)}`);
+    await waitUntil(() => s.server.subscribers(name) === 1);
     for (const p of publish) s.server.multicast(name, p);
-    return resumable(`${s.url}/feed?sub=${encodeURIComponent(name)}`, { [name]: last });
+    await waitUntil(() => observer.received.length === publish.length);
+    const base = observer.parsed[0].seq - 1;
+    observer.close();
+    return { r: await resumable(`${s.url}/feed?sub=${encodeURIComponent(name)}`, { [name]: base + last }), base };
   }
 
   test('past the messages bound: the notice with the latest seq, then new messages', async () => {
-    const r = await missed('bound-m', { messages: 5 }, Array.from({ length: 10 }, (_, i) => `${i}`), 2);
+    const { r, base } = await missed('bound-m', { messages: 5 }, Array.from({ length: 10 }, (_, i) => `${i}`), 2);
     await waitUntil(() => r.parsed.length === 1);
-    assert.deepEqual(r.parsed[0], { kind: 'g', seq: 10, name: 'bound-m', payload: '', isBinary: false });
+    assert.deepEqual(r.parsed[0], { kind: 'g', seq: base + 10, name: 'bound-m', payload: '', isBinary: false });
     s.server.multicast('bound-m', 'new');
     await waitUntil(() => r.parsed.length === 2);
-    assert.equal(r.parsed[1].seq, 11);
+    assert.equal(r.parsed[1].seq, base + 11);
     assert.equal(r.parsed[1].payload, 'new');
     r.close();
     // within the bound: exactly the missed ones
-    const w = await resumable(`${s.url}/feed?sub=bound-m`, { 'bound-m': 8 });
+    const w = await resumable(`${s.url}/feed?sub=bound-m`, { 'bound-m': base + 8 });
     await waitUntil(() => w.parsed.length === 3);
     assert.deepEqual(w.parsed.map((m) => m.payload), ['8', '9', 'new']);
     w.close();
   });
 
   test('past the bytes bound: the notice', async () => {
-    const r = await missed('bound-b', { messages: 100, bytes: 10 }, ['aaaa', 'bbbb', 'cccc', 'dddd'], 0);
+    const { r, base } = await missed('bound-b', { messages: 100, bytes: 10 }, ['aaaa', 'bbbb', 'cccc', 'dddd'], 0);
     await waitUntil(() => r.parsed.length === 1);
     assert.equal(r.parsed[0].kind, 'g');
-    assert.equal(r.parsed[0].seq, 4);
+    assert.equal(r.parsed[0].seq, base + 4);
     r.close();
-    const w = await resumable(`${s.url}/feed?sub=bound-b`, { 'bound-b': 2 }); // cccc dddd: 8 bytes, held
+    const w = await resumable(`${s.url}/feed?sub=bound-b`, { 'bound-b': base + 2 }); // cccc dddd: 8 bytes, held
     await waitUntil(() => w.parsed.length === 2);
     assert.deepEqual(w.parsed.map((m) => m.payload), ['cccc', 'dddd']);
     w.close();
   });
 
   test('past the seconds bound: the notice', async () => {
-    s.server.setHistory('bound-s', { messages: 100, seconds: 1 });
-    s.server.multicast('bound-s', 'old');
+    const { r: within, base } = await missed('bound-s', { messages: 100, seconds: 1 }, ['old'], 0);
+    await waitUntil(() => within.parsed.length === 1);
+    assert.deepEqual(within.parsed[0], { kind: 'm', seq: base + 1, name: 'bound-s', payload: 'old', isBinary: false });
+    within.close();
     await delay(2500); // older than the bound by more than a second
-    const r = await resumable(`${s.url}/feed?sub=bound-s`, { 'bound-s': 0 });
+    const r = await resumable(`${s.url}/feed?sub=bound-s`, { 'bound-s': base });
     await waitUntil(() => r.parsed.length === 1);
-    assert.deepEqual(r.parsed[0], { kind: 'g', seq: 1, name: 'bound-s', payload: '', isBinary: false });
+    assert.deepEqual(r.parsed[0], { kind: 'g', seq: base + 1, name: 'bound-s', payload: '', isBinary: false });
     r.close();
   });
 
   test('a seq from the future (a restarted server) gets the notice; an up-to-date one nothing', async () => {
-    const r = await missed('future', { messages: 10 }, ['a'], 7);
+    const { r, base } = await missed('future', { messages: 10 }, ['a'], 7);
     await waitUntil(() => r.parsed.length === 1);
-    assert.deepEqual(r.parsed[0], { kind: 'g', seq: 1, name: 'future', payload: '', isBinary: false });
-    const u = await resumable(`${s.url}/feed?sub=future`, { future: 1 });
+    assert.deepEqual(r.parsed[0], { kind: 'g', seq: base + 1, name: 'future', payload: '', isBinary: false });
+    const u = await resumable(`${s.url}/feed?sub=future`, { future: base + 1 });
     await waitUntil(() => s.server.subscribers('future') === 2);
     s.server.multicast('future', 'b');
     await waitUntil(() => u.parsed.length === 1);
-    assert.equal(u.parsed[0].seq, 2);
+    assert.equal(u.parsed[0].seq, base + 2);
+    // a seq from another run or process (numbering starts at a random point): the notice, not its messages
+    const other = await resumable(`${s.url}/feed?sub=future`, { future: 5 });
+    await waitUntil(() => other.parsed.length === 1);
+    assert.equal(other.parsed[0].kind, 'g');
+    other.close();
     r.close();
     u.close();
   });
@@ -257,11 +277,13 @@ test('an app configured with history resumes on each of its URLs, each its own s
     ctx('/a').multicast('feed', 'a2');
     ctx('/b').multicast('feed', 'b1');
     await waitUntil(() => a.parsed.length === 2 && b.parsed.length === 1);
-    assert.deepEqual(a.parsed.map((m) => [m.seq, m.name, m.payload]), [[1, 'feed', 'a1'], [2, 'feed', 'a2']]);
-    assert.deepEqual(b.parsed.map((m) => [m.seq, m.payload]), [[1, 'b1']]);
+    const first = a.parsed[0].seq;
+    assert.deepEqual(a.parsed.map((m) => [m.seq, m.name, m.payload]), [[first, 'feed', 'a1'], [first + 1, 'feed', 'a2']]);
+    assert.deepEqual(b.parsed.map((m) => [m.name, m.payload]), [['feed', 'b1']]);
+    assert.notEqual(b.parsed[0].seq, first, 'each URL numbers on its own');
     a.terminate();
     ctx('/a').multicast('feed', 'a3');
-    const again = await resumable(`${s.url}/a`, { feed: 1 });
+    const again = await resumable(`${s.url}/a`, { feed: first });
     await waitUntil(() => again.parsed.length === 2);
     assert.deepEqual(again.parsed.map((m) => m.payload), ['a2', 'a3']);
     again.close();
