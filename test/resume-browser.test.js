@@ -53,7 +53,9 @@ test('the browser client resumes after the server drops it, losing nothing', { t
       s.server.multicast('feed', payloadOf(i));
       if (i % 40 === 39) await delay(5);
       if (i === 150 || i === 300) { // dropped twice, mid-stream, while multicasts go on
-        conns[conns.length - 1].terminate();
+        const n = i === 150 ? 1 : 2;
+        await waitUntil(() => conns.length === n && s.server.subscribers('feed') === 1, 30000, 'the page connected');
+        conns[n - 1].terminate();
         await delay(20);
       }
     }
@@ -69,6 +71,7 @@ test('the browser client resumes after the server drops it, losing nothing', { t
     assert.ok(direct.includes('echo:hi'), 'the app sends and receives through it');
     assert.equal(conns.length, 3);
     // past the bound: the page is told, and goes on
+    await waitUntil(() => s.server.subscribers('feed') === 1, 30000, 'the page back');
     s.server.setHistory('feed', { messages: 2 });
     for (let i = 0; i < 5; i++) s.server.multicast('feed', 'late');
     conns[conns.length - 1].terminate();
@@ -77,6 +80,16 @@ test('the browser client resumes after the server drops it, losing nothing', { t
     assert.deepEqual(await page.evaluate(() => window.gaps), [['feed', first + N + 9]]);
     s.server.multicast('feed', 'after');
     await page.waitForFunction(() => window.got.length && window.got[window.got.length - 1][1] === 'after', null, { timeout: 30000 });
+    // the server stops keeping it (a restart, a new config): the token is refused; the client forgets it and tells the app
+    s.server.setHistory('feed', null);
+    await waitUntil(() => conns.length === 4 && s.server.subscribers('feed') === 1, 30000, 'the page back');
+    conns[3].terminate();
+    await page.waitForFunction(() => window.gaps.length === 2, null, { timeout: 30000 });
+    assert.deepEqual((await page.evaluate(() => window.gaps))[1], ['feed', null]);
+    await waitUntil(() => s.server.subscribers('feed') === 1, 30000, 'the page back without a token');
+    s.server.multicast('feed', 'plain');
+    await page.waitForFunction(() => window.got[window.got.length - 1][1] === 'plain', null, { timeout: 30000 });
+    assert.deepEqual(await page.evaluate(() => window.got[window.got.length - 1]), [0, 'plain']); // no history: seq 0
     assert.deepEqual(errors, []);
     await page.evaluate(() => window.ws.close());
   } finally {

@@ -16,7 +16,8 @@ export interface NodeWebSocketMessageEvent {
   subscription?: string;
   seq?: number;
 }
-export interface NodeWebSocketGapEvent { type: 'gap'; subscription: string; seq: number }
+/** seq: where the subscription goes on from; null when the server refused the handshake twice while it named it (it keeps no history for it any more). */
+export interface NodeWebSocketGapEvent { type: 'gap'; subscription: string; seq: number | null }
 declare class NodeWebSocket {
   static readonly CONNECTING: 0;
   static readonly OPEN: 1;

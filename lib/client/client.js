@@ -74,6 +74,7 @@
     this._seqs = {}; // subscription -> last seq seen
     this._closed = false; // close() was called: no reconnect
     this._timer = null;
+    this._refused = 0; // handshakes refused in a row
     this._connect();
   }
 
@@ -112,9 +113,12 @@
     var self = this;
     var url = this.url + (this.url.indexOf('?') < 0 ? '?' : '&') + PARAM + '=' + encodeURIComponent(this.resumeToken());
     var t = this._t = this._transport(url, this._protocols);
+    var opened = false;
     t.onopen = function () {
       if (t !== self._t) return;
       self._attempts = 0;
+      self._refused = 0;
+      opened = true;
       self.readyState = OPEN;
       self.protocol = t.protocol || '';
       self._emit('open', { reconnect: !!self._opened });
@@ -153,6 +157,14 @@
       }
       self.readyState = CONNECTING;
       self._emit('disconnect', { code: e ? e.code : 1006, reason: e ? e.reason : '' });
+      // Refused twice in a row while naming subscriptions: the server may no longer keep their
+      // history (a browser does not show the 400's reason). Forget them, tell the app, start afresh.
+      if (!opened && self.resumeToken() !== '' && ++self._refused >= 2) {
+        var names = Object.keys(self._seqs);
+        self._seqs = {};
+        self._refused = 0;
+        for (var i = 0; i < names.length; i++) self._emit('gap', { subscription: names[i], seq: null });
+      }
       // exponential backoff with full jitter
       var cap = Math.min(self._maxDelay, self._minDelay * Math.pow(2, self._attempts++));
       self._timer = setTimeout(function () { self._timer = null; if (!self._closed) self._connect(); }, Math.random() * cap);
