@@ -13,8 +13,9 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const http = require('http');
 const WebSocket = require('ws');
-const { startServer, wsClient, waitUntil, withTimeout, delay } = require('./helpers');
+const { startServer, waitUntil, withTimeout, delay } = require('./helpers');
 
 const PARAM = 'node.websocket.resume';
 
@@ -31,6 +32,20 @@ exports.Module = class {
   onData(data, c) { c.send(data); }
 };
 `);
+
+/** A ws client recording every message from the first frame on; generous bounds for a loaded machine. */
+async function wsClient(url) {
+  const ws = new WebSocket(url, { handshakeTimeout: 20000 });
+  ws.received = [];
+  ws.on('message', (data, isBinary) => ws.received.push({ data, isBinary }));
+  await withTimeout(new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+    ws.once('unexpected-response', (req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
+  }), 25000, `a ws connection to ${url}`);
+  ws.on('error', () => { /* a terminated client */ });
+  return ws;
+}
 
 /** Splits one received message per the envelope. */
 function parse(data, isBinary) {
@@ -69,7 +84,7 @@ function refusal(url) {
       res.on('data', (d) => { body += d; });
       res.on('end', () => resolve({ status: res.statusCode, body }));
     });
-  }), 5000, 'the refusal');
+  }), 25000, 'the refusal');
 }
 
 const payloadOf = (i) => (i % 10 === 9 ? Buffer.from([0, 255, i & 255, i >> 8]) : `message ${i} é`);
@@ -85,7 +100,7 @@ describe('resume', () => {
     s.server.setHistory('stream', { messages: 1000, bytes: 1 << 20, seconds: 600 });
     const plain = await wsClient(`${s.url}/feed?sub=stream`);
     let a = await resumable(`${s.url}/feed?sub=stream`);
-    await waitUntil(() => s.server.subscribers('stream') === 2, 3000, 'two subscribers');
+    await waitUntil(() => s.server.subscribers('stream') === 2, 20000, 'two subscribers');
     const seen = [];
     let killed = false;
     a.on('message', () => {
@@ -133,11 +148,11 @@ describe('resume', () => {
   test('direct sends reach a resumable client as "d<payload>", a plain one as sent', async () => {
     const r = await resumable(`${s.url}/feed`, {}, '&hello=hi');
     const p = await wsClient(`${s.url}/feed?hello=hi`);
-    await waitUntil(() => r.parsed.length === 1 && p.received.length === 1);
+    await waitUntil(() => r.parsed.length === 1 && p.received.length === 1, 20000);
     assert.deepEqual(r.parsed[0], { kind: 'd', payload: 'hi' });
     assert.equal(p.received[0].data.toString(), 'hi');
     r.send(Buffer.from([1, 2]));
-    await waitUntil(() => r.parsed.length === 2);
+    await waitUntil(() => r.parsed.length === 2, 20000);
     assert.deepEqual(r.parsed[1], { kind: 'd', payload: Buffer.from([1, 2]) });
     r.close();
     p.close();
@@ -145,9 +160,9 @@ describe('resume', () => {
 
   test('a subscription without history reaches resumable clients with seq 0', async () => {
     const r = await resumable(`${s.url}/feed?sub=nohist`);
-    await waitUntil(() => s.server.subscribers('nohist') === 1);
+    await waitUntil(() => s.server.subscribers('nohist') === 1, 20000);
     s.server.multicast('nohist', 'x');
-    await waitUntil(() => r.parsed.length === 1);
+    await waitUntil(() => r.parsed.length === 1, 20000);
     assert.deepEqual(r.parsed[0], { kind: 'm', seq: 0, name: 'nohist', payload: 'x', isBinary: false });
     r.close();
   });
@@ -160,9 +175,9 @@ describe('resume', () => {
   async function missed(name, limits, publish, last) {
     s.server.setHistory(name, limits);
     const observer = await resumable(`${s.url}/feed?sub=${encodeURIComponent(name)}`);
-    await waitUntil(() => s.server.subscribers(name) === 1);
+    await waitUntil(() => s.server.subscribers(name) === 1, 20000);
     for (const p of publish) s.server.multicast(name, p);
-    await waitUntil(() => observer.received.length === publish.length);
+    await waitUntil(() => observer.received.length === publish.length, 20000);
     const base = observer.parsed[0].seq - 1;
     observer.close();
     return { r: await resumable(`${s.url}/feed?sub=${encodeURIComponent(name)}`, { [name]: base + last }), base };
@@ -170,56 +185,56 @@ describe('resume', () => {
 
   test('past the messages bound: the notice with the latest seq, then new messages', async () => {
     const { r, base } = await missed('bound-m', { messages: 5 }, Array.from({ length: 10 }, (_, i) => `${i}`), 2);
-    await waitUntil(() => r.parsed.length === 1);
+    await waitUntil(() => r.parsed.length === 1, 20000);
     assert.deepEqual(r.parsed[0], { kind: 'g', seq: base + 10, name: 'bound-m', payload: '', isBinary: false });
     s.server.multicast('bound-m', 'new');
-    await waitUntil(() => r.parsed.length === 2);
+    await waitUntil(() => r.parsed.length === 2, 20000);
     assert.equal(r.parsed[1].seq, base + 11);
     assert.equal(r.parsed[1].payload, 'new');
     r.close();
     // within the bound: exactly the missed ones
     const w = await resumable(`${s.url}/feed?sub=bound-m`, { 'bound-m': base + 8 });
-    await waitUntil(() => w.parsed.length === 3);
+    await waitUntil(() => w.parsed.length === 3, 20000);
     assert.deepEqual(w.parsed.map((m) => m.payload), ['8', '9', 'new']);
     w.close();
   });
 
   test('past the bytes bound: the notice', async () => {
     const { r, base } = await missed('bound-b', { messages: 100, bytes: 10 }, ['aaaa', 'bbbb', 'cccc', 'dddd'], 0);
-    await waitUntil(() => r.parsed.length === 1);
+    await waitUntil(() => r.parsed.length === 1, 20000);
     assert.equal(r.parsed[0].kind, 'g');
     assert.equal(r.parsed[0].seq, base + 4);
     r.close();
     const w = await resumable(`${s.url}/feed?sub=bound-b`, { 'bound-b': base + 2 }); // cccc dddd: 8 bytes, held
-    await waitUntil(() => w.parsed.length === 2);
+    await waitUntil(() => w.parsed.length === 2, 20000);
     assert.deepEqual(w.parsed.map((m) => m.payload), ['cccc', 'dddd']);
     w.close();
   });
 
   test('past the seconds bound: the notice', async () => {
     const { r: within, base } = await missed('bound-s', { messages: 100, seconds: 1 }, ['old'], 0);
-    await waitUntil(() => within.parsed.length === 1);
+    await waitUntil(() => within.parsed.length === 1, 20000);
     assert.deepEqual(within.parsed[0], { kind: 'm', seq: base + 1, name: 'bound-s', payload: 'old', isBinary: false });
     within.close();
     await delay(2500); // older than the bound by more than a second
     const r = await resumable(`${s.url}/feed?sub=bound-s`, { 'bound-s': base });
-    await waitUntil(() => r.parsed.length === 1);
+    await waitUntil(() => r.parsed.length === 1, 20000);
     assert.deepEqual(r.parsed[0], { kind: 'g', seq: base + 1, name: 'bound-s', payload: '', isBinary: false });
     r.close();
   });
 
   test('a seq from the future (a restarted server) gets the notice; an up-to-date one nothing', async () => {
     const { r, base } = await missed('future', { messages: 10 }, ['a'], 7);
-    await waitUntil(() => r.parsed.length === 1);
+    await waitUntil(() => r.parsed.length === 1, 20000);
     assert.deepEqual(r.parsed[0], { kind: 'g', seq: base + 1, name: 'future', payload: '', isBinary: false });
     const u = await resumable(`${s.url}/feed?sub=future`, { future: base + 1 });
-    await waitUntil(() => s.server.subscribers('future') === 2);
+    await waitUntil(() => s.server.subscribers('future') === 2, 20000);
     s.server.multicast('future', 'b');
-    await waitUntil(() => u.parsed.length === 1);
+    await waitUntil(() => u.parsed.length === 1, 20000);
     assert.equal(u.parsed[0].seq, base + 2);
     // a seq from another run or process (numbering starts at a random point): the notice, not its messages
     const other = await resumable(`${s.url}/feed?sub=future`, { future: 5 });
-    await waitUntil(() => other.parsed.length === 1);
+    await waitUntil(() => other.parsed.length === 1, 20000);
     assert.equal(other.parsed[0].kind, 'g');
     other.close();
     r.close();
@@ -271,12 +286,12 @@ test('an app configured with history resumes on each of its URLs, each its own s
     const a = await resumable(`${s.url}/a`);
     const b = await resumable(`${s.url}/b`);
     // app contexts scope names: multicast through the server to each URL's own
-    await waitUntil(() => s.server.subscribers('/a\0feed') === 1 && s.server.subscribers('/b\0feed') === 1).catch(() => {});
+    await waitUntil(() => s.server.subscribers('/a\0feed') === 1 && s.server.subscribers('/b\0feed') === 1, 20000).catch(() => {});
     const ctx = (url) => s.server._loader.resolve(url).context;
     ctx('/a').multicast('feed', 'a1');
     ctx('/a').multicast('feed', 'a2');
     ctx('/b').multicast('feed', 'b1');
-    await waitUntil(() => a.parsed.length === 2 && b.parsed.length === 1);
+    await waitUntil(() => a.parsed.length === 2 && b.parsed.length === 1, 20000);
     const first = a.parsed[0].seq;
     assert.deepEqual(a.parsed.map((m) => [m.seq, m.name, m.payload]), [[first, 'feed', 'a1'], [first + 1, 'feed', 'a2']]);
     assert.deepEqual(b.parsed.map((m) => [m.name, m.payload]), [['feed', 'b1']]);
@@ -284,10 +299,48 @@ test('an app configured with history resumes on each of its URLs, each its own s
     a.terminate();
     ctx('/a').multicast('feed', 'a3');
     const again = await resumable(`${s.url}/a`, { feed: first });
-    await waitUntil(() => again.parsed.length === 2);
+    await waitUntil(() => again.parsed.length === 2, 20000);
     assert.deepEqual(again.parsed.map((m) => m.payload), ['a2', 'a3']);
     again.close();
     b.close();
+  } finally {
+    await s.close();
+  }
+});
+
+test('over SockJS xhr-polling: a session abandoned mid-stream, a new one resumes exactly the rest', async () => {
+  const s = await startServer({ modules, sockjsDisconnectDelay: 100 });
+  const post = (p) => withTimeout(new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: s.port, path: p, method: 'POST' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  }), 20000, `POST ${p}`);
+  // one poll: the SockJS frame's messages, each parsed per the envelope
+  const poll = async (session, query = '') => {
+    const body = await post(`/sockjs/feed/000/${session}/xhr${query}`);
+    if (body.startsWith('o') || body.startsWith('h')) return [];
+    assert.match(body, /^a\[/, body);
+    return JSON.parse(body.slice(1)).map((m) => parse(m, false));
+  };
+  try {
+    s.server.setHistory('feed', { messages: 500 });
+    assert.deepEqual(await poll('first', `?${PARAM}=`), []); // the open frame
+    const got = [];
+    for (let i = 0; i < 100; i++) s.server.multicast('feed', `m${i}`);
+    while (got.length < 100) got.push(...(await poll('first')).filter((m) => m.kind === 'm'));
+    for (let i = 100; i < 200; i++) s.server.multicast('feed', `m${i}`); // queued for "first", which never polls again
+    await waitUntil(() => s.server.subscribers('feed') === 0, 10000, 'the abandoned session to time out');
+    const last = got[got.length - 1].seq;
+    assert.deepEqual(await poll('second', `?${PARAM}=${tokenOf({ feed: last })}`), []);
+    for (let i = 200; i < 300; i++) s.server.multicast('feed', `m${i}`);
+    while (got.length < 300) got.push(...(await poll('second')).filter((m) => m.kind === 'm'));
+    const first = got[0].seq;
+    assert.deepEqual(got.map((m) => [m.seq, m.payload]), Array.from({ length: 300 }, (_, i) => [first + i, `m${i}`]));
   } finally {
     await s.close();
   }
