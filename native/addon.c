@@ -1077,18 +1077,6 @@ static napi_value js_set_history(napi_env env, napi_callback_info info) {
     return undefined(env);
 }
 
-/* historySeq(server, name) -> the subscription's latest seq */
-static napi_value js_history_seq(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
-    napi_value argv[2];
-    addon_server *as = server_call(env, info, &argc, argv);
-    if (!as) return NULL;
-    char name[WS_NAME_MAX];
-    size_t len;
-    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
-    return number(env, (double)ws_pubsub_seq(as->srv, name, len));
-}
-
 /* resumable(server, slot): multicasts reach the connection in the resume envelope */
 static napi_value js_resumable(napi_env env, napi_callback_info info) {
     size_t argc = 2;
@@ -1614,8 +1602,7 @@ NAPI_MODULE_INIT() {
         {"subscribe", js_subscribe},        {"unsubscribe", js_unsubscribe},
         {"subscriptions", js_subscriptions}, {"subscribers", js_subscribers},
         {"multicast", js_multicast},        {"stats", js_stats},
-        {"setHistory", js_set_history},     {"historySeq", js_history_seq},
-        {"resumable", js_resumable},
+        {"setHistory", js_set_history},     {"resumable", js_resumable},
         {"setPolicy", js_set_policy},       {"dropped", js_dropped},
         {"buildMessage", js_build_message}, {"decodeMessage", js_decode_message},
         {"adopt", js_adopt},                {"feed", js_feed},

@@ -324,11 +324,6 @@ int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t
     return 0;
 }
 
-uint64_t ws_pubsub_seq(ws_server *srv, const char *name, size_t len) {
-    ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
-    return t ? t->seq : 0;
-}
-
 long ws_pubsub_replay(ws_server *srv, ws_conn *c, const char *name, size_t len, uint64_t last) {
     ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
     uint64_t current = t ? t->seq : 0;

@@ -79,9 +79,6 @@ int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t
  * notice, -2 out of memory. */
 long ws_pubsub_replay(ws_server *srv, ws_conn *c, const char *name, size_t len, uint64_t last);
 
-/* A topic's latest seq, 0 without history. */
-uint64_t ws_pubsub_seq(ws_server *srv, const char *name, size_t len);
-
 void ws_pubsub_free(ws_pubsub *ps);
 
 #endif
