@@ -13,6 +13,7 @@
         "native/buffer.c",
         "native/events.c",
         "native/pubsub.c",
+        "native/history.c",
         "native/tls.c",
         "native/deflate.c",
         "native/proxy.c",

@@ -206,9 +206,33 @@ export interface AppContext {
   subscribersEverywhere(name: string): Promise<number>;
   stats(name: string): SubscriptionStats | null;
   setPolicy(name: string, policy: 'drop' | 'close'): void;
+  /** Server#setHistory for this instance's name. */
+  setHistory(name: string, history: HistoryLimits | null): void;
   /** This instance's part of the shared store (keys scoped to its URL). */
   readonly store: Store;
 }
+
+/** A subscription's history bounds (server.setHistory, apps.<app>.history): the oldest go first past any. */
+export interface HistoryLimits {
+  /** At most this many messages, 1 to 1,000,000. */
+  messages: number;
+  /** At most this many payload bytes in all; default 1 MiB. */
+  bytes?: number;
+  /** Messages older than this are dropped; default: no age bound. */
+  seconds?: number;
+}
+
+/**
+ * The resume envelope: what a connection that asked for resume (query parameter
+ * `node.websocket.resume`) receives, in the frame type (text or binary) of the message.
+ * A multicast: `m<seq> <name>\n<payload>` (seq 0 for a subscription without history);
+ * a direct send: `d<payload>`; "missed too much": `g<seq> <name>\n` (text), seq the
+ * latest. name is percent-encoded (encodeURIComponent) and without an app's scope.
+ */
+export type ResumeEnvelope =
+  | { kind: 'm'; seq: number; subscription: string; data: string | ArrayBuffer }
+  | { kind: 'd'; data: string | ArrayBuffer }
+  | { kind: 'g'; seq: number; subscription: string; data: '' };
 
 /** A frame as decodeMessage returns it. */
 export interface DecodedMessage {
@@ -259,6 +283,8 @@ export class Server extends EventEmitter {
   readonly log: { info(message: string | Error): void; error(message: string | Error): void; readonly queued: number; readonly dropped: number };
   /** The backpressure policy of one subscription (default: the server's backpressurePolicy). */
   setPolicy(name: string, policy: 'drop' | 'close'): void;
+  /** Keeps the last multicasts of name so clients resume without loss (README, Resume); null stops keeping them. Needs a listening server. */
+  setHistory(name: string, history: HistoryLimits | null): void;
   on(event: 'listening' | 'close', listener: () => void): this;
   on(event: 'connection', listener: (connection: Connection) => void): this;
   on(event: 'error', listener: (err: WebSocketError) => void): this;

@@ -7,6 +7,7 @@
 const EventEmitter = require('events');
 const native = require('./native');
 const { WebSocketError } = require('./errors');
+const resume = require('./resume');
 const { checkName, SCOPE } = require('./context');
 
 const CONNECTING = 0;
@@ -152,6 +153,7 @@ Object.defineProperties(Connection.prototype, {
 Connection.prototype.send = function send(data) {
   if (this.readyState !== OPEN) return false;
   if (typeof data === 'number' || typeof data === 'boolean') data = String(data);
+  if (this._resume !== undefined) data = resume.wrapDirect(data);
   return native.send(this.server._handle, this._slot, data) === 1;
 };
 
@@ -214,7 +216,8 @@ Connection.prototype.unsubscribe = function unsubscribe(name) {
 
 Connection.prototype._subscribe = function _subscribe(name) {
   if (this.readyState === CLOSED) return false;
-  const added = native.subscribe(this.server._handle, this._slot, name);
+  const added = native.subscribe(this.server._handle, this._slot, name,
+    this._resume === undefined ? undefined : resume.lastSeen(this, name));
   if (added && this.server._fanout !== null) this.server._watch(this, name);
   return added;
 };

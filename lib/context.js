@@ -83,6 +83,11 @@ class AppContext {
   setPolicy(name, policy) {
     this.server._setPolicy(this._prefix + checkName(name), policy);
   }
+
+  /** server.setHistory for this instance's name. */
+  setHistory(name, options) {
+    require('./resume').setHistory(this.server, this._prefix + checkName(name), options);
+  }
 }
 
 module.exports = { AppContext, checkName, SCOPE };

@@ -17,6 +17,7 @@ const { MemoryStore, RedisStore } = require('./store');
 const { WebSocketError } = require('./errors');
 const { workerInfo } = require('./workers');
 const { gatewayName, shadowedNames } = require('./gateway');
+const resume = require('./resume');
 
 // Record kinds and flags written by native/events.c.
 const EVENT_TEXT = 1;
@@ -128,6 +129,7 @@ class Server extends EventEmitter {
       } : undefined,
       origins: o.origins.includes('*') ? [] : o.origins,
       docroot: o.docroot === false || o.noServer || o.server ? undefined : o.docroot,
+      clientJs: o.noServer || o.server ? undefined : require('path').join(__dirname, 'client', 'client.js'),
       sockjs: o.sockjsPrefix === false ? undefined : {
         prefix: o.sockjsPrefix,
         url: o.sockjsUrl,
@@ -145,6 +147,7 @@ class Server extends EventEmitter {
         direct: o.gateway.direct,
       } : undefined,
     }, this._onUpgrade, this._onEvents);
+    resume.applyApps(this);
     if (o.gateway && o.log) {
       const shadowed = shadowedNames(o.gateway, (p) => this._loader.resolve(p));
       if (shadowed.length) this.log.info(`gateway: served by JS modules, not by the services in ${o.gateway.services}: ${shadowed.join(', ')}`);
@@ -421,6 +424,16 @@ class Server extends EventEmitter {
    */
   setPolicy(name, policy) {
     this._setPolicy(checkName(name), policy);
+  }
+
+  /**
+   * Keeps the last multicasts of a subscription, so clients that reconnect
+   * resume without loss (README, Resume). null stops keeping them.
+   * @param {string} name
+   * @param {{ messages: number, bytes?: number, seconds?: number } | null} options
+   */
+  setHistory(name, options) {
+    resume.setHistory(this, checkName(name), options);
   }
 
   _multicast(name, message, options) {
@@ -763,9 +776,15 @@ class Server extends EventEmitter {
     const protocol = resolved.protocols === null ? '' : chooseProtocol(offeredProtocols(rawHeaders), resolved.protocols);
     const transport = this._sockjsTransports.get(slot);
     if (transport !== undefined) this._sockjsTransports.delete(slot);
+    const token = resume.parseToken(this, query);
+    if (token !== null && token.error !== undefined) {
+      this._refuse(slot, path, address, 400, token.error);
+      return;
+    }
     const extensions = native.accept(handle, slot, protocol || undefined);
     if (extensions === false) return;
     const conn = new Connection(id, slot, address, remotePort, query, rawHeaders, resolved, termsOf(protocol, extensions, secure));
+    if (token !== null) resume.attach(this, conn, token.entries);
     if (transport !== undefined) conn.transport = transport;
     this._conns[slot] = conn;
     this._resourceOpen.set(resolved.resource, (this._resourceOpen.get(resolved.resource) || 0) + 1);

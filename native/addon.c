@@ -469,6 +469,8 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
     }
     napi_value docroot;
     if (napi_get_named_property(env, cfg_v, "docroot", &docroot) == napi_ok) cfg.docroot = get_string(env, docroot);
+    napi_value client_js;
+    if (napi_get_named_property(env, cfg_v, "clientJs", &client_js) == napi_ok) cfg.client_js = get_string(env, client_js);
     napi_value sockjs;
     if (napi_get_named_property(env, cfg_v, "sockjs", &sockjs) == napi_ok && typeof_is(env, sockjs, napi_object)) {
         napi_value v;
@@ -484,6 +486,7 @@ static napi_value js_create_server(napi_env env, napi_callback_info info) {
         for (size_t i = 0; i < cfg.n_origins; i++) free(cfg.origins[i]);
         free(cfg.origins);
         free(cfg.docroot);
+        free(cfg.client_js);
         free(cfg.sjs_prefix);
         free(cfg.sjs_url);
         return NULL;
@@ -960,8 +963,8 @@ static char *utf8_of(napi_env env, napi_value v, char *buf, size_t cap, size_t *
 #define WS_NAME_MAX 4096
 
 static napi_value subscription_call(napi_env env, napi_callback_info info, int subscribe) {
-    size_t argc = 3;
-    napi_value argv[3];
+    size_t argc = 4;
+    napi_value argv[4];
     addon_server *as;
     ws_conn *c = conn_call(env, info, &argc, argv, &as);
     if (!as) return NULL;
@@ -973,6 +976,10 @@ static napi_value subscription_call(napi_env env, napi_callback_info info, int s
     }
     if (!c || c->state >= WS_CONN_LINGER) return boolean(env, false);
     int r = subscribe ? ws_pubsub_subscribe(as->srv, c, name, len) : ws_pubsub_unsubscribe(as->srv, c, name, len);
+    double last = -1; /* subscribe(..., lastSeq): a resuming client, replayed what it missed */
+    if (r == 1 && subscribe && argc > 3 && napi_get_value_double(env, argv[3], &last) == napi_ok && last >= 0 &&
+        ws_pubsub_replay(as->srv, c, name, len, (uint64_t)last) == -2)
+        r = -1;
     if (r < 0) {
         napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
         return NULL;
@@ -1048,6 +1055,38 @@ static napi_value js_set_policy(napi_env env, napi_callback_info info) {
     CHECK(napi_get_value_int32(env, argv[2], &policy));
     if (ws_pubsub_set_policy(as->srv, name, len, policy) != 0) napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
     return undefined(env);
+}
+
+/* setHistory(server, name, messages, bytes, ms, base): messages 0 stops keeping one */
+static napi_value js_set_history(napi_env env, napi_callback_info info) {
+    size_t argc = 6;
+    napi_value argv[6];
+    addon_server *as = server_call(env, info, &argc, argv);
+    if (!as) return NULL;
+    char name[WS_NAME_MAX];
+    size_t len;
+    double messages, bytes, ms, base;
+    CHECK(napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
+    CHECK(napi_get_value_double(env, argv[2], &messages));
+    CHECK(napi_get_value_double(env, argv[3], &bytes));
+    CHECK(napi_get_value_double(env, argv[4], &ms));
+    CHECK(napi_get_value_double(env, argv[5], &base));
+    if (ws_pubsub_set_history(as->srv, name, len, (uint32_t)messages, (uint64_t)bytes, (uint64_t)ms,
+                              (uint64_t)base) != 0)
+        napi_throw_error(env, "WS_ERR_NO_MEMORY", "out of memory");
+    return undefined(env);
+}
+
+/* resumable(server, slot): multicasts reach the connection in the resume envelope */
+static napi_value js_resumable(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    addon_server *as;
+    ws_conn *c = conn_call(env, info, &argc, argv, &as);
+    if (!as) return NULL;
+    ws_conn_rare *r = c && !ws_conn_legacy(c) ? ws_conn_rare_fields(c) : NULL;
+    if (r) r->resume = 1;
+    return boolean(env, r != NULL);
 }
 
 /* dropped(server, slot) */
@@ -1563,6 +1602,7 @@ NAPI_MODULE_INIT() {
         {"subscribe", js_subscribe},        {"unsubscribe", js_unsubscribe},
         {"subscriptions", js_subscriptions}, {"subscribers", js_subscribers},
         {"multicast", js_multicast},        {"stats", js_stats},
+        {"setHistory", js_set_history},     {"resumable", js_resumable},
         {"setPolicy", js_set_policy},       {"dropped", js_dropped},
         {"buildMessage", js_build_message}, {"decodeMessage", js_decode_message},
         {"adopt", js_adopt},                {"feed", js_feed},

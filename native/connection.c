@@ -858,14 +858,22 @@ int ws_conn_reject(ws_conn *c, int status, const char *reason) {
     return 0;
 }
 
+/* The browser client (lib/client/client.js), at a fixed path whatever the docroot. */
+static const char client_js_path[] = "/node.websocket/client.js";
+
 static void serve_document(ws_conn *c, const ws_http_request *req, const ws_handshake *hs) {
     const char *docroot = c->srv->cfg.docroot;
-    if (!docroot) {
+    char file[PATH_MAX];
+    int r;
+    if (c->srv->cfg.client_js && hs->path_len == sizeof client_js_path - 1 &&
+        memcmp(hs->path, client_js_path, hs->path_len) == 0) {
+        r = (size_t)snprintf(file, sizeof file, "%s", c->srv->cfg.client_js) < sizeof file ? WS_DOCROOT_OK : WS_DOCROOT_BAD_PATH;
+    } else if (!docroot) {
         http_error(c, 426, "Upgrade Required: this server speaks WebSocket");
         return;
+    } else {
+        r = ws_docroot_resolve(docroot, hs->path, hs->path_len, file, sizeof file);
     }
-    char file[PATH_MAX];
-    int r = ws_docroot_resolve(docroot, hs->path, hs->path_len, file, sizeof file);
     if (r == WS_DOCROOT_BAD_PATH) {
         http_error(c, 400, "Bad request path");
         return;

@@ -59,6 +59,7 @@ typedef struct {
     ws_hixie_parser hx;    /* legacy: the frame being read */
     uint8_t legacy;        /* 75 or 76: a legacy-draft connection (--legacy-drafts); 0: RFC 6455 */
     uint8_t sjs_role;      /* WS_SJS_ROLE_*: what this connection is to SockJS */
+    uint8_t resume;        /* 1: the client asked for resume: multicasts reach it in the seq envelope (pubsub.c) */
     uint32_t sjs_t_out;    /* the SockJS-framed WebSocket: ms of the last frame out, for heartbeats */
     struct ws_sjs_session *sjs; /* the session this connection is, or receives for */
     char *sjs_answer;      /* owned: a SockJS /info, iframe or greeting answer, sent once JS finds its resource */
@@ -97,6 +98,9 @@ void ws_conn_pools_release(void);
 
 /* The legacy draft c speaks (75 or 76), 0 for RFC 6455. */
 static inline int ws_conn_legacy(const ws_conn *c) { return c->rare ? c->rare->legacy : 0; }
+
+/* 1 when c takes multicasts in the resume envelope. */
+static inline int ws_conn_resume(const ws_conn *c) { return c->rare ? c->rare->resume : 0; }
 
 /* c's rare fields, allocated on first use; NULL when memory is exhausted. */
 ws_conn_rare *ws_conn_rare_fields(ws_conn *c);

@@ -7,6 +7,7 @@
 #include "connection.h"
 #include "deflate.h"
 #include "frame.h"
+#include "history.h"
 #include "server.h"
 
 static uint64_t hash_name(const char *p, size_t n) {
@@ -58,13 +59,65 @@ static ws_topic *find_or_create(ws_pubsub *ps, const char *name, size_t len) {
 
 /* An empty topic with nothing to remember is freed. */
 static void maybe_free(ws_pubsub *ps, ws_topic *t) {
-    if (t->n_subs || t->policy != WS_BACKPRESSURE_DEFAULT) return;
+    if (t->n_subs || t->policy != WS_BACKPRESSURE_DEFAULT || t->history) return;
     ws_topic **p = &ps->buckets[t->hash & (ps->n_buckets - 1)];
     while (*p != t) p = &(*p)->next;
     *p = t->next;
     ps->n_topics--;
     free(t->subs);
     free(t);
+}
+
+/* The resume envelope, the message's own opcode: "m<seq> <name>\n<payload>",
+ * the name percent-encoded as encodeURIComponent does, without the app
+ * scope (what precedes the last NUL). The notice: "g<seq> <name>\n". */
+static size_t envelope_head(char *out, char kind, uint64_t seq, const char *name, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = len; i > 0; i--) {
+        if (name[i - 1] == '\0') {
+            name += i;
+            len -= i;
+            break;
+        }
+    }
+    char digits[24];
+    size_t nd = 0;
+    do digits[nd++] = (char)('0' + seq % 10); while ((seq /= 10));
+    size_t o = 0;
+    out[o++] = kind;
+    while (nd) out[o++] = digits[--nd];
+    out[o++] = ' ';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-_.!~*'()", ch)) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o++] = '\n';
+    return o;
+}
+
+#define ENVELOPE_HEAD_MAX(len) (24 + 3 * (len))
+
+static ws_buf *make_envelope(char kind, uint64_t seq, const char *name, size_t len, int opcode, const void *payload,
+                             size_t payload_len) {
+    char *head = malloc(ENVELOPE_HEAD_MAX(len));
+    if (!head) return NULL;
+    size_t hl = envelope_head(head, kind, seq, name, len);
+    size_t total = hl + payload_len;
+    ws_buf *frame = ws_buf_new(ws_frame_header_size(total, 0) + total);
+    if (frame) {
+        size_t h = ws_frame_header(frame->data, 1, 0, opcode, total, NULL);
+        memcpy(frame->data + h, head, hl);
+        if (payload_len) memcpy(frame->data + h + hl, payload, payload_len);
+        frame->len = h + total;
+    }
+    free(head);
+    return frame;
 }
 
 int ws_pubsub_subscribe(ws_server *srv, ws_conn *c, const char *name, size_t len) {
@@ -199,11 +252,17 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
                          size_t payload_len) {
     ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
     srv->stats.multicasts++;
+    uint64_t seq = 0;
+    if (t && t->history) { /* kept even when nobody is subscribed: everyone may be reconnecting */
+        seq = ++t->seq;
+        ws_history_push(t->history, seq, uv_now(srv->loop), opcode, payload, payload_len);
+    }
     if (!t || !t->n_subs) return 0;
     ws_buf *frame = make_frame(opcode, 0, payload, payload_len);
     if (!frame) return -1;
     ws_buf *zframe = compressed_frame(srv, t, opcode, payload, payload_len);
     ws_buf *hframe = NULL;
+    ws_buf *rframe = NULL; /* the resume envelope, built once on the first resumable subscriber */
 
     int policy = t->policy ? t->policy : srv->cfg.backpressure_policy;
     long queued = 0;
@@ -216,6 +275,9 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
         if (ws_conn_legacy(c)) { /* built once, on the first legacy subscriber */
             if (!hframe && !(hframe = make_hixie_frame(opcode, payload, payload_len))) continue;
             f = hframe;
+        } else if (ws_conn_resume(c)) {
+            if (!rframe && !(rframe = make_envelope('m', seq, name, len, opcode, payload, payload_len))) continue;
+            f = rframe;
         }
         int r = ws_conn_send_shared(c, f, srv->cfg.max_backpressure);
         if (r > 0) {
@@ -235,6 +297,7 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
     ws_buf_unref(frame);
     if (zframe) ws_buf_unref(zframe);
     if (hframe) ws_buf_unref(hframe);
+    if (rframe) ws_buf_unref(rframe);
     srv->stats.deliveries += (uint64_t)queued;
     srv->stats.messages_out += (uint64_t)queued;
     srv->stats.payload_out += (uint64_t)queued * payload_len;
@@ -244,10 +307,55 @@ long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcod
     return queued;
 }
 
+int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t messages, uint64_t bytes,
+                          uint64_t ms, uint64_t base) {
+    ws_topic *t = messages ? find_or_create(&srv->pubsub, name, len) : ws_pubsub_find(&srv->pubsub, name, len);
+    if (!t) return messages ? -1 : 0;
+    ws_history *h = NULL;
+    if (messages && !(h = ws_history_new((ws_history_limits){messages, bytes, ms}))) {
+        maybe_free(&srv->pubsub, t);
+        return -1;
+    }
+    /* new limits start a new ring: seqs go on, so a client past the old one is told it missed too much */
+    ws_history_free(t->history);
+    t->history = h;
+    if (h && !t->seq) t->seq = base;
+    maybe_free(&srv->pubsub, t);
+    return 0;
+}
+
+long ws_pubsub_replay(ws_server *srv, ws_conn *c, const char *name, size_t len, uint64_t last) {
+    ws_topic *t = ws_pubsub_find(&srv->pubsub, name, len);
+    uint64_t current = t ? t->seq : 0;
+    long from = WS_HISTORY_GAP;
+    if (t && t->history) {
+        ws_history_expire(t->history, uv_now(srv->loop));
+        from = ws_history_from(t->history, last, current);
+    }
+    if (from == WS_HISTORY_NOTHING) return 0;
+    if (from == WS_HISTORY_GAP) {
+        ws_buf *g = make_envelope('g', current, name, len, WS_OP_TEXT, NULL, 0);
+        if (!g) return -2;
+        ws_conn_send_shared(c, g, UINT64_MAX);
+        ws_buf_unref(g);
+        return -1;
+    }
+    long n = 0;
+    /* the ring is bounded by its bytes: no backpressure bound, or a replay would lose what it exists to keep */
+    for (const ws_history_entry *e; (e = ws_history_at(t->history, (uint32_t)(from + n))); n++) {
+        ws_buf *f = make_envelope('m', e->seq, name, len, e->opcode, e->data, e->len);
+        if (!f) return -2;
+        ws_conn_send_shared(c, f, UINT64_MAX);
+        ws_buf_unref(f);
+    }
+    return n;
+}
+
 void ws_pubsub_free(ws_pubsub *ps) {
     for (size_t i = 0; i < ps->n_buckets; i++) {
         for (ws_topic *t = ps->buckets[i], *next; t; t = next) {
             next = t->next;
+            ws_history_free(t->history);
             free(t->subs);
             free(t);
         }

@@ -23,6 +23,8 @@ typedef struct ws_topic {
     uint32_t n_subs, cap_subs;
     uint64_t dropped;
     uint8_t policy;
+    struct ws_history *history; /* setHistory: the last multicasts, for resume; NULL when none */
+    uint64_t seq;               /* the last multicast's sequence number (with a history) */
     size_t name_len;
     char name[];
 } ws_topic;
@@ -62,6 +64,20 @@ int ws_pubsub_set_policy(ws_server *srv, const char *name, size_t len, int polic
  * it was queued for, or -1 out of memory. */
 long ws_pubsub_multicast(ws_server *srv, const char *name, size_t len, int opcode, const void *payload,
                          size_t payload_len);
+
+/* Keeps (messages > 0) or stops keeping a topic's history; creates the
+ * topic so the history outlives its subscribers. A topic's first history
+ * numbers from base + 1: a random base makes a seq from another process or
+ * an earlier run fall outside the ring (a notice, never a wrong replay).
+ * 0, or -1 out of memory. */
+int ws_pubsub_set_history(ws_server *srv, const char *name, size_t len, uint32_t messages, uint64_t bytes,
+                          uint64_t ms, uint64_t base);
+
+/* After c subscribed to name: queues for c, in order, the multicasts it
+ * missed since seq last, or the "missed too much" notice when they are no
+ * longer all held. Returns how many messages were replayed, -1 for a
+ * notice, -2 out of memory. */
+long ws_pubsub_replay(ws_server *srv, ws_conn *c, const char *name, size_t len, uint64_t last);
 
 void ws_pubsub_free(ws_pubsub *ps);
 

@@ -41,6 +41,7 @@ static void free_server(ws_server *srv) {
     for (size_t i = 0; i < srv->cfg.n_origins; i++) free(srv->cfg.origins[i]);
     free(srv->cfg.origins);
     free(srv->cfg.docroot);
+    free(srv->cfg.client_js);
     ws_gateway_free(srv->cfg.gateway);
     ws_events_free(&srv->events);
     free(srv->slab);

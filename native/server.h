@@ -37,6 +37,7 @@ typedef struct {
     char **origins;            /* owned; n_origins == 0 allows all */
     size_t n_origins;
     char *docroot;             /* owned, resolved absolute path; NULL: off */
+    char *client_js;           /* owned: the file served at WS_CLIENT_JS_PATH (lib/client/client.js); NULL: none */
     uint64_t max_backpressure; /* a multicast applies the policy to a subscriber past this many queued bytes */
     int backpressure_policy;   /* WS_BACKPRESSURE_DROP or _CLOSE */
     int proxy_protocol;        /* a PROXY v1/v2 header precedes each request */

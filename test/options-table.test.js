@@ -117,6 +117,10 @@ const KEYS = {
       urls: [{ value: { 'log-view': { urls: '/x' } } }, { value: { 'log-view': { urls: ['no-slash'] } } }],
       module: [{ value: { 'log-view': { urls: ['/x'], module: 'no-such-module' } } }],
       refresh: [{ value: { 'log-view': { urls: ['/x'], refresh: 'soon' } } }],
+      // history is the engine's (server.setHistory), for any app: subscription name -> limits
+      history: [5, [], { feed: 5 }, { feed: null }, { feed: {} }, { feed: { messages: 0 } }, { feed: { messages: 1.5 } },
+        { feed: { messages: 10, bytes: -1 } }, { feed: { messages: 10, seconds: 'soon' } }, { feed: { messages: 10, ttl: 3 } },
+        { '': { messages: 10 } }].map((history) => ({ value: { 'log-view': { urls: ['/x'], history } } })),
     },
     wholeValue: true, // the values above are the whole option
     keyOf: (key) => `.log-view.${key}`,

@@ -401,7 +401,7 @@ describe('the apps option', () => {
       [{ tags: 'a' }, /apps\.typed\.tags must be an array of strings/],
       [{ extra: [] }, /apps\.typed\.extra must be an object/],
       [{ extra: null }, /apps\.typed\.extra must be an object/],
-      [{ titel: 'x' }, /apps\.typed\.titel is not a setting of this application \(module typed\.js accepts urls, module, title, limit, loud, tags, extra\); did you mean title\?/],
+      [{ titel: 'x' }, /apps\.typed\.titel is not a setting of this application \(module typed\.js accepts urls, module, history, title, limit, loud, tags, extra\); did you mean title\?/],
     ];
     for (const [extra, pattern] of bad) {
       assert.throws(() => typed({ urls: ['/t'], ...extra }), invalidOption('apps', pattern), JSON.stringify(extra));

@@ -9,12 +9,13 @@ const core = require('./core');
 // The names of apps and their modules, and their URLs, follow the rules of
 // resource names: the loader's, so the two can never disagree.
 const { isSegment, resourceName } = require('../loader');
+const { checkHistory } = require('../resume');
 
 const DEFAULT_MODULES = core.OPTIONS.find((o) => o.name === 'modules').default;
 
 const OPTIONS = [
   { name: 'apps', type: 'apps', default: {}, shown: '{} (none)', arg: 'JSON',
-    doc: 'Named applications, each URL its own instance: { "name": { "urls": ["/path", ...], "module"?: "file", ...settings } }; usually set in the --config file.' },
+    doc: 'Named applications, each URL its own instance: { "name": { "urls": ["/path", ...], "module"?: "file", "history"?: { "<subscription>": { "messages": n, "bytes"?: n, "seconds"?: n } }, ...settings } }; usually set in the --config file.' },
 ];
 
 /** The types a module may declare in configKeys, and how each is checked. */
@@ -62,6 +63,27 @@ function appModule(name, moduleName, explicit, modulesDir) {
   const configKeys = pick('configKeys') || {};
   const validate = pick('validateConfig');
   return { file, configKeys, validate: typeof validate === 'function' ? validate : null };
+}
+
+/** An app's history setting: subscription names (as its module uses them) to server.setHistory's limits. */
+function checkAppHistory(app, value) {
+  if (!isPlainObject(value)) {
+    throw new Problem('must map subscription names to { "messages": n, "bytes"?: n, "seconds"?: n }',
+      { key: `.${app}.history`, value });
+  }
+  const out = {};
+  for (const sub of Object.keys(value)) {
+    if (sub === '' || sub.includes('\0') || sub === '__proto__') {
+      throw new Problem(`has an invalid subscription name ${describe(sub)}`, { key: `.${app}.history`, showsValue: true });
+    }
+    try {
+      out[sub] = checkHistory(value[sub]);
+    } catch (err) {
+      throw new Problem(err.message, { key: `.${app}.history.${sub}`, value: value[sub] });
+    }
+    if (out[sub] === null) throw new Problem('must be { "messages": n, ... }', { key: `.${app}.history.${sub}`, value: null });
+  }
+  return out;
 }
 
 /**
@@ -115,9 +137,13 @@ function checkApps(option, value, context) {
     const settings = {};
     for (const key of Object.keys(section)) {
       if (key === 'urls' || key === 'module') continue;
+      if (key === 'history') { // the engine's, not the module's: { "<subscription>": { messages, bytes, seconds } }
+        settings.history = checkAppHistory(name, section.history);
+        continue;
+      }
       const type = Object.prototype.hasOwnProperty.call(mod.configKeys, key) ? mod.configKeys[key] : undefined;
       if (type === undefined) {
-        const known = ['urls', 'module', ...Object.keys(mod.configKeys)];
+        const known = ['urls', 'module', 'history', ...Object.keys(mod.configKeys)];
         const hint = closest(key, known);
         throw new Problem(`is not a setting of this application (module ${moduleName}.js accepts ${known.join(', ')})` +
           `${hint ? `; did you mean ${hint}?` : ''}`, { key: `.${name}.${key}`, showsValue: true });
