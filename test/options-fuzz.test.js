@@ -33,7 +33,6 @@ const SEED = Number(process.env.FUZZ_SEED || 20261203) >>> 0;
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS || 3000);
 const CLI_RUNS = Number(process.env.FUZZ_CLI_RUNS || 100);
 // One input taking this long is a hang: generous, the machine may be loaded.
-// A hang, not slowness: one input may take seconds on a loaded machine.
 const HANG_MS = Number(process.env.FUZZ_HANG_MS || 30000);
 
 const root = path.join(__dirname, '..');
