@@ -147,15 +147,16 @@ function generators() {
 
 function usage(msg) {
   if (msg) process.stderr.write(`soak: ${msg}\n`);
-  process.stderr.write('usage: node bench/soak.js (--minutes N | --seconds N) [--warmup SECONDS] [--out DIR]\n' +
+  process.stderr.write('usage: node bench/soak.js (--minutes N | --seconds N) [--warmup SECONDS] [--out DIR] [--only A,B]\n' +
     '  --minutes N, --seconds N  how long the load runs (default 10 minutes)\n' +
     '  --warmup S                seconds not judged at the start (default 20% of the run, 3 to 300)\n' +
-    '  --out DIR                 where soak.csv, soak.svg and summary.json go (default bench/soak-results)\n');
+    '  --out DIR                 where soak.csv, soak.svg and summary.json go (default bench/soak-results)\n' +
+    `  --only A,B                run only these generators (of ${generators().map((g) => g.name).join(', ')})\n`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { seconds: null, warmup: null, out: path.join(BENCH, 'soak-results') };
+  const o = { seconds: null, warmup: null, out: path.join(BENCH, 'soak-results'), only: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const eq = a.indexOf('=');
@@ -178,6 +179,12 @@ function parseArgs(argv) {
       o.warmup = number(0, 7 * 86400);
     } else if (name === '--out') {
       o.out = path.resolve(value());
+    } else if (name === '--only') {
+      const known = generators().map((g) => g.name);
+      const v = value();
+      o.only = v.split(',').map((x) => x.trim());
+      const bad = o.only.filter((x) => !known.includes(x));
+      if (bad.length || !v.trim()) usage(`--only: unknown generator ${JSON.stringify(bad.join(',') || v)} (known: ${known.join(', ')})`);
     } else if (name === '--help' || name === '-h') {
       usage();
     } else {
@@ -369,7 +376,7 @@ async function main() {
 
   let serverExit = null; // the server should outlive the load
   server.child.on('close', (code, sig) => { serverExit = sig || code; });
-  const gens = generators();
+  const gens = generators().filter((g) => !opts.only || opts.only.includes(g.name));
   const rows = [];
   const t0 = Date.now();
   let loadEnd = Infinity; // seconds: when the first generator finished

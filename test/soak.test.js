@@ -100,3 +100,22 @@ test('soak refuses a bad option, naming it', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--seconds: bad value "x"/);
 });
+
+test('soak --only refuses an unknown generator, naming it and the known ones', async () => {
+  const r = await run(process.execPath, [path.join(__dirname, '..', 'bench', 'soak.js'), '--seconds', '10', '--only', 'echo,nope'], 10000);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--only: unknown generator "nope" \(known: echo, echo-tls, echo-deflate, broadcast, churn, churn-tls\)/);
+});
+
+test('soak --only runs just the named generators', { timeout: 60000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'soak-test-'));
+  try {
+    const r = await run(process.execPath, [path.join(__dirname, '..', 'bench', 'soak.js'), '--seconds', '8', '--warmup', '2', '--only', 'churn-tls', '--out', out], 50000);
+    assert.equal(r.code, 0, `soak exited ${r.code} ${r.signal || ''}\n${r.stdout}\n${r.stderr}`);
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    assert.deepEqual(summary.generators.map((g) => g.name), ['churn-tls']);
+    assert.ok(summary.generators[0].ok && summary.generators[0].msgs > 0, summary.generators[0].error);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
