@@ -13,6 +13,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const zlib = require('node:zlib');
+const { runChild } = require('./helpers');
 
 const ROOT = path.join(__dirname, '..');
 const BENCH = path.join(ROOT, 'bench');
@@ -54,17 +55,7 @@ function stop(child) {
   });
 }
 
-function loadgen(args, timeoutMs = 30000) {
-  return new Promise((resolve) => {
-    const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const loadgen = (args, timeoutMs = 30000) => runChild(LOADGEN, args, timeoutMs);
 
 function kv(stdout) {
   const line = stdout.split('\n').find((l) => l.startsWith('mode='));

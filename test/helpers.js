@@ -280,6 +280,21 @@ async function startRedis({ password } = {}) {
  * to stdout so far (lines starting with '['); stop() signals it (SIGTERM by
  * default) and resolves { code, signal } when it has exited.
  */
+// Runs a program to its end (or SIGKILL after timeoutMs) and resolves with
+// its status and whole output (collected on 'close', after the pipes drain).
+function runChild(cmd, args, timeoutMs, options = {}) {
+  const { spawn } = require('child_process');
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
 async function startRunserver(args = [], { env } = {}) {
   const { spawn } = require('child_process');
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'runserver.js'), '--host=127.0.0.1', '--port=0', ...args],
@@ -325,6 +340,7 @@ module.exports = {
   startTlsServer,
   startWsEchoServer,
   startTarget,
+  runChild,
   wsClient,
   wsRoundTrip,
   tcpExchange,

@@ -195,7 +195,7 @@ describe('the PROXY protocol', () => {
     const srv = await startServer({ modules: FIXTURE_MODULES, trustProxy: ['127.0.0.1'], proxyProtocol: true });
     try {
       for (const prefix of [Buffer.from('PROXY TCP4 203.0.113.8 10.0.0.1 1000 443\r\n'), proxyV2({ src: '203.0.113.9', dst: '10.0.0.1', srcPort: 1, dstPort: 2 })]) {
-        const r = await tcpExchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { chop: 3, ms: 3000 });
+        const r = await tcpExchange(srv.port, Buffer.concat([prefix, request(srv.port)]), { chop: 3, ms: 10000 });
         assert.match(r.data.toString('latin1'), /^HTTP\/1\.1 101 /, `split ${prefix.subarray(0, 6).toString('hex')}`);
       }
     } finally {

@@ -5,7 +5,7 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { runChild } = require('./helpers');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -51,17 +51,7 @@ test('trend: connection counts wobbling with churn pass; a connection leak fails
   assert.equal(trend(t, t.map((i) => 190 + Math.floor(i / 30)), { floor: 7, rel: 0.02 }).rising, true);
 });
 
-function run(cmd, args, timeoutMs) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
+const run = runChild;
 
 test('a 20-second soak passes and writes its CSV, SVG and summary', { timeout: 90000 }, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'soak-test-'));
